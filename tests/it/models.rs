@@ -1,0 +1,53 @@
+//! `mhbench models`: the registry table and its errors.
+
+use crate::common::{mhbench, run, stderr, stdout};
+
+#[test]
+fn lists_all_ten_models_with_readiness() {
+    let output = run(mhbench().args(["models"]).env_remove("OPENAI_API_KEY").env("GEMINI_API_KEY", "x"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    assert_eq!(table.lines().count(), 11, "{table}");
+    let header = table.lines().next().unwrap();
+    assert!(header.starts_with("ID  "), "{header}");
+    let gpt = table.lines().find(|l| l.starts_with("gpt-4o ")).unwrap();
+    assert!(gpt.contains("set OPENAI_API_KEY"), "{gpt}");
+    let gemini = table.lines().find(|l| l.starts_with("gemini-2.0-flash ")).unwrap();
+    assert!(gemini.contains("key in GEMINI_API_KEY"), "{gemini}");
+}
+
+#[test]
+fn json_output_names_where_weights_would_come_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(mhbench().args(["models", "--json", "--models-dir"]).arg(dir.path()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let llama = rows.as_array().unwrap().iter().find(|r| r["id"] == "llama-3.1-8b-instruct").unwrap();
+    assert_eq!(llama["kind"], "local");
+    let status = llama["status"].as_str().unwrap();
+    if llama["ready"] == false {
+        assert_eq!(
+            status,
+            "not fetched: huggingface-cli download bartowski/Meta-Llama-3.1-8B-Instruct-GGUF Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf --revision main"
+        );
+    }
+}
+
+#[test]
+fn bad_registry_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("models.toml");
+    std::fs::write(
+        &path,
+        "[defaults]\nprompt = \"psychiatrist\"\nmax_new_tokens = 8\ntemperature = 0.7\nseed = 1\n\n[[models]]\nid = \"m\"\nkind = \"local\"\nfamily = \"f\"\nparams_b = 1.0\narchitecture = \"llama\"\nweights = { format = \"ggml\", repo = \"r\", revision = \"main\", file = \"f\", quantization = \"q\" }\ntokenizer = { source = \"gguf\" }\nchat_template = { source = \"gguf\" }\n",
+    )
+    .unwrap();
+    let output = run(mhbench().arg("--registry").arg(&path).arg("models"));
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    let expected = format!(
+        "mhbench: error: reading the model registry: {}:13: models[0].weights: unknown variant `ggml`, expected `gguf` or `safetensors`\n",
+        path.display()
+    );
+    assert_eq!(err, expected);
+}

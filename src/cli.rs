@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::registry::{self, Registry};
+use crate::runner;
 
 /// Measure how well, and how fast, LLMs support people in mental-health conversations.
 #[derive(Debug, Parser)]
@@ -98,6 +99,123 @@ impl GlobalOpts {
 pub enum Command {
     /// List the registered models and whether each is ready to run.
     Models(ModelsArgs),
+    /// Generate replies for every conversation of a data set with one or more models.
+    ///
+    /// Writes results/RUN/manifest.json, conversations.jsonl and responses/<model>.jsonl.
+    /// Running the same command again resumes the run: answered pairs are skipped.
+    Generate(GenerateArgs),
+    /// Join the shard folders of one run (see `generate --shard`) into one run folder.
+    Merge(MergeArgs),
+    /// Rate a run's replies with an LLM judge on the experts' rubric.
+    ///
+    /// Writes results/RUN/judgements/<judge>.jsonl (Rating records, rater kind llm); a rerun
+    /// resumes. By default the judge skips replies of models from its own vendor.
+    Judge(JudgeArgs),
+}
+
+/// Rate replies with an LLM judge.
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    /// Judge model id from the registry (local or API).
+    #[arg(long)]
+    pub judge: String,
+    /// Run folder whose replies to rate.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Rubric file.
+    #[arg(long, default_value = crate::rubric::DEFAULT_RUBRIC)]
+    pub rubric: PathBuf,
+    /// Judge prompt templates.
+    #[arg(long, default_value = crate::judge::prompt::DEFAULT_JUDGE_PROMPT)]
+    pub prompt_file: PathBuf,
+    /// Also rate replies from models of the judge's own vendor (self-preference risk).
+    #[arg(long)]
+    pub include_own_vendor: bool,
+    /// Judge sampling temperature.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Upper bound on the judge's tokens per answer.
+    #[arg(long, default_value_t = 256)]
+    pub max_new_tokens: u32,
+    /// Seed for a sampling judge.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Requests per forward pass (local) or concurrent window (API) [default: the judge's].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Device for a local judge: cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Folder where fetched local weights are kept.
+    #[arg(long, env = "MHBENCH_MODELS_DIR", default_value = registry::DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
+}
+
+/// Generate replies.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Data set: a JSONL file of conversations.
+    #[arg(long, default_value = "datasets/sample.jsonl")]
+    pub dataset: PathBuf,
+    /// Comma-separated model ids from the registry, or `all`.
+    #[arg(long, default_value = "gemma-3-270m")]
+    pub models: String,
+    /// Run folder to write (and resume).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Run id recorded in every reply [default: the run folder's name].
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Prompt file under datasets/prompts/ [default: the registry's defaults.prompt].
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Upper bound on generated tokens [default: the registry's defaults.max_new_tokens].
+    #[arg(long)]
+    pub max_new_tokens: Option<u32>,
+    /// Sampling temperature, 0 for greedy [default: the registry's defaults.temperature].
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass in (0, 1] [default: the registry's defaults.top_p].
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Keep only the k most likely tokens (local models) [default: off].
+    #[arg(long)]
+    pub top_k: Option<u32>,
+    /// Penalty above 1 for repeated tokens (local models) [default: off].
+    #[arg(long)]
+    pub repetition_penalty: Option<f64>,
+    /// Run seed; each conversation derives its own [default: the registry's defaults.seed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Conversations per forward pass (local) or concurrent window (API) [default: the model's].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Device for local models: cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Run only shard K of N (1-based), e.g. 2/8, for one job of a Slurm array.
+    #[arg(long)]
+    pub shard: Option<crate::schema::Shard>,
+    /// If the run folder holds a run with other settings, move it aside and start again.
+    #[arg(long)]
+    pub new_run: bool,
+    /// Print the plan (requests, tokens, API cost) and exit without generating.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Folder where fetched local weights are kept.
+    #[arg(long, env = "MHBENCH_MODELS_DIR", default_value = registry::DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
+}
+
+/// Merge shard folders.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// New run folder to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Shard run folders, one per shard.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
 }
 
 /// List the registered models.
@@ -128,7 +246,98 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             io::stdout().write_all(out.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Generate(args) => run_generate(&cli.global, args),
+        Command::Judge(args) => run_judge(&cli.global, args),
+        Command::Merge(args) => {
+            let summary = runner::merge::merge(&args.out, &args.shards)?;
+            let mut stdout = io::stdout().lock();
+            for (model, count) in &summary.records {
+                writeln!(stdout, "{model}: {count} records")?;
+            }
+            writeln!(stdout, "{}", args.out.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<runner::GenerateOptions> {
+    let registry = global.load_registry()?;
+    let models = registry.select(&args.models)?.into_iter().cloned().collect::<Vec<_>>();
+    let defaults = registry.defaults.params();
+    let params = crate::schema::GenerationParams {
+        temperature: args.temperature.unwrap_or(defaults.temperature),
+        top_p: args.top_p.or(defaults.top_p),
+        top_k: args.top_k,
+        repetition_penalty: args.repetition_penalty,
+        max_new_tokens: args.max_new_tokens.unwrap_or(defaults.max_new_tokens),
+        seed: args.seed.unwrap_or(defaults.seed),
+    };
+    if params.temperature < 0.0 {
+        anyhow::bail!("--temperature: must be 0 (greedy) or more");
+    }
+    if params.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+        anyhow::bail!("--top-p: must lie in (0, 1]");
+    }
+    if params.max_new_tokens == 0 {
+        anyhow::bail!("--max-new-tokens: must be at least 1");
+    }
+    if args.batch_size == Some(0) {
+        anyhow::bail!("--batch-size: must be at least 1");
+    }
+    let prompt_id = args.prompt.unwrap_or_else(|| registry.defaults.prompt.clone());
+    let prompt = runner::Prompt::load(std::path::Path::new(runner::prompt::PROMPTS_DIR), &prompt_id)
+        .context("reading the prompt")?;
+    let run_id = match args.run_id {
+        Some(id) => id,
+        None => args
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("--out: name a run folder, e.g. results/my-run")?,
+    };
+    Ok(runner::GenerateOptions {
+        dataset: args.dataset,
+        models,
+        out: args.out,
+        run_id: crate::schema::RunId(run_id),
+        params,
+        prompt,
+        batch_size: args.batch_size,
+        open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
+        shard: args.shard,
+        new_run: args.new_run,
+        show_progress: global.show_progress(),
+    })
+}
+
+fn run_generate(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let dry_run = args.dry_run;
+    let options = generate_options(global, args)?;
+    let mut stdout = io::stdout().lock();
+    if dry_run {
+        let plans = runner::dry_run(&options)?;
+        stdout.write_all(runner::plan::render(&plans).as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = runner::generate(&options)?;
+    for model in &summary.models {
+        let line = match &model.fatal {
+            Some(reason) => format!("{}: stopped after {} new replies: {reason}", model.model_id, model.written),
+            None => format!(
+                "{}: {} new replies ({} resumed, {} failed), {} tokens in {:.1} s = {:.1} tok/s",
+                model.model_id,
+                model.written,
+                model.resumed,
+                model.errors,
+                model.completion_tokens,
+                model.seconds,
+                model.tokens_per_second()
+            ),
+        };
+        writeln!(stdout, "{line}")?;
+    }
+    writeln!(stdout, "{}", summary.out.join(runner::RESPONSES_DIR).display())?;
+    Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Whether an error is a closed stdout (`mhbench models | head`), which exits quietly.
@@ -137,4 +346,45 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|e| e.downcast_ref::<io::Error>())
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn run_judge(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
+    let registry = global.load_registry()?;
+    let judge = registry.get(&args.judge)?.clone();
+    let rubric = crate::rubric::Rubric::load(&args.rubric).context("reading the rubric")?;
+    let prompt = crate::judge::JudgePrompt::load(&args.prompt_file, &rubric).context("reading the judge prompt")?;
+    if args.temperature < 0.0 {
+        anyhow::bail!("--temperature: must be 0 (greedy) or more");
+    }
+    let options = crate::judge::JudgeOptions {
+        run_dir: args.run,
+        judge,
+        registry,
+        rubric,
+        prompt,
+        params: crate::schema::GenerationParams {
+            temperature: args.temperature,
+            top_p: None,
+            top_k: None,
+            repetition_penalty: None,
+            max_new_tokens: args.max_new_tokens,
+            seed: args.seed,
+        },
+        include_own_vendor: args.include_own_vendor,
+        batch_size: args.batch_size,
+        open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
+        show_progress: global.show_progress(),
+    };
+    let summary = crate::judge::judge(&options)?;
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "{} rated, {} parse failures ({} needed the repair request), {} resumed, {} skipped (own vendor), {} skipped (failed replies)",
+        summary.rated, summary.parse_failures, summary.repaired, summary.resumed, summary.skipped_own_vendor, summary.skipped_failed_replies
+    )?;
+    if let Some(reason) = &summary.fatal {
+        writeln!(stdout, "stopped early: {reason}")?;
+    }
+    writeln!(stdout, "{}", summary.path.display())?;
+    Ok(if summary.fatal.is_none() && summary.parse_failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

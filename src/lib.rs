@@ -10,7 +10,10 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod cli;
+pub mod bench;
 pub mod files;
+pub mod judge;
 pub mod registry;
 pub mod rubric;
+pub mod runner;
 pub mod schema;

@@ -89,6 +89,14 @@ impl ModelSpec {
         }
     }
 
+    /// Organisation behind the model.
+    pub fn vendor(&self) -> &str {
+        match self {
+            ModelSpec::Local(m) => &m.vendor,
+            ModelSpec::Api(m) => &m.vendor,
+        }
+    }
+
     /// Model family for tables and reports (`Llama 3.1`).
     pub fn family(&self) -> &str {
         match self {
@@ -130,6 +138,8 @@ impl fmt::Display for Architecture {
 pub struct LocalModel {
     /// Id used everywhere else.
     pub id: ModelId,
+    /// Organisation behind the model (`openai`, `meta`, `google`, ...); judges skip their own.
+    pub vendor: String,
     /// Family for tables.
     pub family: String,
     /// Parameter count in billions.
@@ -271,6 +281,8 @@ impl fmt::Display for Provider {
 pub struct ApiModel {
     /// Id used everywhere else.
     pub id: ModelId,
+    /// Organisation behind the model (`openai`, `meta`, `google`, ...); judges skip their own.
+    pub vendor: String,
     /// Family for tables.
     pub family: String,
     /// Which wire format to speak.
@@ -658,19 +670,19 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_model_id() {
-        let api = "kind = \"api\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 1.0\n";
+        let api = "kind = \"api\"\nvendor = \"v\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 1.0\n";
         let text = format!("{DEFAULTS}[[models]]\nid = \"a\"\n{api}[[models]]\nid = \"a\"\n{api}");
         let err = load_str(&text).unwrap_err().to_string();
-        assert!(err.contains("models.toml:16: models[1].id: duplicate id `a`"), "{err}");
+        assert!(err.contains("models.toml:17: models[1].id: duplicate id `a`"), "{err}");
     }
 
     #[test]
     fn rejects_unknown_architecture_with_line() {
         let text = format!(
-            "{DEFAULTS}[[models]]\nid = \"x\"\nkind = \"local\"\nfamily = \"f\"\nparams_b = 1.0\narchitecture = \"mamba\"\nweights = {{ format = \"gguf\", repo = \"r\", revision = \"main\", file = \"f.gguf\", quantization = \"Q4_K_M\" }}\ntokenizer = {{ source = \"gguf\" }}\nchat_template = {{ source = \"gguf\" }}\n"
+            "{DEFAULTS}[[models]]\nid = \"x\"\nkind = \"local\"\nvendor = \"v\"\nfamily = \"f\"\nparams_b = 1.0\narchitecture = \"mamba\"\nweights = {{ format = \"gguf\", repo = \"r\", revision = \"main\", file = \"f.gguf\", quantization = \"Q4_K_M\" }}\ntokenizer = {{ source = \"gguf\" }}\nchat_template = {{ source = \"gguf\" }}\n"
         );
         let err = load_str(&text).unwrap_err().to_string();
-        assert!(err.contains("models.toml:11: models[0].architecture: unknown variant `mamba`"), "{err}");
+        assert!(err.contains("models.toml:12: models[0].architecture: unknown variant `mamba`"), "{err}");
     }
 
     #[test]

@@ -506,6 +506,85 @@ pub trait Generator: Send {
         &mut self,
         requests: &[GenerationRequest],
     ) -> Result<Vec<GenerationReply>, FatalGeneratorError>;
+
+    /// Facts that identify what produced the replies beyond the registry entry (weights,
+    /// tokenizer and chat-template hashes, the provider's endpoint), recorded in the run
+    /// manifest so two runs can be told apart.
+    fn provenance(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+}
+
+/// Which slice of a data set a run covers, for runs spread over several machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// 1-based index of this shard.
+    pub index: u32,
+    /// Number of shards.
+    pub count: u32,
+}
+
+/// The data set a run answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetInfo {
+    /// Path as given on the command line.
+    pub path: String,
+    /// SHA-256 (hex) of the file.
+    pub sha256: String,
+    /// Conversations in the file (all shards).
+    pub conversations: usize,
+}
+
+/// What one model of a run was, beyond its registry id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRunInfo {
+    /// Local or API.
+    pub kind: ModelKind,
+    /// `candle` or the API provider.
+    pub provider: String,
+    /// Device that ran it.
+    pub device: String,
+    /// Weights repository revision, or the API model string.
+    pub revision: String,
+    /// Weights file hash, tokenizer and chat-template hashes, endpoint: whatever the generator
+    /// reports (see `Generator::provenance`).
+    pub provenance: BTreeMap<String, String>,
+}
+
+/// Everything needed to reproduce a run and to tell two runs apart; `results/<run>/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunManifest {
+    /// Layout version of this record; see [`SCHEMA_VERSION`].
+    #[serde(default = "schema_version")]
+    pub schema_version: u32,
+    /// Run id (the run folder's name unless given).
+    pub run_id: RunId,
+    /// mhbench version that ran it.
+    pub mhbench_version: String,
+    /// Git commit of mhbench, with `-dirty` when the tree had changes; `unknown` outside git.
+    pub git_commit: String,
+    /// When the run was first started (UTC).
+    pub created_at: DateTime<Utc>,
+    /// The data set.
+    pub dataset: DatasetInfo,
+    /// Prompt file id.
+    pub prompt_id: String,
+    /// SHA-256 of the prompt template text.
+    pub prompt_sha256: String,
+    /// Sampling settings shared by every model.
+    pub params: GenerationParams,
+    /// This run's shard, when it covers only part of the data set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Shard folders this run was merged from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    /// Per model id.
+    pub models: BTreeMap<ModelId, ModelRunInfo>,
 }
 
 /// JSON Schemas of the on-disk records, by file stem (`conversation`, `response_record`,
@@ -516,6 +595,7 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("conversation", to_json(schemars::schema_for!(Conversation))),
         ("response_record", to_json(schemars::schema_for!(ResponseRecord))),
         ("rating", to_json(schemars::schema_for!(Rating))),
+        ("run_manifest", to_json(schemars::schema_for!(RunManifest))),
     ]
 }
 

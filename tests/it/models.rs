@@ -39,14 +39,14 @@ fn bad_registry_names_file_line_and_field() {
     let path = dir.path().join("models.toml");
     std::fs::write(
         &path,
-        "[defaults]\nprompt = \"psychiatrist\"\nmax_new_tokens = 8\ntemperature = 0.7\nseed = 1\n\n[[models]]\nid = \"m\"\nkind = \"local\"\nfamily = \"f\"\nparams_b = 1.0\narchitecture = \"llama\"\nweights = { format = \"ggml\", repo = \"r\", revision = \"main\", file = \"f\", quantization = \"q\" }\ntokenizer = { source = \"gguf\" }\nchat_template = { source = \"gguf\" }\n",
+        "[defaults]\nprompt = \"psychiatrist\"\nmax_new_tokens = 8\ntemperature = 0.7\nseed = 1\n\n[[models]]\nid = \"m\"\nkind = \"local\"\nvendor = \"v\"\nfamily = \"f\"\nparams_b = 1.0\narchitecture = \"llama\"\nweights = { format = \"ggml\", repo = \"r\", revision = \"main\", file = \"f\", quantization = \"q\" }\ntokenizer = { source = \"gguf\" }\nchat_template = { source = \"gguf\" }\n",
     )
     .unwrap();
     let output = run(mhbench().arg("--registry").arg(&path).arg("models"));
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     let expected = format!(
-        "mhbench: error: reading the model registry: {}:13: models[0].weights: unknown variant `ggml`, expected `gguf` or `safetensors`\n",
+        "mhbench: error: reading the model registry: {}:14: models[0].weights: unknown variant `ggml`, expected `gguf` or `safetensors`\n",
         path.display()
     );
     assert_eq!(err, expected);

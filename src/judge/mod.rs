@@ -1,0 +1,263 @@
+//! LLM-as-judge: any registered model, local or API, rates a run's replies on the experts' rubric.
+//!
+//! Reads `results/<run>/conversations.jsonl` and `responses/*.jsonl`, asks the judge for strict
+//! JSON (see [`parse`]), sends one repair request when the answer is unusable, and appends
+//! `Rating { rater_kind: Llm }` records to `results/<run>/judgements/<judge_id>.jsonl`, a
+//! crash-safe log that a rerun resumes. By default a judge skips replies from models of its own
+//! vendor (self-preference). How far to trust a judge is `analysis`'s job (judge vs human).
+
+pub mod parse;
+pub mod prompt;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::files;
+use crate::registry::{ModelSpec, Registry};
+use crate::rubric::Rubric;
+use crate::runner::store::{AppendLog, ReplyKey};
+use crate::runner::{self, OpenOptions};
+use crate::schema::{
+    ChatMessage, Conversation, ConversationId, FinishReason, GenerationParams, GenerationRequest, Generator,
+    RaterId, RaterKind, Rating, RatingStatus, ResponseRecord, ResponseRef, Role,
+};
+
+pub use prompt::JudgePrompt;
+
+/// Folder of judge rating logs inside a run folder.
+pub const JUDGEMENTS_DIR: &str = "judgements";
+
+/// A judging job, validated.
+#[derive(Debug, Clone)]
+pub struct JudgeOptions {
+    /// Run folder whose replies are rated.
+    pub run_dir: PathBuf,
+    /// The judge model.
+    pub judge: ModelSpec,
+    /// The registry, to know each rated model's vendor.
+    pub registry: Registry,
+    /// The rubric.
+    pub rubric: Rubric,
+    /// The judge prompt.
+    pub prompt: JudgePrompt,
+    /// The judge's sampling settings (temperature 0 by default).
+    pub params: GenerationParams,
+    /// Also rate replies from models of the judge's own vendor.
+    pub include_own_vendor: bool,
+    /// Requests per `generate` call; `None` lets the judge choose.
+    pub batch_size: Option<usize>,
+    /// How to open the judge.
+    pub open: OpenOptions,
+    /// Draw a progress bar.
+    pub show_progress: bool,
+}
+
+/// What a judging job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JudgeSummary {
+    /// The ratings log.
+    pub path: PathBuf,
+    /// Ratings written now with scores.
+    pub rated: usize,
+    /// Ratings written now as parse failures.
+    pub parse_failures: usize,
+    /// Of the rated, how many needed the repair request.
+    pub repaired: usize,
+    /// Replies already rated by this judge in an earlier invocation.
+    pub resumed: usize,
+    /// Replies skipped because their model shares the judge's vendor.
+    pub skipped_own_vendor: usize,
+    /// Replies skipped because generation had failed (nothing to rate).
+    pub skipped_failed_replies: usize,
+    /// Why the judge stopped early, if it did.
+    pub fatal: Option<String>,
+}
+
+/// A reply waiting for a verdict.
+struct Item<'a> {
+    response: &'a ResponseRecord,
+    messages: Vec<ChatMessage>,
+}
+
+/// Rate every reply of a run with one judge, resuming earlier work.
+///
+/// # Errors
+/// A run folder without conversations or responses, unreadable files, or a log write failure.
+/// A judge that cannot go on (bad key) ends the job early with `fatal` set.
+pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
+    let contexts = load_contexts(&options.run_dir)?;
+    let responses = load_responses(&options.run_dir)?;
+    let judge_id = options.judge.id().to_string();
+    let path = options.run_dir.join(JUDGEMENTS_DIR).join(format!("{judge_id}.jsonl"));
+    let (mut log, repair) = AppendLog::<Rating>::open(&path)?;
+    if repair.torn_bytes > 0 {
+        tracing::warn!("{}: cut a torn last line of {} bytes left by an interrupted run", path.display(), repair.torn_bytes);
+    }
+    let mut summary = JudgeSummary { path: path.clone(), ..JudgeSummary::default() };
+    let mut items = Vec::new();
+    for response in &responses {
+        if response.finish_reason == FinishReason::Error {
+            summary.skipped_failed_replies += 1;
+        } else if !options.include_own_vendor && same_vendor(options, response) {
+            summary.skipped_own_vendor += 1;
+        } else if log.is_done(&ReplyKey(response.model_id.clone(), response.conversation_id.clone())) {
+            summary.resumed += 1;
+        } else {
+            let context = contexts.get(&response.conversation_id).with_context(|| {
+                format!("{}: reply to unknown conversation {}", options.run_dir.display(), response.conversation_id)
+            })?;
+            let messages = options.prompt.first_turn(&options.rubric, context, &response.text).map_err(anyhow::Error::msg)?;
+            items.push(Item { response, messages });
+        }
+    }
+    if items.is_empty() {
+        return Ok(summary);
+    }
+    let mut generator = runner::open(&options.judge, &options.open)?;
+    let batch_size = options.batch_size.unwrap_or_else(|| generator.preferred_batch_size()).max(1);
+    let bar = progress_bar(items.len(), options.show_progress);
+    for batch in items.chunks(batch_size) {
+        match judge_batch(options, generator.as_mut(), batch, &judge_id) {
+            Ok(ratings) => {
+                for rating in &ratings {
+                    match rating.status {
+                        RatingStatus::Complete => summary.rated += 1,
+                        RatingStatus::ParseFailure => summary.parse_failures += 1,
+                    }
+                }
+                summary.repaired += ratings.iter().filter(|r| r.status == RatingStatus::Complete && r.raw_output.is_some()).count();
+                log.append(&ratings)?;
+                if let Some(bar) = &bar {
+                    bar.inc(ratings.len() as u64);
+                }
+            }
+            Err(fatal) => {
+                summary.fatal = Some(fatal);
+                break;
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(summary)
+}
+
+fn same_vendor(options: &JudgeOptions, response: &ResponseRecord) -> bool {
+    options
+        .registry
+        .get(response.model_id.as_str())
+        .is_ok_and(|model| model.vendor() == options.judge.vendor())
+}
+
+/// Ask for verdicts on a batch, repair the unusable ones once, and build the ratings.
+/// `Err` carries a fatal generator error.
+fn judge_batch(options: &JudgeOptions, generator: &mut dyn Generator, batch: &[Item<'_>], judge_id: &str) -> Result<Vec<Rating>, String> {
+    let requests: Vec<GenerationRequest> = batch.iter().map(|item| request(options, item, item.messages.clone())).collect();
+    let replies = generator.generate(&requests).map_err(|e| e.to_string())?;
+    let mut outcomes: Vec<Outcome> = replies
+        .iter()
+        .map(|reply| match reply.finish_reason {
+            FinishReason::Error => Outcome::Failed(reply.text.clone(), reply.error.clone().unwrap_or_default()),
+            _ => match parse::parse_verdict(&reply.text, &options.rubric) {
+                Ok(verdict) => Outcome::Parsed(verdict, None),
+                Err(reason) => Outcome::Failed(reply.text.clone(), reason),
+            },
+        })
+        .collect();
+    let retry: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| matches!(o, Outcome::Failed(..))).map(|(i, _)| i).collect();
+    if !retry.is_empty() {
+        let mut repair_requests = Vec::new();
+        for &i in &retry {
+            let Outcome::Failed(raw, reason) = &outcomes[i] else { continue };
+            let mut messages = batch[i].messages.clone();
+            messages.push(ChatMessage { role: Role::Assistant, content: raw.clone() });
+            messages.push(options.prompt.repair_turn(&options.rubric, reason)?);
+            repair_requests.push(request(options, &batch[i], messages));
+        }
+        let repaired = generator.generate(&repair_requests).map_err(|e| e.to_string())?;
+        for (&i, reply) in retry.iter().zip(&repaired) {
+            let Outcome::Failed(first_raw, _) = &outcomes[i] else { continue };
+            let both = format!("{first_raw}\n--- after repair request ---\n{}", reply.text);
+            outcomes[i] = match parse::parse_verdict(&reply.text, &options.rubric) {
+                Ok(verdict) => Outcome::Parsed(verdict, Some(both)),
+                Err(reason) => Outcome::Failed(both, reason),
+            };
+        }
+    }
+    Ok(batch.iter().zip(outcomes).map(|(item, outcome)| rating(options, item.response, outcome, judge_id)).collect())
+}
+
+/// A judge's answer after at most one repair.
+enum Outcome {
+    /// Scores, and the raw exchange when a repair was needed.
+    Parsed(parse::Verdict, Option<String>),
+    /// Raw text and the reason it was unusable.
+    Failed(String, String),
+}
+
+fn request(options: &JudgeOptions, item: &Item<'_>, messages: Vec<ChatMessage>) -> GenerationRequest {
+    GenerationRequest { conversation_id: item.response.conversation_id.clone(), messages, params: options.params.clone() }
+}
+
+fn rating(options: &JudgeOptions, response: &ResponseRecord, outcome: Outcome, judge_id: &str) -> Rating {
+    let (status, scores, comment, raw_output) = match outcome {
+        Outcome::Parsed(verdict, raw) => (RatingStatus::Complete, verdict.scores, verdict.rationale, raw),
+        Outcome::Failed(raw, reason) => (RatingStatus::ParseFailure, BTreeMap::new(), Some(reason), Some(raw)),
+    };
+    Rating {
+        schema_version: crate::schema::SCHEMA_VERSION,
+        response: ResponseRef {
+            run_id: response.run_id.clone(),
+            conversation_id: response.conversation_id.clone(),
+            model_id: response.model_id.clone(),
+        },
+        rater_id: RaterId(format!("llm:{judge_id}")),
+        rater_kind: RaterKind::Llm,
+        rubric_version: options.rubric.version.clone(),
+        status,
+        scores,
+        comment,
+        safety_flag: false,
+        raw_output,
+        judge_params: Some(options.params.clone()),
+        created_at: Utc::now(),
+    }
+}
+
+fn load_contexts(run_dir: &Path) -> anyhow::Result<BTreeMap<ConversationId, String>> {
+    let path = run_dir.join(runner::CONVERSATIONS_FILE);
+    let conversations: Vec<Conversation> =
+        files::read_jsonl(&path).with_context(|| format!("{} is not a run folder with conversations", run_dir.display()))?;
+    Ok(conversations.into_iter().map(|c| (c.id, c.context)).collect())
+}
+
+fn load_responses(run_dir: &Path) -> anyhow::Result<Vec<ResponseRecord>> {
+    let dir = run_dir.join(runner::RESPONSES_DIR);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{}: no responses; run `mhbench generate` first", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    paths.sort();
+    let mut responses = Vec::new();
+    for path in paths {
+        responses.extend(runner::store::read_records(&path)?);
+    }
+    Ok(responses)
+}
+
+fn progress_bar(len: usize, show: bool) -> Option<indicatif::ProgressBar> {
+    show.then(|| {
+        let bar = indicatif::ProgressBar::new(len as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("judging [{bar:30}] {pos}/{len} ETA {eta}")
+                .expect("invariant: template is valid")
+                .progress_chars("=> "),
+        );
+        bar
+    })
+}

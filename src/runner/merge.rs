@@ -1,0 +1,114 @@
+//! `mhbench merge`: join the shard folders of one run into a single run folder.
+//!
+//! Shards must be the same run (manifests equal but for the shard), cover every shard index
+//! once, and hold each conversation in the shard it belongs to; then their response files are
+//! concatenated per model. Nothing is merged on any disagreement.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::files;
+use crate::schema::{ConversationId, ResponseRecord, RunManifest};
+
+use super::{manifest, store, CONVERSATIONS_FILE, RESPONSES_DIR};
+
+/// What a merge wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeSummary {
+    /// Records per model id.
+    pub records: BTreeMap<String, usize>,
+}
+
+/// Merge `shards` into the new run folder `out`.
+///
+/// # Errors
+/// `out` not empty, a shard without a manifest, shards of different runs, missing or repeated
+/// shard indices, a record in the wrong shard, or a pair answered twice.
+pub fn merge(out: &Path, shards: &[PathBuf]) -> anyhow::Result<MergeSummary> {
+    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{}: already exists and is not empty; merge into a new folder", out.display());
+    }
+    let manifests = read_shard_manifests(shards)?;
+    let first = &manifests[0];
+    let mut merged = first.clone();
+    merged.shard = None;
+    merged.merged_from = shards.iter().map(|p| p.display().to_string()).collect();
+    for m in &manifests[1..] {
+        merged.models.extend(m.models.clone());
+    }
+    let mut records: BTreeMap<String, Vec<ResponseRecord>> = BTreeMap::new();
+    let mut seen: BTreeSet<(String, ConversationId)> = BTreeSet::new();
+    for (dir, manifest) in shards.iter().zip(&manifests) {
+        let shard = manifest.shard.context("invariant: checked above")?;
+        for (model, file_records) in read_responses(dir)? {
+            for record in file_records {
+                if !shard.contains(&record.conversation_id) {
+                    bail!("{}: {} answers {}, which belongs to another shard", dir.display(), model, record.conversation_id);
+                }
+                if !seen.insert((model.clone(), record.conversation_id.clone())) {
+                    bail!("{}: {} answers {} twice across shards", dir.display(), model, record.conversation_id);
+                }
+                records.entry(model.clone()).or_default().push(record);
+            }
+        }
+    }
+    for (model, model_records) in &records {
+        files::write_jsonl(&out.join(RESPONSES_DIR).join(format!("{model}.jsonl")), model_records)?;
+    }
+    let conversations = std::fs::read(shards[0].join(CONVERSATIONS_FILE))
+        .with_context(|| format!("reading {}", shards[0].join(CONVERSATIONS_FILE).display()))?;
+    files::write_atomic(&out.join(CONVERSATIONS_FILE), &conversations)?;
+    manifest::write(out, &merged)?;
+    Ok(MergeSummary { records: records.into_iter().map(|(k, v)| (k, v.len())).collect() })
+}
+
+fn read_shard_manifests(shards: &[PathBuf]) -> anyhow::Result<Vec<RunManifest>> {
+    if shards.is_empty() {
+        bail!("name the shard folders to merge");
+    }
+    let mut manifests = Vec::new();
+    for dir in shards {
+        let m = manifest::read(dir)?.with_context(|| format!("{}: no manifest.json; is it a run folder?", dir.display()))?;
+        if m.shard.is_none() {
+            bail!("{}: not a shard (its manifest has no shard)", dir.display());
+        }
+        manifests.push(m);
+    }
+    let count = manifests[0].shard.map_or(0, |s| s.count);
+    let mut indices = BTreeSet::new();
+    for (dir, m) in shards.iter().zip(&manifests) {
+        let mut comparable = m.clone();
+        comparable.shard = manifests[0].shard;
+        let differences = manifest::differences(&manifests[0], &comparable);
+        if !differences.is_empty() {
+            bail!("{} is not the same run as {}:\n  {}", dir.display(), shards[0].display(), differences.join("\n  "));
+        }
+        let shard = m.shard.context("invariant: checked above")?;
+        if shard.count != count || !indices.insert(shard.index) {
+            bail!("{}: shard {}/{} repeats or does not fit {count} shards", dir.display(), shard.index, shard.count);
+        }
+    }
+    let missing: Vec<String> = (1..=count).filter(|k| !indices.contains(k)).map(|k| format!("{k}/{count}")).collect();
+    if !missing.is_empty() {
+        bail!("missing shards: {}", missing.join(", "));
+    }
+    Ok(manifests)
+}
+
+fn read_responses(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<ResponseRecord>>> {
+    let mut out = BTreeMap::new();
+    let responses = dir.join(RESPONSES_DIR);
+    let Ok(entries) = std::fs::read_dir(&responses) else {
+        return Ok(out);
+    };
+    for entry in entries {
+        let path = entry.with_context(|| format!("listing {}", responses.display()))?.path();
+        let Some(model) = path.file_stem().filter(|_| path.extension().is_some_and(|e| e == "jsonl")) else {
+            continue;
+        };
+        out.insert(model.to_string_lossy().into_owned(), store::read_records(&path)?);
+    }
+    Ok(out)
+}

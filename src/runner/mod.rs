@@ -1,0 +1,356 @@
+//! The generation run: a data set and a list of models in, a response set out.
+//!
+//! `runner::open` is the one place that matches on a model's kind; after it, every model is a
+//! `Box<dyn Generator>`. A run writes `results/<run>/`:
+//! - `manifest.json` (atomically; see [`manifest`]),
+//! - `conversations.jsonl` (the data set it answered, so later stages need nothing else),
+//! - `responses/<model_id>.jsonl` (append-only, fsynced per batch; see [`store`]).
+//!
+//! Running the same command again resumes: answered pairs are skipped, a torn last line is
+//! repaired, and a change of settings is refused by name unless `new_run` moves the old run
+//! aside. Shards (`--shard K/N`) split the conversations by a hash of their ids; [`merge`] joins
+//! shard folders back into one run.
+
+pub mod manifest;
+pub mod merge;
+mod open;
+pub mod plan;
+mod progress;
+pub mod prompt;
+pub mod shard;
+pub mod store;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+
+use crate::files;
+use crate::registry::{ModelSpec, Weights};
+use crate::schema::{
+    Conversation, DatasetInfo, FinishReason, GenerationParams, GenerationReply, GenerationRequest,
+    ModelRunInfo, ResponseRecord, RunId, RunManifest, Shard,
+};
+
+pub use open::{open, OpenOptions};
+pub use prompt::Prompt;
+
+/// File of the run's conversations inside a run folder.
+pub const CONVERSATIONS_FILE: &str = "conversations.jsonl";
+/// Folder of response files inside a run folder.
+pub const RESPONSES_DIR: &str = "responses";
+
+/// Everything a generation run needs, validated.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// JSONL of `Conversation` records.
+    pub dataset: PathBuf,
+    /// Models to run, in order.
+    pub models: Vec<ModelSpec>,
+    /// Run folder.
+    pub out: PathBuf,
+    /// Run id written into every record.
+    pub run_id: RunId,
+    /// Sampling settings.
+    pub params: GenerationParams,
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Requests per `generate` call; `None` lets each generator choose.
+    pub batch_size: Option<usize>,
+    /// How to open models.
+    pub open: OpenOptions,
+    /// Only this shard's conversations.
+    pub shard: Option<Shard>,
+    /// Move an existing run with other settings aside instead of refusing.
+    pub new_run: bool,
+    /// Draw progress bars (else periodic log lines).
+    pub show_progress: bool,
+}
+
+/// How one model's part of a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOutcome {
+    /// Model id.
+    pub model_id: String,
+    /// Records written in this invocation.
+    pub written: usize,
+    /// Records already present from earlier invocations.
+    pub resumed: usize,
+    /// Records of this invocation with `finish_reason: error`.
+    pub errors: usize,
+    /// Completion tokens generated in this invocation.
+    pub completion_tokens: u64,
+    /// Wall-clock seconds spent generating.
+    pub seconds: f64,
+    /// Why the model stopped early, if it did.
+    pub fatal: Option<String>,
+}
+
+impl ModelOutcome {
+    /// Completion tokens per wall-clock second in this invocation.
+    pub fn tokens_per_second(&self) -> f64 {
+        if self.seconds > 0.0 { self.completion_tokens as f64 / self.seconds } else { 0.0 }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Per model, in order.
+    pub models: Vec<ModelOutcome>,
+}
+
+impl RunSummary {
+    /// Whether every pair has a record and none failed.
+    pub fn is_clean(&self) -> bool {
+        self.models.iter().all(|m| m.errors == 0 && m.fatal.is_none())
+    }
+}
+
+/// Run (or resume) a generation run.
+///
+/// # Errors
+/// Bad data set or prompt, a run folder with other settings (without `new_run`), or I/O
+/// failure. A model that cannot go on (bad key, missing weights) is not an error here: it is
+/// reported in its [`ModelOutcome`] and the other models run.
+pub fn generate(options: &GenerateOptions) -> anyhow::Result<RunSummary> {
+    let conversations = load_dataset(&options.dataset)?;
+    let selected: Vec<&Conversation> = conversations
+        .iter()
+        .filter(|c| options.shard.is_none_or(|s| s.contains(&c.id)))
+        .collect();
+    let mut manifest = prepare_run_folder(options, &conversations)?;
+    manifest::write(&options.out, &manifest)?;
+    files::write_jsonl(&options.out.join(CONVERSATIONS_FILE), &conversations)?;
+    let mut outcomes = Vec::new();
+    for spec in &options.models {
+        let outcome = run_model(options, spec, &selected, &mut manifest)?;
+        outcomes.push(outcome);
+    }
+    Ok(RunSummary { out: options.out.clone(), models: outcomes })
+}
+
+/// The plan of a run without running it: pending requests, tokens and API cost per model.
+///
+/// # Errors
+/// Bad data set or unreadable response files.
+pub fn dry_run(options: &GenerateOptions) -> anyhow::Result<Vec<plan::ModelPlan>> {
+    let conversations = load_dataset(&options.dataset)?;
+    let selected: Vec<&Conversation> = conversations
+        .iter()
+        .filter(|c| options.shard.is_none_or(|s| s.contains(&c.id)))
+        .collect();
+    options
+        .models
+        .iter()
+        .map(|spec| {
+            let path = options.out.join(RESPONSES_DIR).join(format!("{}.jsonl", spec.id()));
+            let answered = store::written_keys::<ResponseRecord>(&path)?;
+            let pending: Vec<&Conversation> = selected.iter().copied().filter(|c| !answered.contains(&c.id)).collect();
+            Ok(plan::plan_model(spec, &options.prompt, &pending, options.params.max_new_tokens))
+        })
+        .collect()
+}
+
+/// Read a data set of conversations, refusing duplicate ids.
+///
+/// # Errors
+/// Unreadable file, invalid lines, or a repeated id (each with its line).
+pub fn load_dataset(path: &Path) -> anyhow::Result<Vec<Conversation>> {
+    let conversations: Vec<Conversation> = files::read_jsonl(path)?;
+    let mut seen = BTreeSet::new();
+    let mut errors = files::ErrorList::default();
+    for (i, conversation) in conversations.iter().enumerate() {
+        if !seen.insert(&conversation.id) {
+            errors.add(path, None, format!("record {}: id: duplicate conversation id `{}`", i + 1, conversation.id));
+        }
+    }
+    errors.into_result(())?;
+    if conversations.is_empty() {
+        bail!("{}: no conversations", path.display());
+    }
+    Ok(conversations)
+}
+
+fn prepare_run_folder(options: &GenerateOptions, conversations: &[Conversation]) -> anyhow::Result<RunManifest> {
+    let fresh = RunManifest {
+        schema_version: crate::schema::SCHEMA_VERSION,
+        run_id: options.run_id.clone(),
+        mhbench_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: manifest::git_commit(),
+        created_at: Utc::now(),
+        dataset: DatasetInfo {
+            path: options.dataset.display().to_string(),
+            sha256: files::sha256_file(&options.dataset)?,
+            conversations: conversations.len(),
+        },
+        prompt_id: options.prompt.id.clone(),
+        prompt_sha256: options.prompt.sha256.clone(),
+        params: options.params.clone(),
+        shard: options.shard,
+        merged_from: Vec::new(),
+        models: Default::default(),
+    };
+    let Some(existing) = manifest::read(&options.out)? else {
+        return Ok(fresh);
+    };
+    let differences = manifest::differences(&existing, &fresh);
+    if differences.is_empty() {
+        return Ok(existing);
+    }
+    if !options.new_run {
+        bail!(
+            "{} holds a run with other settings:\n  {}\nrerun with the same settings to resume it, or pass --new-run to move it aside and start again",
+            options.out.display(),
+            differences.join("\n  ")
+        );
+    }
+    let aside = PathBuf::from(format!("{}.replaced-{}", options.out.display(), Utc::now().format("%Y%m%dT%H%M%S")));
+    std::fs::rename(&options.out, &aside)
+        .with_context(|| format!("moving the old run {} aside to {}", options.out.display(), aside.display()))?;
+    tracing::warn!("moved the earlier run with other settings to {}", aside.display());
+    Ok(fresh)
+}
+
+fn run_model(
+    options: &GenerateOptions,
+    spec: &ModelSpec,
+    conversations: &[&Conversation],
+    manifest: &mut RunManifest,
+) -> anyhow::Result<ModelOutcome> {
+    let model_id = spec.id().clone();
+    let path = options.out.join(RESPONSES_DIR).join(format!("{model_id}.jsonl"));
+    let (mut file, repair) = store::ResponseFile::open(&path)?;
+    if repair.torn_bytes > 0 {
+        tracing::warn!("{}: cut a torn last line of {} bytes left by an interrupted run", path.display(), repair.torn_bytes);
+    }
+    let pending: Vec<&Conversation> = conversations.iter().copied().filter(|c| !file.is_done(&c.id)).collect();
+    let mut outcome = ModelOutcome {
+        model_id: model_id.to_string(),
+        written: 0,
+        resumed: conversations.len() - pending.len(),
+        errors: 0,
+        completion_tokens: 0,
+        seconds: 0.0,
+        fatal: None,
+    };
+    if pending.is_empty() {
+        return Ok(outcome);
+    }
+    let mut generator = match open(spec, &options.open) {
+        Ok(generator) => generator,
+        Err(error) => {
+            outcome.fatal = Some(format!("{error:#}"));
+            return Ok(outcome);
+        }
+    };
+    record_model(manifest, spec, generator.as_ref(), &options.out)?;
+    let batch_size = options.batch_size.unwrap_or_else(|| generator.preferred_batch_size()).max(1);
+    let mut progress = progress::ModelProgress::new(model_id.as_str(), pending.len(), options.show_progress);
+    let info = generator.info();
+    let started = Instant::now();
+    for batch in pending.chunks(batch_size) {
+        let requests: Vec<GenerationRequest> = batch
+            .iter()
+            .map(|c| GenerationRequest {
+                conversation_id: c.id.clone(),
+                messages: options.prompt.messages(c),
+                params: options.params.clone(),
+            })
+            .collect();
+        let replies = match generator.generate(&requests) {
+            Ok(replies) => replies,
+            Err(fatal) => {
+                outcome.fatal = Some(fatal.to_string());
+                break;
+            }
+        };
+        if replies.len() != requests.len() {
+            outcome.fatal = Some(format!("the generator returned {} replies for {} requests", replies.len(), requests.len()));
+            break;
+        }
+        let records: Vec<ResponseRecord> = requests
+            .into_iter()
+            .zip(replies)
+            .map(|(request, reply)| to_record(options, &info, request, reply))
+            .collect();
+        file.append(&records)?;
+        let tokens: u64 = records.iter().filter_map(|r| r.usage).map(|u| u64::from(u.completion_tokens)).sum();
+        outcome.written += records.len();
+        outcome.errors += records.iter().filter(|r| r.finish_reason == FinishReason::Error).count();
+        outcome.completion_tokens += tokens;
+        progress.advance(records.len(), tokens);
+    }
+    outcome.seconds = started.elapsed().as_secs_f64();
+    progress.finish();
+    Ok(outcome)
+}
+
+fn record_model(
+    manifest: &mut RunManifest,
+    spec: &ModelSpec,
+    generator: &dyn crate::schema::Generator,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let info = generator.info();
+    let revision = match spec {
+        ModelSpec::Local(local) => match &local.weights {
+            Weights::Gguf { repo, revision, file, .. } => format!("{repo}@{revision}/{file}"),
+            Weights::Safetensors { repo, revision, .. } => format!("{repo}@{revision}"),
+        },
+        ModelSpec::Api(api) => api.model.clone(),
+    };
+    let current = ModelRunInfo {
+        kind: info.kind,
+        provider: info.provider,
+        device: info.device,
+        revision,
+        provenance: generator.provenance(),
+    };
+    if let Some(previous) = manifest.models.get(spec.id()) {
+        let differences = manifest::model_differences(spec.id().as_str(), previous, &current);
+        if !differences.is_empty() {
+            bail!(
+                "{} was started with another build of this model:\n  {}\nrestore it, or pass --new-run",
+                out.display(),
+                differences.join("\n  ")
+            );
+        }
+    }
+    manifest.models.insert(spec.id().clone(), current);
+    manifest::write(out, manifest)?;
+    Ok(())
+}
+
+fn to_record(
+    options: &GenerateOptions,
+    info: &crate::schema::GeneratorInfo,
+    request: GenerationRequest,
+    reply: GenerationReply,
+) -> ResponseRecord {
+    ResponseRecord {
+        schema_version: crate::schema::SCHEMA_VERSION,
+        run_id: options.run_id.clone(),
+        conversation_id: request.conversation_id,
+        model_id: info.model_id.clone(),
+        provider: info.provider.clone(),
+        kind: info.kind,
+        prompt: options.prompt.info(request.messages),
+        params: request.params,
+        text: reply.text,
+        raw_text: reply.raw_text,
+        finish_reason: reply.finish_reason,
+        usage: reply.usage,
+        timings: reply.timings,
+        device: info.device.clone(),
+        batch_size: reply.batch_size,
+        provider_model_version: reply.provider_model_version,
+        request_id: reply.request_id,
+        created_at: Utc::now(),
+        error: reply.error,
+    }
+}

@@ -1,0 +1,198 @@
+//! `mhbench generate` and `mhbench merge`: real runs of the default model, killed, resumed,
+//! sharded and merged, with nothing lost or duplicated.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mhbench::schema::{FinishReason, ResponseRecord, RunManifest};
+
+use crate::common::{default_model, mhbench, run, stderr, stdout};
+
+const SAMPLE: &str = "datasets/sample.jsonl";
+const MODEL: &str = "gemma-3-270m";
+
+fn sample_ids() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(crate::common::repo_root().join(SAMPLE)).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every record of a response file, asserting each line parses.
+fn records(path: &Path) -> Vec<ResponseRecord> {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'), "{} ends with a torn line", path.display());
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+}
+
+/// The conversation ids answered, asserting none is answered twice.
+fn answered_once(path: &Path) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for record in records(path) {
+        assert!(ids.insert(record.conversation_id.to_string()), "{} answered twice", record.conversation_id);
+    }
+    ids
+}
+
+fn generate(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = mhbench();
+    cmd.args(["generate", "--dataset", SAMPLE, "--models", MODEL, "--temperature", "0", "--out"]).arg(out).args(extra);
+    cmd
+}
+
+macro_rules! require_model {
+    () => {
+        if default_model().is_none() {
+            eprintln!("skipped: models/gemma-3-270m-q4_k_m.gguf absent; run scripts/fetch-default-model.sh");
+            return;
+        }
+    };
+}
+
+#[test]
+fn real_run_writes_valid_records_and_manifest() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let output = run(&mut generate(&out, &["--max-new-tokens", "6"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("tok/s"), "{}", stdout(&output));
+    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
+    assert_eq!(answered_once(&file), sample_ids());
+    for record in records(&file) {
+        assert_eq!(record.model_id.as_str(), MODEL);
+        assert_eq!(record.run_id.as_str(), "demo");
+        assert_eq!(record.params.max_new_tokens, 6);
+        let usage = record.usage.expect("local replies count tokens");
+        assert!(usage.completion_tokens <= 6 && usage.prompt_tokens > 20, "{usage:?}");
+        assert!(matches!(record.finish_reason, FinishReason::Stop | FinishReason::Length), "{record:?}");
+        assert!(record.prompt.messages[0].content.contains("psychiatrist"));
+    }
+    let manifest: RunManifest = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let model = &manifest.models[&mhbench::schema::ModelId::from(MODEL)];
+    assert_eq!(model.device, "cpu");
+    assert!(!manifest.dataset.sha256.is_empty() && !manifest.prompt_sha256.is_empty());
+}
+
+#[test]
+fn killed_run_resumes_without_loss_or_duplicates() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("killed");
+    let args = ["--max-new-tokens", "24", "--batch-size", "1"];
+    let mut child = generate(&out, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&file).map(|t| t.lines().count()).unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "no records within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = answered_once(&file);
+    assert!(before.len() < sample_ids().len(), "the run finished before it could be killed");
+    let output = run(&mut generate(&out, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("{} resumed", before.len())), "{}", stdout(&output));
+    assert_eq!(answered_once(&file), sample_ids());
+}
+
+#[test]
+fn torn_last_line_is_repaired_on_resume() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("torn");
+    let args = ["--max-new-tokens", "2"];
+    assert!(run(&mut generate(&out, &args)).status.success());
+    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last = lines.pop().unwrap();
+    let torn = format!("{}\n{}", lines.join("\n"), &last[..last.len() / 2]);
+    std::fs::write(&file, torn).unwrap();
+    let output = run(&mut generate(&out, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("torn last line"), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("1 new replies ({} resumed", lines.len())), "{}", stdout(&output));
+    assert_eq!(answered_once(&file), sample_ids());
+}
+
+#[test]
+fn changed_params_are_refused_by_name_unless_new_run() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("params");
+    assert!(run(&mut generate(&out, &["--max-new-tokens", "2"])).status.success());
+    let output = run(&mut generate(&out, &["--max-new-tokens", "3"]));
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("holds a run with other settings") && err.contains("params:"), "{err}");
+    assert!(err.contains("\"max_new_tokens\":2") && err.contains("--new-run"), "{err}");
+    let output = run(&mut generate(&out, &["--max-new-tokens", "3", "--new-run"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let aside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(aside.iter().any(|n| n.starts_with("params.replaced-")), "{aside:?}");
+}
+
+#[test]
+fn two_shards_merge_into_the_unsharded_set() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--max-new-tokens", "2"];
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let out = dir.path().join(format!("shard{k}"));
+        let shard = format!("{k}/2");
+        let output = run(&mut generate(&out, &[args[0], args[1], "--shard", &shard, "--run-id", "sharded"]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        shards.push(out);
+    }
+    let merged = dir.path().join("merged");
+    let output = run(mhbench().args(["merge", "--out"]).arg(&merged).args(&shards));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let file = merged.join("responses").join(format!("{MODEL}.jsonl"));
+    assert_eq!(answered_once(&file), sample_ids());
+    let manifest: RunManifest = serde_json::from_str(&std::fs::read_to_string(merged.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest.shard, None);
+    assert_eq!(manifest.merged_from.len(), 2);
+    // A shard merged twice is refused.
+    let again = dir.path().join("again");
+    let output = run(mhbench().args(["merge", "--out"]).arg(&again).arg(&shards[0]).arg(&shards[0]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("repeats"), "{}", stderr(&output));
+}
+
+#[test]
+fn unknown_model_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&mut mhbench().args(["generate", "--models", "gpt-5", "--out"]).arg(dir.path().join("x")));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("unknown model `gpt-5`; known models: gemma-3-270m, llama-3.1-8b-instruct"), "{}", stderr(&output));
+}
+
+#[test]
+fn invalid_dataset_line_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("bad.jsonl");
+    std::fs::write(&dataset, "{\"id\":\"sample:1\",\"source\":\"sample\",\"source_id\":\"1\",\"context\":\"hi\"}\n{\"id\":\"sample:2\",\"source\":\"forum\",\"source_id\":\"2\",\"context\":\"x\"}\n").unwrap();
+    let output = run(mhbench().args(["generate", "--dataset"]).arg(&dataset).arg("--out").arg(dir.path().join("r")));
+    assert_eq!(output.status.code(), Some(2));
+    let expected = format!("{}:2: source: unknown variant `forum`", dataset.display());
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+}
+
+#[test]
+fn dry_run_prices_api_models_without_calling_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(mhbench().args(["generate", "--models", "gpt-4o,gemma-3-270m", "--dry-run", "--out"]).arg(dir.path().join("plan")));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    let gpt = table.lines().find(|l| l.starts_with("gpt-4o")).unwrap();
+    // 12 requests x 512 tokens at 10 USD/M = 0.06144 USD of completions, plus the prompt estimate.
+    let cost: f64 = gpt.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(cost > 0.06144 && cost < 0.07, "{gpt}");
+    assert!(!dir.path().join("plan").exists(), "a dry run writes nothing");
+}

@@ -105,7 +105,7 @@ pub enum Command {
     /// Writes `<out-dir>/<name>.jsonl` (Conversation records) and `<name>.manifest.json` (source
     /// file hashes and the chosen rows, no text). With `--manifest`, rebuilds the set the manifest
     /// names from the same sources and verifies every hash; a mismatch names the rows that differ.
-    Curate(CurateArgs),
+    Curate(Box<CurateArgs>),
 }
 
 /// A source `mhbench curate` can read.

@@ -166,7 +166,7 @@ pub struct CurateArgs {
     /// (Psych8K is gated: HF_TOKEN; HF_HUB_OFFLINE=1 reads only the local hub cache).
     #[arg(long)]
     pub hub: bool,
-    /// Name of the set [default: study<CONVERSATIONS>].
+    /// Name of the set (file stem in --out-dir); defaults to `study<N>`, N from --conversations.
     #[arg(long)]
     pub name: Option<String>,
     /// Folder the set and its manifest are written to.

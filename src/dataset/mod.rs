@@ -266,8 +266,15 @@ pub fn curate(options: &CurateOptions) -> Result<CurateReport, DatasetError> {
         .collect::<Result<Vec<_>, _>>()?;
     let (pool, mut stats) = build_pool(&loaded, &options.selection);
     let chosen = sample::choose(&pool, options.selection.conversations, options.selection.seed);
-    for s in &mut stats {
-        s.chosen = chosen.iter().filter(|c| c.source.as_str() == s.source && loaded_from(&loaded, c) == s.path).count();
+    let file_of: HashMap<&ConversationId, usize> = loaded
+        .iter()
+        .enumerate()
+        .flat_map(|(index, file)| file.conversations.iter().map(move |c| (&c.id, index)))
+        .collect();
+    for conversation in &chosen {
+        if let Some(s) = file_of.get(&conversation.id).and_then(|&index| stats.get_mut(index)) {
+            s.chosen += 1;
+        }
     }
     let manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
@@ -282,15 +289,6 @@ pub fn curate(options: &CurateOptions) -> Result<CurateReport, DatasetError> {
     };
     let written = write_set(&options.out_dir, &options.name, &chosen, Some(&manifest))?;
     Ok(CurateReport { sources: stats, composition: composition(&chosen), written })
-}
-
-/// The label of the file a chosen conversation came from (several files may share a source).
-fn loaded_from(loaded: &[LoadedFile], conversation: &Conversation) -> String {
-    loaded
-        .iter()
-        .find(|l| l.conversations.iter().any(|c| c.id == conversation.id))
-        .map(|l| l.file.label())
-        .unwrap_or_default()
 }
 
 fn load_file(file: SourceFile, data_dir: &Path) -> Result<LoadedFile, DatasetError> {

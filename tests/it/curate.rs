@@ -370,3 +370,24 @@ fn real_data_reproduces_the_committed_manifest_and_verifies_it() {
     let set: Vec<Conversation> = read_jsonl(&rebuilt.path().join("study500.jsonl")).unwrap();
     assert_eq!(set.len(), 500);
 }
+
+#[test]
+fn help_shows_every_default() {
+    let output = run(mhbench().args(["curate", "--help"]));
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for expected in [
+        "[env: MHBENCH_DATA=]",
+        "[default: ../shared/data]",
+        "[default: counselchat mentalbench emocare-bench]",
+        "defaults to `study<N>`",
+        "[default: datasets]",
+        "[default: 500]",
+        "[default: 42]",
+        "[default: 8]",
+        "[default: 400]",
+        "HF_HUB_OFFLINE=1",
+    ] {
+        assert!(help.contains(expected), "`{expected}` missing from:\n{help}");
+    }
+}

@@ -115,7 +115,7 @@ pub fn local_flag(source: Source) -> &'static str {
         Source::Psych8k => "--psych8k",
         Source::Mentalbench => "--mentalbench",
         Source::EmocareBench => "--emocare-bench",
-        Source::Sample => "--sample",
+        Source::Sample => "--data-dir",
     }
 }
 
@@ -243,6 +243,8 @@ pub struct CurateReport {
     pub composition: BTreeMap<(String, String), usize>,
     /// The files written: the set, then its manifest.
     pub written: Vec<PathBuf>,
+    /// How many conversations were asked for (more than the pool holds means all were taken).
+    pub requested: usize,
 }
 
 /// A source file read and hashed.
@@ -288,7 +290,12 @@ pub fn curate(options: &CurateOptions) -> Result<CurateReport, DatasetError> {
         rows: chosen.iter().map(manifest_row).collect(),
     };
     let written = write_set(&options.out_dir, &options.name, &chosen, Some(&manifest))?;
-    Ok(CurateReport { sources: stats, composition: composition(&chosen), written })
+    Ok(CurateReport {
+        sources: stats,
+        composition: composition(&chosen),
+        written,
+        requested: options.selection.conversations,
+    })
 }
 
 fn load_file(file: SourceFile, data_dir: &Path) -> Result<LoadedFile, DatasetError> {
@@ -459,5 +466,53 @@ pub fn render_report(report: &CurateReport) -> String {
     for (source, topics) in by_source {
         out.push_str(&format!("{source}: {}\n", topics.join(", ")));
     }
+    let chosen: usize = report.composition.values().sum();
+    out.push_str(&format!("chose {chosen} of {} asked for", report.requested));
+    if chosen < report.requested {
+        out.push_str(" (the pool holds no more; widen --min-words/--max-words or add sources)");
+    }
+    out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> CurateOptions {
+        CurateOptions {
+            data_dir: PathBuf::from("data"),
+            sources: vec![SourceFile { source: Source::Counselchat, location: Location::Local("c.csv".into()) }],
+            name: "study500".into(),
+            out_dir: PathBuf::from("datasets"),
+            selection: Selection { conversations: 500, seed: 42, min_words: 8, max_words: 400 },
+        }
+    }
+
+    #[test]
+    fn rejects_reversed_word_bounds_naming_both_flags() {
+        let mut o = options();
+        o.selection.min_words = 500;
+        let err = o.validate().unwrap_err().to_string();
+        assert_eq!(err, "--min-words 500 is above --max-words 400; lower --min-words or raise --max-words");
+    }
+
+    #[test]
+    fn rejects_a_name_that_is_a_path() {
+        let mut o = options();
+        o.name = "../escape".into();
+        assert!(o.validate().unwrap_err().to_string().starts_with("--name `../escape`: "));
+        assert!(options().validate().is_ok());
+    }
+
+    #[test]
+    fn hub_and_local_labels_round_trip() {
+        let hub = SourceFile {
+            source: Source::Psych8k,
+            location: Location::Hub(HubFile { repo: "EmoCareAI/Psych8k".into(), file: "p.json".into() }),
+        };
+        assert_eq!(SourceFile::from_label(Source::Psych8k, &hub.label()), hub);
+        let local = options().sources.remove(0);
+        assert_eq!(SourceFile::from_label(Source::Counselchat, &local.label()), local);
+    }
 }

@@ -154,7 +154,10 @@ pub struct CurateArgs {
     #[arg(long, default_value = "mentalbench/contexts.csv")]
     pub mentalbench: PathBuf,
     /// EmoCare counselling bench questions (JSONL).
-    #[arg(long, default_value = "emocare-counselling-bench/counselling_bench_question.jsonl")]
+    #[arg(
+        long,
+        default_value = "emocare-counselling-bench/counselling_bench_question.jsonl"
+    )]
     pub emocare_bench: PathBuf,
     /// MentalChat16K CSVs (repeatable).
     #[arg(long, default_values = ["mentalchat16k/Interview_Data_6K.csv", "mentalchat16k/Synthetic_Data_10K.csv"])]
@@ -195,7 +198,10 @@ impl CurateArgs {
         };
         let hub = |source: CurateSource, repo: &str, file: &str| dataset::SourceFile {
             source: source.into(),
-            location: dataset::Location::Hub(dataset::hub::HubFile { repo: repo.to_owned(), file: file.to_owned() }),
+            location: dataset::Location::Hub(dataset::hub::HubFile {
+                repo: repo.to_owned(),
+                file: file.to_owned(),
+            }),
         };
         let mut files = Vec::new();
         for &source in &self.sources {
@@ -204,12 +210,18 @@ impl CurateArgs {
                 CurateSource::Mentalbench => files.push(local(source, &self.mentalbench)),
                 CurateSource::EmocareBench => files.push(local(source, &self.emocare_bench)),
                 CurateSource::Mentalchat16k if self.hub => files.extend(
-                    dataset::mentalchat16k::HUB_FILES.iter().map(|f| hub(source, dataset::mentalchat16k::HUB_REPO, f)),
+                    dataset::mentalchat16k::HUB_FILES
+                        .iter()
+                        .map(|f| hub(source, dataset::mentalchat16k::HUB_REPO, f)),
                 ),
-                CurateSource::Mentalchat16k => files.extend(self.mentalchat16k.iter().map(|p| local(source, p))),
-                CurateSource::Psych8k if self.hub => {
-                    files.push(hub(source, dataset::psych8k::HUB_REPO, dataset::psych8k::HUB_FILE))
+                CurateSource::Mentalchat16k => {
+                    files.extend(self.mentalchat16k.iter().map(|p| local(source, p)))
                 }
+                CurateSource::Psych8k if self.hub => files.push(hub(
+                    source,
+                    dataset::psych8k::HUB_REPO,
+                    dataset::psych8k::HUB_FILE,
+                )),
                 CurateSource::Psych8k => files.push(local(source, &self.psych8k)),
             }
         }
@@ -221,7 +233,10 @@ impl CurateArgs {
         dataset::CurateOptions {
             data_dir: self.data_dir.clone(),
             sources: self.source_files(),
-            name: self.name.clone().unwrap_or_else(|| format!("study{}", self.conversations)),
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("study{}", self.conversations)),
             out_dir: self.out_dir.clone(),
             selection: dataset::manifest::Selection {
                 conversations: self.conversations,
@@ -276,7 +291,11 @@ fn run_curate(args: &CurateArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode
             let report = dataset::rebuild(&options)
                 .with_context(|| format!("rebuilding the set of {}", manifest.display()))?;
             if !global.quiet {
-                eprintln!("verified {} conversations against {}", report.conversations, manifest.display());
+                eprintln!(
+                    "verified {} conversations against {}",
+                    report.conversations,
+                    manifest.display()
+                );
             }
             vec![report.written]
         }

@@ -77,11 +77,19 @@ fn parse_rows(path: &Path, rows: Vec<CsvRow<7>>) -> Result<Vec<AnswerRow>, FileE
         let [question_id, title, question, topic, answer, upvotes, split] = values;
         let question_id = question_id.trim().to_owned();
         if question_id.is_empty() {
-            errors.add(path, Some(line), "questionID: empty; every answer row needs its question's id");
+            errors.add(
+                path,
+                Some(line),
+                "questionID: empty; every answer row needs its question's id",
+            );
             continue;
         }
         let Ok(upvotes) = upvotes.trim().parse::<u64>() else {
-            errors.add(path, Some(line), format!("upvotes: `{upvotes}` is not a whole number"));
+            errors.add(
+                path,
+                Some(line),
+                format!("upvotes: `{upvotes}` is not a whole number"),
+            );
             continue;
         };
         parsed.push(AnswerRow {
@@ -120,7 +128,11 @@ fn to_conversation(group: &[&AnswerRow], ambiguous: &BTreeSet<String>) -> Option
     } else {
         first.question_id.clone()
     };
-    let topics: BTreeSet<&str> = group.iter().map(|r| r.topic.as_str()).filter(|t| !t.is_empty()).collect();
+    let topics: BTreeSet<&str> = group
+        .iter()
+        .map(|r| r.topic.as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
     let metadata = BTreeMap::from([
         ("question_id".to_owned(), json!(first.question_id)),
         ("question_title".to_owned(), json!(first.title)),
@@ -175,7 +187,11 @@ mod tests {
         let rows = "0,5,T,First question here,l,anxiety,i,u,a,0,9,train\n\
                     1,5,T,Second question here,l,anxiety,i,u,b,0,9,train\n\
                     2,6,T,Third,l,anxiety,i,u,c,0,9,train\n";
-        let ids: Vec<String> = load_text(rows).unwrap().into_iter().map(|c| c.source_id).collect();
+        let ids: Vec<String> = load_text(rows)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.source_id)
+            .collect();
         assert_eq!(ids, ["5-L2", "5-L3", "6"]);
     }
 
@@ -184,6 +200,9 @@ mod tests {
         let rows = "0,,T,Q,l,anxiety,i,u,a,0,9,train\n1,4,T,Q,l,anxiety,i,u,a,many,9,train\n";
         let err = load_text(rows).unwrap_err().to_string();
         assert!(err.contains(":2: questionID: empty;"), "{err}");
-        assert!(err.contains(":3: upvotes: `many` is not a whole number"), "{err}");
+        assert!(
+            err.contains(":3: upvotes: `many` is not a whole number"),
+            "{err}"
+        );
     }
 }

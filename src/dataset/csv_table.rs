@@ -23,12 +23,18 @@ pub struct CsvRow<const N: usize> {
 /// # Errors
 /// The file is unreadable; a column is missing (line 1); or rows are malformed or not UTF-8
 /// (every such row is listed, up to the reporting cap).
-pub fn read_csv<const N: usize>(path: &Path, columns: [&str; N]) -> Result<Vec<CsvRow<N>>, FileError> {
+pub fn read_csv<const N: usize>(
+    path: &Path,
+    columns: [&str; N],
+) -> Result<Vec<CsvRow<N>>, FileError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(path)
         .map_err(|e| into_file_error(path, e))?;
-    let headers = reader.headers().map_err(|e| into_file_error(path, e))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| into_file_error(path, e))?
+        .clone();
     let positions = column_positions(path, &headers, columns)?;
     let mut rows = Vec::new();
     let mut errors = ErrorList::default();
@@ -134,7 +140,10 @@ mod tests {
         let err = read_csv(&path, ["a", "c", "d"]).unwrap_err().to_string();
         assert_eq!(
             err,
-            format!("{}:1: missing column `c`, `d`; the header has: a, b; is this the right file?", path.display())
+            format!(
+                "{}:1: missing column `c`, `d`; the header has: a, b; is this the right file?",
+                path.display()
+            )
         );
     }
 

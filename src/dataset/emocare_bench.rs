@@ -77,8 +77,18 @@ mod tests {
     fn rejects_lines_with_more_than_one_turn() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.jsonl");
-        std::fs::write(&path, "{\"question_id\": 1, \"turns\": [\"a\", \"b\"], \"category\": \"generic\"}\n").unwrap();
+        std::fs::write(
+            &path,
+            "{\"question_id\": 1, \"turns\": [\"a\", \"b\"], \"category\": \"generic\"}\n",
+        )
+        .unwrap();
         let err = load(&path).unwrap_err().to_string();
-        assert_eq!(err, format!("{}:1: turns: expected one user turn, found 2", path.display()));
+        assert_eq!(
+            err,
+            format!(
+                "{}:1: turns: expected one user turn, found 2",
+                path.display()
+            )
+        );
     }
 }

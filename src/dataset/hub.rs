@@ -50,7 +50,12 @@ pub struct HubError {
 /// Whether `HF_HUB_OFFLINE` asks for cache-only access (`1`, `true`, `yes`, `on`).
 pub fn is_offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
         .unwrap_or(false)
 }
 
@@ -71,7 +76,10 @@ pub fn fetch(file: &HubFile, local_flag: &str) -> Result<PathBuf, HubError> {
             ),
         });
     }
-    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.trim().is_empty()).or_else(|| cache.token());
+    let token = std::env::var("HF_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| cache.token());
     let api = hf_hub::api::sync::ApiBuilder::from_env()
         .with_progress(false)
         .with_token(token)
@@ -82,7 +90,11 @@ pub fn fetch(file: &HubFile, local_flag: &str) -> Result<PathBuf, HubError> {
         .map_err(|e| download_error(file, local_flag, &e))
 }
 
-fn download_error(file: &HubFile, local_flag: &str, error: &hf_hub::api::sync::ApiError) -> HubError {
+fn download_error(
+    file: &HubFile,
+    local_flag: &str,
+    error: &hf_hub::api::sync::ApiError,
+) -> HubError {
     HubError {
         uri: file.to_uri(),
         reason: format!(
@@ -100,8 +112,14 @@ mod tests {
 
     #[test]
     fn uri_round_trips() {
-        let file = HubFile { repo: "ShenLab/MentalChat16K".into(), file: "Interview_Data_6K.csv".into() };
-        assert_eq!(file.to_uri(), "hf://datasets/ShenLab/MentalChat16K/Interview_Data_6K.csv");
+        let file = HubFile {
+            repo: "ShenLab/MentalChat16K".into(),
+            file: "Interview_Data_6K.csv".into(),
+        };
+        assert_eq!(
+            file.to_uri(),
+            "hf://datasets/ShenLab/MentalChat16K/Interview_Data_6K.csv"
+        );
         assert_eq!(HubFile::from_uri(&file.to_uri()), Some(file));
         assert_eq!(HubFile::from_uri("counselchat/x.csv"), None);
     }

@@ -106,8 +106,16 @@ impl Manifest {
                 format!("[\n    {}\n  ]", items.join(",\n    "))
             }
         };
-        let sources = self.sources.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
-        let rows = self.rows.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
+        let sources = self
+            .sources
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self
+            .rows
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(format!(
             "{{\n  \"manifest_version\": {},\n  \"name\": {},\n  \"created_by\": {},\n  \"selection\": {},\n  \"sources\": {},\n  \"rows\": {}\n}}\n",
             self.manifest_version,
@@ -138,7 +146,8 @@ impl Manifest {
             ));
         }
         // The typed parse above succeeded, so this one only finds where each element starts.
-        let spans: ElementSpans = serde_json::from_str(&text).map_err(|e| FileError::at(path, Some(e.line()), e.to_string()))?;
+        let spans: ElementSpans = serde_json::from_str(&text)
+            .map_err(|e| FileError::at(path, Some(e.line()), e.to_string()))?;
         let line = |raw: &&RawValue| {
             let offset = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
             line_of_offset(text.as_bytes(), offset)
@@ -160,11 +169,28 @@ mod tests {
             manifest_version: MANIFEST_VERSION,
             name: "t".into(),
             created_by: "mhbench test".into(),
-            selection: Selection { conversations: 2, seed: 1, min_words: 1, max_words: 9 },
-            sources: vec![ManifestSource { source: Source::Counselchat, path: "c.csv".into(), sha256: "ab".into() }],
+            selection: Selection {
+                conversations: 2,
+                seed: 1,
+                min_words: 1,
+                max_words: 9,
+            },
+            sources: vec![ManifestSource {
+                source: Source::Counselchat,
+                path: "c.csv".into(),
+                sha256: "ab".into(),
+            }],
             rows: vec![
-                ManifestRow { source: Source::Counselchat, source_id: "1".into(), text_sha256: "cd".into() },
-                ManifestRow { source: Source::EmocareBench, source_id: "2".into(), text_sha256: "ef".into() },
+                ManifestRow {
+                    source: Source::Counselchat,
+                    source_id: "1".into(),
+                    text_sha256: "cd".into(),
+                },
+                ManifestRow {
+                    source: Source::EmocareBench,
+                    source_id: "2".into(),
+                    text_sha256: "ef".into(),
+                },
             ],
         }
     }
@@ -184,9 +210,18 @@ mod tests {
     fn an_unknown_source_names_line_and_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.manifest.json");
-        let text = manifest().to_text().unwrap().replace("\"emocare_bench\"", "\"reddit\"");
+        let text = manifest()
+            .to_text()
+            .unwrap()
+            .replace("\"emocare_bench\"", "\"reddit\"");
         std::fs::write(&path, text).unwrap();
         let err = Manifest::read(&path).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{}:11: rows[1].source: unknown variant `reddit`", path.display())), "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "{}:11: rows[1].source: unknown variant `reddit`",
+                path.display()
+            )),
+            "{err}"
+        );
     }
 }

@@ -35,7 +35,11 @@ pub fn load(path: &Path) -> Result<Vec<Conversation>, FileError> {
         let [conv_id, context, consistent, match_kind, question_id] = values;
         let source_id = conv_id.trim().to_owned();
         if source_id.is_empty() {
-            errors.add(path, Some(line), "conv_id: empty; every context needs its ConvID");
+            errors.add(
+                path,
+                Some(line),
+                "conv_id: empty; every context needs its ConvID",
+            );
             continue;
         }
         let mut metadata = BTreeMap::from([(
@@ -44,7 +48,10 @@ pub fn load(path: &Path) -> Result<Vec<Conversation>, FileError> {
         )]);
         if !match_kind.trim().is_empty() {
             metadata.insert("counselchat_match".to_owned(), json!(match_kind.trim()));
-            metadata.insert("counselchat_question_id".to_owned(), json!(question_id.trim()));
+            metadata.insert(
+                "counselchat_question_id".to_owned(),
+                json!(question_id.trim()),
+            );
         }
         conversations.push(Conversation {
             schema_version: SCHEMA_VERSION,

@@ -30,9 +30,23 @@ pub fn load(path: &Path) -> Result<Vec<Conversation>, FileError> {
     Ok(read_csv(path, ["input", "output"])?
         .into_iter()
         .enumerate()
-        .map(|(row, CsvRow { values: [input, output], .. })| {
-            instruction_pair(Source::Mentalchat16k, &format!("{subset}/{row}"), &input, &output, &subset)
-        })
+        .map(
+            |(
+                row,
+                CsvRow {
+                    values: [input, output],
+                    ..
+                },
+            )| {
+                instruction_pair(
+                    Source::Mentalchat16k,
+                    &format!("{subset}/{row}"),
+                    &input,
+                    &output,
+                    &subset,
+                )
+            },
+        )
         .collect())
 }
 
@@ -44,7 +58,11 @@ mod tests {
     fn ids_name_file_and_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("Interview_Data_6K.csv");
-        std::fs::write(&path, "instruction,input,output\nI,\"I can't  sleep.\",Try this.\nI,Second,Reply\n").unwrap();
+        std::fs::write(
+            &path,
+            "instruction,input,output\nI,\"I can't  sleep.\",Try this.\nI,Second,Reply\n",
+        )
+        .unwrap();
         let rows = load(&path).unwrap();
         assert_eq!(rows[1].id.as_str(), "mentalchat16k:Interview_Data_6K/1");
         assert_eq!(rows[0].context, "I can't sleep.");

@@ -74,7 +74,8 @@ impl SourceFile {
     }
 
     fn from_label(source: Source, label: &str) -> Self {
-        let location = HubFile::from_uri(label).map_or_else(|| Location::Local(PathBuf::from(label)), Location::Hub);
+        let location = HubFile::from_uri(label)
+            .map_or_else(|| Location::Local(PathBuf::from(label)), Location::Hub);
         Self { source, location }
     }
 
@@ -137,7 +138,13 @@ pub fn load(source: Source, path: &Path) -> Result<Vec<Conversation>, DatasetErr
 
 /// A conversation with a reference answer from an instruction/input/output source (MentalChat16K,
 /// Psych8K), so both loaders build it the same way.
-fn instruction_pair(source: Source, source_id: &str, input: &str, output: &str, subset: &str) -> Conversation {
+fn instruction_pair(
+    source: Source,
+    source_id: &str,
+    input: &str,
+    output: &str,
+    subset: &str,
+) -> Conversation {
     Conversation {
         schema_version: SCHEMA_VERSION,
         id: ConversationId::new(source, source_id),
@@ -191,17 +198,25 @@ impl CurateOptions {
             )));
         }
         if s.conversations == 0 {
-            return Err(DatasetError::Options("--conversations must be at least 1".into()));
+            return Err(DatasetError::Options(
+                "--conversations must be at least 1".into(),
+            ));
         }
         if self.sources.is_empty() {
-            return Err(DatasetError::Options("no sources; name at least one with --source".into()));
+            return Err(DatasetError::Options(
+                "no sources; name at least one with --source".into(),
+            ));
         }
         check_name(&self.name)
     }
 }
 
 fn check_name(name: &str) -> Result<(), DatasetError> {
-    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !name.starts_with('.');
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
     if plain {
         Ok(())
     } else {
@@ -267,14 +282,21 @@ pub fn curate(options: &CurateOptions) -> Result<CurateReport, DatasetError> {
         .map(|file| load_file(file, &options.data_dir))
         .collect::<Result<Vec<_>, _>>()?;
     let (pool, mut stats) = build_pool(&loaded, &options.selection);
-    let chosen = sample::choose(&pool, options.selection.conversations, options.selection.seed);
+    let chosen = sample::choose(
+        &pool,
+        options.selection.conversations,
+        options.selection.seed,
+    );
     let file_of: HashMap<&ConversationId, usize> = loaded
         .iter()
         .enumerate()
         .flat_map(|(index, file)| file.conversations.iter().map(move |c| (&c.id, index)))
         .collect();
     for conversation in &chosen {
-        if let Some(s) = file_of.get(&conversation.id).and_then(|&index| stats.get_mut(index)) {
+        if let Some(s) = file_of
+            .get(&conversation.id)
+            .and_then(|&index| stats.get_mut(index))
+        {
             s.chosen += 1;
         }
     }
@@ -285,7 +307,11 @@ pub fn curate(options: &CurateOptions) -> Result<CurateReport, DatasetError> {
         selection: options.selection,
         sources: loaded
             .iter()
-            .map(|l| ManifestSource { source: l.file.source, path: l.file.label(), sha256: l.sha256.clone() })
+            .map(|l| ManifestSource {
+                source: l.file.source,
+                path: l.file.label(),
+                sha256: l.sha256.clone(),
+            })
             .collect(),
         rows: chosen.iter().map(manifest_row).collect(),
     };
@@ -303,11 +329,18 @@ fn load_file(file: SourceFile, data_dir: &Path) -> Result<LoadedFile, DatasetErr
     let sha256 = sha256_file(&path)?;
     let conversations = load(file.source, &path)?;
     tracing::info!(source = %file.source, path = %path.display(), conversations = conversations.len(), "loaded");
-    Ok(LoadedFile { file, sha256, conversations })
+    Ok(LoadedFile {
+        file,
+        sha256,
+        conversations,
+    })
 }
 
 /// Apply the length bounds and cross-source deduplication, counting each drop.
-fn build_pool(loaded: &[LoadedFile], selection: &Selection) -> (Vec<Conversation>, Vec<SourceStats>) {
+fn build_pool(
+    loaded: &[LoadedFile],
+    selection: &Selection,
+) -> (Vec<Conversation>, Vec<SourceStats>) {
     let mut seen = HashSet::new();
     let mut pool = Vec::new();
     let mut all_stats = Vec::new();
@@ -350,19 +383,28 @@ fn composition(chosen: &[Conversation]) -> BTreeMap<(String, String), usize> {
     let mut counts = BTreeMap::new();
     for c in chosen {
         let topic = c.topic.clone().unwrap_or_else(|| "-".to_owned());
-        *counts.entry((c.source.as_str().to_owned(), topic)).or_default() += 1;
+        *counts
+            .entry((c.source.as_str().to_owned(), topic))
+            .or_default() += 1;
     }
     counts
 }
 
 /// Write `<name>.jsonl` and, when given, `<name>.manifest.json`; returns the paths written.
-fn write_set(out_dir: &Path, name: &str, set: &[Conversation], manifest: Option<&Manifest>) -> Result<Vec<PathBuf>, DatasetError> {
+fn write_set(
+    out_dir: &Path,
+    name: &str,
+    set: &[Conversation],
+    manifest: Option<&Manifest>,
+) -> Result<Vec<PathBuf>, DatasetError> {
     let set_path = out_dir.join(format!("{name}.jsonl"));
     write_jsonl(&set_path, set)?;
     let mut written = vec![set_path];
     if let Some(manifest) = manifest {
         let path = out_dir.join(format!("{name}.manifest.json"));
-        let text = manifest.to_text().map_err(|e| FileError::at(&path, None, e.to_string()))?;
+        let text = manifest
+            .to_text()
+            .map_err(|e| FileError::at(&path, None, e.to_string()))?;
         write_atomic(&path, text.as_bytes())?;
         written.push(path);
     }
@@ -398,18 +440,32 @@ pub struct RebuildReport {
 pub fn rebuild(options: &RebuildOptions) -> Result<RebuildReport, DatasetError> {
     let located = manifest::Manifest::read(&options.manifest)?;
     let manifest = &located.manifest;
-    check_name(&manifest.name).map_err(|e| FileError::at(&options.manifest, Some(3), format!("name: {e}")))?;
+    check_name(&manifest.name)
+        .map_err(|e| FileError::at(&options.manifest, Some(3), format!("name: {e}")))?;
     let mut errors = ErrorList::default();
     let mut by_id: HashMap<ConversationId, Conversation> = HashMap::new();
-    for (index, (entry, line)) in manifest.sources.iter().zip(&located.source_lines).enumerate() {
+    for (index, (entry, line)) in manifest
+        .sources
+        .iter()
+        .zip(&located.source_lines)
+        .enumerate()
+    {
         match verify_source(entry, &options.data_dir) {
             Ok((conversations, changed)) => {
                 if let Some(message) = changed {
-                    errors.add(&options.manifest, Some(*line), format!("sources[{index}].sha256: {message}"));
+                    errors.add(
+                        &options.manifest,
+                        Some(*line),
+                        format!("sources[{index}].sha256: {message}"),
+                    );
                 }
                 by_id.extend(conversations.into_iter().map(|c| (c.id.clone(), c)));
             }
-            Err(e) => errors.add(&options.manifest, Some(*line), format!("sources[{index}]: {e}")),
+            Err(e) => errors.add(
+                &options.manifest,
+                Some(*line),
+                format!("sources[{index}]: {e}"),
+            ),
         }
     }
     let mut set = Vec::with_capacity(manifest.rows.len());
@@ -428,11 +484,17 @@ pub fn rebuild(options: &RebuildOptions) -> Result<RebuildReport, DatasetError> 
     }
     errors.into_result(())?;
     let written = write_set(&options.out_dir, &manifest.name, &set, None)?;
-    Ok(RebuildReport { conversations: set.len(), written: written.into_iter().next().unwrap_or_default() })
+    Ok(RebuildReport {
+        conversations: set.len(),
+        written: written.into_iter().next().unwrap_or_default(),
+    })
 }
 
 /// Load one manifest source; a changed hash still allows loading, so it comes back as a message.
-fn verify_source(entry: &ManifestSource, data_dir: &Path) -> Result<(Vec<Conversation>, Option<String>), DatasetError> {
+fn verify_source(
+    entry: &ManifestSource,
+    data_dir: &Path,
+) -> Result<(Vec<Conversation>, Option<String>), DatasetError> {
     let file = SourceFile::from_label(entry.source, &entry.path);
     let path = file.resolve(data_dir)?;
     let sha256 = sha256_file(&path)?;
@@ -456,12 +518,23 @@ pub fn render_report(report: &CurateReport) -> String {
     for s in &report.sources {
         out.push_str(&format!(
             "{:<14} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {}\n",
-            s.source, s.loaded, s.empty, s.too_short, s.too_long, s.duplicates, s.kept, s.chosen, s.path
+            s.source,
+            s.loaded,
+            s.empty,
+            s.too_short,
+            s.too_long,
+            s.duplicates,
+            s.kept,
+            s.chosen,
+            s.path
         ));
     }
     let mut by_source: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for ((source, topic), count) in &report.composition {
-        by_source.entry(source).or_default().push(format!("{topic} {count}"));
+        by_source
+            .entry(source)
+            .or_default()
+            .push(format!("{topic} {count}"));
     }
     for (source, topics) in by_source {
         out.push_str(&format!("{source}: {}\n", topics.join(", ")));
@@ -482,10 +555,18 @@ mod tests {
     fn options() -> CurateOptions {
         CurateOptions {
             data_dir: PathBuf::from("data"),
-            sources: vec![SourceFile { source: Source::Counselchat, location: Location::Local("c.csv".into()) }],
+            sources: vec![SourceFile {
+                source: Source::Counselchat,
+                location: Location::Local("c.csv".into()),
+            }],
             name: "study500".into(),
             out_dir: PathBuf::from("datasets"),
-            selection: Selection { conversations: 500, seed: 42, min_words: 8, max_words: 400 },
+            selection: Selection {
+                conversations: 500,
+                seed: 42,
+                min_words: 8,
+                max_words: 400,
+            },
         }
     }
 
@@ -494,14 +575,21 @@ mod tests {
         let mut o = options();
         o.selection.min_words = 500;
         let err = o.validate().unwrap_err().to_string();
-        assert_eq!(err, "--min-words 500 is above --max-words 400; lower --min-words or raise --max-words");
+        assert_eq!(
+            err,
+            "--min-words 500 is above --max-words 400; lower --min-words or raise --max-words"
+        );
     }
 
     #[test]
     fn rejects_a_name_that_is_a_path() {
         let mut o = options();
         o.name = "../escape".into();
-        assert!(o.validate().unwrap_err().to_string().starts_with("--name `../escape`: "));
+        assert!(o
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--name `../escape`: "));
         assert!(options().validate().is_ok());
     }
 
@@ -509,10 +597,16 @@ mod tests {
     fn hub_and_local_labels_round_trip() {
         let hub = SourceFile {
             source: Source::Psych8k,
-            location: Location::Hub(HubFile { repo: "EmoCareAI/Psych8k".into(), file: "p.json".into() }),
+            location: Location::Hub(HubFile {
+                repo: "EmoCareAI/Psych8k".into(),
+                file: "p.json".into(),
+            }),
         };
         assert_eq!(SourceFile::from_label(Source::Psych8k, &hub.label()), hub);
         let local = options().sources.remove(0);
-        assert_eq!(SourceFile::from_label(Source::Counselchat, &local.label()), local);
+        assert_eq!(
+            SourceFile::from_label(Source::Counselchat, &local.label()),
+            local
+        );
     }
 }

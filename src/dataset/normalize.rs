@@ -82,20 +82,29 @@ mod tests {
     #[test]
     fn strips_tags_only_for_html_sources() {
         let text = "<p>I feel &#34;stuck&#34;.</p><p>Help?</p>";
-        assert_eq!(normalize_text(text, Markup::Html), "I feel \"stuck\". Help?");
+        assert_eq!(
+            normalize_text(text, Markup::Html),
+            "I feel \"stuck\". Help?"
+        );
         assert_eq!(normalize_text("a <b>c</b>", Markup::Plain), "a <b>c</b>");
     }
 
     #[test]
     fn keeps_a_less_than_sign_that_is_not_a_tag() {
-        assert_eq!(normalize_text("mood < 3 <br/>today", Markup::Html), "mood < 3 today");
+        assert_eq!(
+            normalize_text("mood < 3 <br/>today", Markup::Html),
+            "mood < 3 today"
+        );
         assert_eq!(normalize_text("unclosed <p", Markup::Html), "unclosed <p");
     }
 
     #[test]
     fn dedupe_key_ignores_case_punctuation_and_spacing() {
         assert_eq!(dedupe_key("I Feel Low."), dedupe_key("i feel low"));
-        assert_eq!(dedupe_key("You’re right—she said “no”."), dedupe_key("Youre rightshe said no"));
+        assert_eq!(
+            dedupe_key("You’re right—she said “no”."),
+            dedupe_key("Youre rightshe said no")
+        );
         assert_ne!(dedupe_key("I feel low."), dedupe_key("I feel lower."));
     }
 

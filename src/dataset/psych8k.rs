@@ -40,7 +40,13 @@ pub fn load(path: &Path) -> Result<Vec<Conversation>, FileError> {
         .iter()
         .enumerate()
         .map(|(index, row)| {
-            instruction_pair(Source::Psych8k, &index.to_string(), &row.input, &row.output, subset)
+            instruction_pair(
+                Source::Psych8k,
+                &index.to_string(),
+                &row.input,
+                &row.output,
+                subset,
+            )
         })
         .collect())
 }
@@ -55,6 +61,9 @@ mod tests {
         let path = dir.path().join("p.json");
         std::fs::write(&path, "[\n {\"instruction\": \"i\", \"input\": \"a\", \"output\": \"b\"},\n {\"instruction\": \"i\", \"input\": \"c\"}\n]\n").unwrap();
         let err = load(&path).unwrap_err().to_string();
-        assert_eq!(err, format!("{}:3: [1]: missing field `output`", path.display()));
+        assert_eq!(
+            err,
+            format!("{}:3: [1]: missing field `output`", path.display())
+        );
     }
 }

@@ -35,13 +35,20 @@ pub fn choose(pool: &[Conversation], n: usize, seed: u64) -> Vec<Conversation> {
     }
     let source_sizes: Vec<(String, usize)> = by_source
         .iter()
-        .map(|(source, topics)| (source.as_str().to_owned(), topics.values().map(Vec::len).sum()))
+        .map(|(source, topics)| {
+            (
+                source.as_str().to_owned(),
+                topics.values().map(Vec::len).sum(),
+            )
+        })
         .collect();
     let source_quotas = allocate(n, &source_sizes);
     let mut chosen = Vec::new();
     for ((_, topics), source_quota) in by_source.into_iter().zip(source_quotas) {
-        let topic_sizes: Vec<(String, usize)> =
-            topics.iter().map(|(topic, rows)| ((*topic).to_owned(), rows.len())).collect();
+        let topic_sizes: Vec<(String, usize)> = topics
+            .iter()
+            .map(|(topic, rows)| ((*topic).to_owned(), rows.len()))
+            .collect();
         let topic_quotas = allocate(source_quota, &topic_sizes);
         for ((_, mut rows), quota) in topics.into_iter().zip(topic_quotas) {
             rows.sort_by_cached_key(|c| rank(seed, c.id.as_str()));
@@ -63,7 +70,14 @@ pub fn allocate(n: usize, sizes: &[(String, usize)]) -> Vec<usize> {
     let mut order: Vec<(Reverse<usize>, Reverse<usize>, &str, usize)> = sizes
         .iter()
         .enumerate()
-        .map(|(index, (name, size))| (Reverse((n * size) % total), Reverse(*size), name.as_str(), index))
+        .map(|(index, (name, size))| {
+            (
+                Reverse((n * size) % total),
+                Reverse(*size),
+                name.as_str(),
+                index,
+            )
+        })
         .collect();
     order.sort();
     for (_, _, _, index) in order.into_iter().take(missing) {
@@ -94,10 +108,16 @@ mod tests {
     #[test]
     fn largest_remainder_by_hand() {
         // n=10 over 5, 3, 2 (total 10) is exact: 5, 3, 2.
-        assert_eq!(allocate(10, &sizes(&[("a", 5), ("b", 3), ("c", 2)])), [5, 3, 2]);
+        assert_eq!(
+            allocate(10, &sizes(&[("a", 5), ("b", 3), ("c", 2)])),
+            [5, 3, 2]
+        );
         // n=4 over 5, 3, 2: exact shares 2.0, 1.2, 0.8 -> floors 2, 1, 0 (sum 3); the one
         // missing unit goes to the largest remainder, c's 0.8.
-        assert_eq!(allocate(4, &sizes(&[("a", 5), ("b", 3), ("c", 2)])), [2, 1, 1]);
+        assert_eq!(
+            allocate(4, &sizes(&[("a", 5), ("b", 3), ("c", 2)])),
+            [2, 1, 1]
+        );
         // n=1 over 1, 1: tie on remainder and size, so the name decides: a.
         assert_eq!(allocate(1, &sizes(&[("b", 1), ("a", 1)])), [0, 1]);
     }
@@ -122,7 +142,13 @@ mod tests {
 
     fn pool() -> Vec<Conversation> {
         let mut pool: Vec<_> = (0..60)
-            .map(|i| conversation(Source::Counselchat, i, Some(if i % 3 == 0 { "grief" } else { "anxiety" })))
+            .map(|i| {
+                conversation(
+                    Source::Counselchat,
+                    i,
+                    Some(if i % 3 == 0 { "grief" } else { "anxiety" }),
+                )
+            })
             .collect();
         pool.extend((0..40).map(|i| conversation(Source::Mentalbench, i, None)));
         pool
@@ -140,7 +166,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_set_other_seed_other_set() {
-        let ids = |seed| choose(&pool(), 10, seed).into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let ids = |seed| {
+            choose(&pool(), 10, seed)
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(7), ids(7));
         assert_ne!(ids(7), ids(8));
     }

@@ -16,14 +16,28 @@ const ALL_SOURCES: &str = "counselchat,mentalchat16k,psych8k,mentalbench,emocare
 /// Curate every fixture source into `out` and return the written set.
 fn curate_fixtures(out: &Path, extra: &[&str]) -> Vec<Conversation> {
     let output = run(mhbench()
-        .args(["curate", "--data-dir", "tests/fixtures", "--source", ALL_SOURCES, "--name", "fx", "--min-words", "5"])
+        .args([
+            "curate",
+            "--data-dir",
+            "tests/fixtures",
+            "--source",
+            ALL_SOURCES,
+            "--name",
+            "fx",
+            "--min-words",
+            "5",
+        ])
         .arg("--out-dir")
         .arg(out)
         .args(extra));
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
-        format!("{}\n{}\n", out.join("fx.jsonl").display(), out.join("fx.manifest.json").display())
+        format!(
+            "{}\n{}\n",
+            out.join("fx.jsonl").display(),
+            out.join("fx.manifest.json").display()
+        )
     );
     read_jsonl(&out.join("fx.jsonl")).unwrap()
 }
@@ -62,7 +76,15 @@ fn every_loader_reads_its_fixture_and_duplicates_are_dropped() {
     .into();
     assert_eq!(chosen, expected);
     // Sources in dedupe order, CounselChat's topics by name.
-    assert_eq!(ids(&set)[..4], ["counselchat:0", "counselchat:1", "counselchat:2-L7", "counselchat:2-L6"]);
+    assert_eq!(
+        ids(&set)[..4],
+        [
+            "counselchat:0",
+            "counselchat:1",
+            "counselchat:2-L7",
+            "counselchat:2-L6"
+        ]
+    );
     let worried = &set[0];
     assert_eq!(worried.topic.as_deref(), Some("anxiety"));
     assert_eq!(
@@ -74,31 +96,69 @@ fn every_loader_reads_its_fixture_and_duplicates_are_dropped() {
         worried.reference_response.as_deref(),
         Some("Notice the worry, name it, and come back to the present moment.")
     );
-    assert_eq!(worried.metadata["topics"], serde_json::json!(["anxiety", "stress"]));
-    let divorce = set.iter().find(|c| c.id.as_str() == "mentalchat16k:Interview_Data_6K/0").unwrap();
-    assert_eq!(divorce.reference_response.as_deref(), Some("It sounds like the divorce has shaken a lot. Let's look at what support you have."));
-    assert!(set.iter().all(|c| !c.context.contains("  ") && !c.context.contains('\n')));
+    assert_eq!(
+        worried.metadata["topics"],
+        serde_json::json!(["anxiety", "stress"])
+    );
+    let divorce = set
+        .iter()
+        .find(|c| c.id.as_str() == "mentalchat16k:Interview_Data_6K/0")
+        .unwrap();
+    assert_eq!(
+        divorce.reference_response.as_deref(),
+        Some("It sounds like the divorce has shaken a lot. Let's look at what support you have.")
+    );
+    assert!(set
+        .iter()
+        .all(|c| !c.context.contains("  ") && !c.context.contains('\n')));
 }
 
 #[test]
 fn report_counts_every_drop_per_file() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(mhbench()
-        .args(["curate", "--data-dir", "tests/fixtures", "--source", ALL_SOURCES, "--min-words", "5", "--max-words", "24"])
+        .args([
+            "curate",
+            "--data-dir",
+            "tests/fixtures",
+            "--source",
+            ALL_SOURCES,
+            "--min-words",
+            "5",
+            "--max-words",
+            "24",
+        ])
         .arg("--out-dir")
         .arg(dir.path()));
     assert!(output.status.success(), "{}", stderr(&output));
     let report = stderr(&output);
-    let row = |source: &str| report.lines().find(|l| l.starts_with(source)).unwrap().split_whitespace().collect::<Vec<_>>();
+    let row = |source: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(source))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
     // loaded, empty, short, long, dup, kept, chosen. CounselChat: "Help?" is short, the 25- and
     // 28-word questions are long. MentalBench: conv 2 (28 words) is long, conv 4 repeats conv 3.
-    assert_eq!(row("counselchat ")[1..8], ["5", "0", "1", "2", "0", "2", "2"]);
-    assert_eq!(row("mentalbench ")[1..8], ["5", "0", "0", "1", "1", "3", "3"]);
+    assert_eq!(
+        row("counselchat ")[1..8],
+        ["5", "0", "1", "2", "0", "2", "2"]
+    );
+    assert_eq!(
+        row("mentalbench ")[1..8],
+        ["5", "0", "0", "1", "1", "3", "3"]
+    );
 }
 
 #[test]
 fn same_seed_gives_the_same_manifest_and_another_seed_another_draw() {
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let first = curate_fixtures(a.path(), &["-n", "6", "--seed", "1"]);
     let again = curate_fixtures(b.path(), &["-n", "6", "--seed", "1"]);
     let manifest = |d: &Path| std::fs::read_to_string(d.join("fx.manifest.json")).unwrap();
@@ -128,7 +188,10 @@ fn same_seed_gives_the_same_manifest_and_another_seed_another_draw() {
             set.into_iter().map(|c| c.id.0).collect()
         })
         .collect();
-    assert!(draws.len() > 1, "six seeds all drew the same rows: {draws:?}");
+    assert!(
+        draws.len() > 1,
+        "six seeds all drew the same rows: {draws:?}"
+    );
 }
 
 #[test]
@@ -141,11 +204,17 @@ fn manifest_rebuilds_the_same_set() {
         .arg("--out-dir")
         .arg(rebuilt.path()));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output), format!("{}\n", rebuilt.path().join("fx.jsonl").display()));
+    assert_eq!(
+        stdout(&output),
+        format!("{}\n", rebuilt.path().join("fx.jsonl").display())
+    );
     let read = |d: &Path| std::fs::read(d.join("fx.jsonl")).unwrap();
     assert_eq!(read(built.path()), read(rebuilt.path()));
     let manifest = std::fs::read_to_string(built.path().join("fx.manifest.json")).unwrap();
-    assert!(!manifest.contains("worry"), "a manifest carries hashes, never text");
+    assert!(
+        !manifest.contains("worry"),
+        "a manifest carries hashes, never text"
+    );
 }
 
 fn copy_fixtures(to: &Path) {
@@ -171,7 +240,9 @@ fn a_changed_source_names_the_file_and_the_rows_that_differ() {
             .arg(out.path())
             .args(extra))
     };
-    assert!(curate(&["--name", "fx", "--min-words", "5"]).status.success());
+    assert!(curate(&["--name", "fx", "--min-words", "5"])
+        .status
+        .success());
     let manifest_path = out.path().join("fx.manifest.json");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
     let line_of = |needle: &str| manifest.lines().position(|l| l.contains(needle)).unwrap() + 1;
@@ -180,7 +251,10 @@ fn a_changed_source_names_the_file_and_the_rows_that_differ() {
     let csv_path = data.path().join("counselchat/20200325_counsel_chat.csv");
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     let edited: String = csv
-        .replace("I still can’t go into her room", "I still cannot go into her room")
+        .replace(
+            "I still can’t go into her room",
+            "I still cannot go into her room",
+        )
         .lines()
         .filter(|l| !l.contains("My girlfriend and I fight") && !l.contains("four hours a night"))
         .map(|l| format!("{l}\n"))
@@ -201,25 +275,45 @@ fn a_changed_source_names_the_file_and_the_rows_that_differ() {
         )),
         "{err}"
     );
-    assert!(lines[1].starts_with(&format!("{m}:{}: rows[1].text_sha256: counselchat:1 text now hashes to ", row_line("1"))), "{err}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "{m}:{}: rows[1].text_sha256: counselchat:1 text now hashes to ",
+            row_line("1")
+        )),
+        "{err}"
+    );
     for (index, id) in [(2, "2-L7"), (3, "2-L6")] {
         assert_eq!(
             lines[index],
             format!("{m}:{}: rows[{index}]: counselchat:{id} is not in the sources (or is listed twice); the source file differs from the one the set was built from", row_line(id))
         );
     }
-    assert!(!out.path().join("fx.jsonl").exists(), "nothing is written when verification fails");
+    assert!(
+        !out.path().join("fx.jsonl").exists(),
+        "nothing is written when verification fails"
+    );
 }
 
 /// Run `curate` on one broken fixture and return its stderr.
 fn broken(flag: &str, file: &str, source: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let output = run(mhbench()
-        .args(["curate", "--data-dir", "tests/fixtures", "--source", source, flag, file])
+        .args([
+            "curate",
+            "--data-dir",
+            "tests/fixtures",
+            "--source",
+            source,
+            flag,
+            file,
+        ])
         .arg("--out-dir")
         .arg(dir.path()));
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing is written on bad input");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing is written on bad input"
+    );
     stderr(&output)
 }
 
@@ -256,7 +350,10 @@ fn broken_fixtures_name_file_and_line() {
 fn a_wrong_manifest_names_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let m = "tests/fixtures/manifest/broken_unknown_field.manifest.json";
-    let output = run(mhbench().args(["curate", "--manifest", m]).arg("--out-dir").arg(dir.path()));
+    let output = run(mhbench()
+        .args(["curate", "--manifest", m])
+        .arg("--out-dir")
+        .arg(dir.path()));
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
@@ -307,8 +404,12 @@ fn hub_unreachable_fails_fast_with_what_to_do() {
 fn committed_sample_set_is_a_dozen_synthetic_conversations() {
     let set: Vec<Conversation> = read_jsonl(&repo_root().join("datasets/sample.jsonl")).unwrap();
     assert_eq!(set.len(), 12);
-    assert!(set.iter().all(|c| c.source == Source::Sample && c.metadata["synthetic"] == serde_json::json!(true)));
-    assert!(set.iter().all(|c| c.id == mhbench::schema::ConversationId::new(Source::Sample, &c.source_id)));
+    assert!(set
+        .iter()
+        .all(|c| c.source == Source::Sample && c.metadata["synthetic"] == serde_json::json!(true)));
+    assert!(set
+        .iter()
+        .all(|c| c.id == mhbench::schema::ConversationId::new(Source::Sample, &c.source_id)));
     let topics: BTreeSet<_> = set.iter().filter_map(|c| c.topic.as_deref()).collect();
     assert_eq!(topics.len(), 12, "{topics:?}");
     assert!(topics.contains("suicidal-ideation"));
@@ -322,11 +423,15 @@ fn real_counselchat_loads_800_plus_unique_questions() {
         println!("skipped: ../shared/data not found");
         return;
     };
-    let set = mhbench::dataset::counselchat::load(&data.join("counselchat/20200325_counsel_chat.csv")).unwrap();
+    let set =
+        mhbench::dataset::counselchat::load(&data.join("counselchat/20200325_counsel_chat.csv"))
+            .unwrap();
     assert_eq!(set.len(), 824);
     let ids: BTreeSet<_> = set.iter().map(|c| &c.id).collect();
     assert_eq!(ids.len(), 824, "ids are unique");
-    assert!(set.iter().all(|c| c.topic.is_some() && c.reference_response.is_some()));
+    assert!(set
+        .iter()
+        .all(|c| c.topic.is_some() && c.reference_response.is_some()));
 }
 
 #[test]
@@ -336,14 +441,28 @@ fn real_mentalbench_copies_of_counselchat_are_deduplicated() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let output = run(mhbench().args(["curate", "-n", "100000", "--name", "all"]).arg("--out-dir").arg(dir.path()));
+    let output = run(mhbench()
+        .args(["curate", "-n", "100000", "--name", "all"])
+        .arg("--out-dir")
+        .arg(dir.path()));
     assert!(output.status.success(), "{}", stderr(&output));
     let set: Vec<Conversation> = read_jsonl(&dir.path().join("all.jsonl")).unwrap();
     // contexts.csv marks 44 contexts as CounselChat questions; none may survive deduplication.
-    let leaked: Vec<_> = set.iter().filter(|c| c.metadata.contains_key("counselchat_match")).map(|c| c.id.as_str()).collect();
+    let leaked: Vec<_> = set
+        .iter()
+        .filter(|c| c.metadata.contains_key("counselchat_match"))
+        .map(|c| c.id.as_str())
+        .collect();
     assert!(leaked.is_empty(), "{leaked:?}");
     let count = |s: Source| set.iter().filter(|c| c.source == s).count();
-    assert_eq!((count(Source::Counselchat), count(Source::Mentalbench), count(Source::EmocareBench)), (810, 943, 229));
+    assert_eq!(
+        (
+            count(Source::Counselchat),
+            count(Source::Mentalbench),
+            count(Source::EmocareBench)
+        ),
+        (810, 943, 229)
+    );
 }
 
 #[test]
@@ -353,11 +472,18 @@ fn real_data_reproduces_the_committed_manifest_and_verifies_it() {
         return;
     };
     let (built, rebuilt) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let output = run(mhbench().args(["curate"]).arg("--out-dir").arg(built.path()));
+    let output = run(mhbench()
+        .args(["curate"])
+        .arg("--out-dir")
+        .arg(built.path()));
     assert!(output.status.success(), "{}", stderr(&output));
-    let committed = std::fs::read_to_string(repo_root().join("datasets/study500.manifest.json")).unwrap();
+    let committed =
+        std::fs::read_to_string(repo_root().join("datasets/study500.manifest.json")).unwrap();
     let fresh = std::fs::read_to_string(built.path().join("study500.manifest.json")).unwrap();
-    assert_eq!(fresh, committed, "`mhbench curate` no longer reproduces datasets/study500.manifest.json");
+    assert_eq!(
+        fresh, committed,
+        "`mhbench curate` no longer reproduces datasets/study500.manifest.json"
+    );
     let output = run(mhbench()
         .args(["curate", "--manifest", "datasets/study500.manifest.json"])
         .arg("--out-dir")
@@ -388,6 +514,9 @@ fn help_shows_every_default() {
         "[default: 400]",
         "HF_HUB_OFFLINE=1",
     ] {
-        assert!(help.contains(expected), "`{expected}` missing from:\n{help}");
+        assert!(
+            help.contains(expected),
+            "`{expected}` missing from:\n{help}"
+        );
     }
 }

@@ -13,8 +13,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::dataset;
 use crate::registry::{self, Registry};
 use crate::runner;
+use crate::schema::Source;
 
 /// Measure how well, and how fast, LLMs support people in mental-health conversations.
 #[derive(Debug, Parser)]
@@ -216,6 +218,152 @@ pub struct MergeArgs {
     /// Shard run folders, one per shard.
     #[arg(required = true)]
     pub shards: Vec<PathBuf>,
+    /// Build a stratified conversation set from the sources, or rebuild one from its manifest.
+    ///
+    /// Writes `<out-dir>/<name>.jsonl` (Conversation records) and `<name>.manifest.json` (source
+    /// file hashes and the chosen rows, no text). With `--manifest`, rebuilds the set the manifest
+    /// names from the same sources and verifies every hash; a mismatch names the rows that differ.
+    Curate(Box<CurateArgs>),
+}
+
+/// A source `mhbench curate` can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CurateSource {
+    /// CounselChat, `20200325_counsel_chat.csv`.
+    Counselchat,
+    /// MentalChat16K CSVs (instruction,input,output).
+    Mentalchat16k,
+    /// Psych8K JSON (gated on the hub).
+    Psych8k,
+    /// MentalBench `contexts.csv`.
+    Mentalbench,
+    /// EmoCare counselling question bench (a stand-in, not Psych8K).
+    EmocareBench,
+}
+
+impl From<CurateSource> for Source {
+    fn from(source: CurateSource) -> Self {
+        match source {
+            CurateSource::Counselchat => Source::Counselchat,
+            CurateSource::Mentalchat16k => Source::Mentalchat16k,
+            CurateSource::Psych8k => Source::Psych8k,
+            CurateSource::Mentalbench => Source::Mentalbench,
+            CurateSource::EmocareBench => Source::EmocareBench,
+        }
+    }
+}
+
+/// Build or rebuild a curated conversation set.
+#[derive(Debug, Args)]
+pub struct CurateArgs {
+    /// Rebuild and verify the set this manifest describes, instead of drawing a new one.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sources", "name", "conversations", "seed", "min_words", "max_words", "hub"])]
+    pub manifest: Option<PathBuf>,
+    /// Folder that source paths (and a manifest's paths) are relative to.
+    #[arg(long, env = "MHBENCH_DATA", default_value = "../shared/data")]
+    pub data_dir: PathBuf,
+    /// Sources to read (comma-separated or repeated).
+    #[arg(long = "source", value_enum, value_delimiter = ',', default_values_t = [CurateSource::Counselchat, CurateSource::Mentalbench, CurateSource::EmocareBench])]
+    pub sources: Vec<CurateSource>,
+    /// CounselChat CSV.
+    #[arg(long, default_value = "counselchat/20200325_counsel_chat.csv")]
+    pub counselchat: PathBuf,
+    /// MentalBench contexts CSV.
+    #[arg(long, default_value = "mentalbench/contexts.csv")]
+    pub mentalbench: PathBuf,
+    /// EmoCare counselling bench questions (JSONL).
+    #[arg(
+        long,
+        default_value = "emocare-counselling-bench/counselling_bench_question.jsonl"
+    )]
+    pub emocare_bench: PathBuf,
+    /// MentalChat16K CSVs (repeatable).
+    #[arg(long, default_values = ["mentalchat16k/Interview_Data_6K.csv", "mentalchat16k/Synthetic_Data_10K.csv"])]
+    pub mentalchat16k: Vec<PathBuf>,
+    /// Psych8K JSON.
+    #[arg(long, default_value = "psych8k/Alexander_Street_shareGPT_2.0.json")]
+    pub psych8k: PathBuf,
+    /// Fetch MentalChat16K and Psych8K through the Hugging Face hub instead of --data-dir
+    /// (Psych8K is gated: HF_TOKEN; HF_HUB_OFFLINE=1 reads only the local hub cache).
+    #[arg(long)]
+    pub hub: bool,
+    /// Name of the set (file stem in --out-dir); defaults to `study<N>`, N from --conversations.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder the set and its manifest are written to.
+    #[arg(long, default_value = "datasets")]
+    pub out_dir: PathBuf,
+    /// How many conversations to choose.
+    #[arg(short = 'n', long, default_value_t = 500)]
+    pub conversations: usize,
+    /// Seed of the stratified draw.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Drop contexts shorter than this many words.
+    #[arg(long, default_value_t = 8)]
+    pub min_words: usize,
+    /// Drop contexts longer than this many words.
+    #[arg(long, default_value_t = 400)]
+    pub max_words: usize,
+}
+
+impl CurateArgs {
+    /// The input files the flags name, one per source (two for MentalChat16K).
+    fn source_files(&self) -> Vec<dataset::SourceFile> {
+        let local = |source: CurateSource, path: &PathBuf| dataset::SourceFile {
+            source: source.into(),
+            location: dataset::Location::Local(path.clone()),
+        };
+        let hub = |source: CurateSource, repo: &str, file: &str| dataset::SourceFile {
+            source: source.into(),
+            location: dataset::Location::Hub(dataset::hub::HubFile {
+                repo: repo.to_owned(),
+                file: file.to_owned(),
+            }),
+        };
+        let mut files = Vec::new();
+        for &source in &self.sources {
+            match source {
+                CurateSource::Counselchat => files.push(local(source, &self.counselchat)),
+                CurateSource::Mentalbench => files.push(local(source, &self.mentalbench)),
+                CurateSource::EmocareBench => files.push(local(source, &self.emocare_bench)),
+                CurateSource::Mentalchat16k if self.hub => files.extend(
+                    dataset::mentalchat16k::HUB_FILES
+                        .iter()
+                        .map(|f| hub(source, dataset::mentalchat16k::HUB_REPO, f)),
+                ),
+                CurateSource::Mentalchat16k => {
+                    files.extend(self.mentalchat16k.iter().map(|p| local(source, p)))
+                }
+                CurateSource::Psych8k if self.hub => files.push(hub(
+                    source,
+                    dataset::psych8k::HUB_REPO,
+                    dataset::psych8k::HUB_FILE,
+                )),
+                CurateSource::Psych8k => files.push(local(source, &self.psych8k)),
+            }
+        }
+        files.dedup();
+        files
+    }
+
+    fn to_options(&self) -> dataset::CurateOptions {
+        dataset::CurateOptions {
+            data_dir: self.data_dir.clone(),
+            sources: self.source_files(),
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("study{}", self.conversations)),
+            out_dir: self.out_dir.clone(),
+            selection: dataset::manifest::Selection {
+                conversations: self.conversations,
+                seed: self.seed,
+                min_words: self.min_words,
+                max_words: self.max_words,
+            },
+        }
+    }
 }
 
 /// List the registered models.
@@ -338,6 +486,42 @@ fn run_generate(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<ExitC
     }
     writeln!(stdout, "{}", summary.out.join(runner::RESPONSES_DIR).display())?;
     Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Command::Curate(args) => run_curate(&args, &cli.global),
+    }
+}
+
+fn run_curate(args: &CurateArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+    let written = match &args.manifest {
+        Some(manifest) => {
+            let options = dataset::RebuildOptions {
+                manifest: manifest.clone(),
+                data_dir: args.data_dir.clone(),
+                out_dir: args.out_dir.clone(),
+            };
+            let report = dataset::rebuild(&options)
+                .with_context(|| format!("rebuilding the set of {}", manifest.display()))?;
+            if !global.quiet {
+                eprintln!(
+                    "verified {} conversations against {}",
+                    report.conversations,
+                    manifest.display()
+                );
+            }
+            vec![report.written]
+        }
+        None => {
+            let report = dataset::curate(&args.to_options()).context("curating conversations")?;
+            if !global.quiet {
+                eprint!("{}", dataset::render_report(&report));
+            }
+            report.written
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    for path in written {
+        writeln!(stdout, "{}", path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Whether an error is a closed stdout (`mhbench models | head`), which exits quietly.

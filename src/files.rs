@@ -209,16 +209,32 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, FileError>
 /// Invalid JSON or a value that does not fit `T`, as a message naming the field.
 pub fn parse_json_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
     let mut deserializer = serde_json::Deserializer::from_slice(line);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| describe_json_error(e).1)
+}
+
+/// Parse a whole JSON document `text` read from `path` into `T`, naming line and field on failure.
+///
+/// # Errors
+/// Invalid JSON or a value that does not fit `T`: `path:line: field: what`.
+pub fn parse_json_document<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, FileError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let message = strip_json_position(&inner.to_string());
-        if field.is_empty() || field == "." {
-            message
-        } else {
-            format!("{field}: {message}")
-        }
+        let (line, message) = describe_json_error(e);
+        FileError::at(path, Some(line), message)
     })
+}
+
+/// The 1-based line of a JSON error and its message, prefixed with the field path.
+fn describe_json_error(error: serde_path_to_error::Error<serde_json::Error>) -> (usize, String) {
+    let field = error.path().to_string();
+    let inner = error.into_inner();
+    let message = strip_json_position(&inner.to_string());
+    let message = if field.is_empty() || field == "." {
+        message
+    } else {
+        format!("{field}: {message}")
+    };
+    (inner.line().max(1), message)
 }
 
 /// serde_json appends " at line 1 column N"; within a JSONL line only the column is useful.

@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod bench;
+pub mod dataset;
 pub mod files;
 pub mod judge;
 pub mod registry;

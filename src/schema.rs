@@ -97,6 +97,10 @@ pub enum Source {
     Mentalbench,
     /// Hand-written synthetic conversations shipped with mhbench for demos and tests.
     Sample,
+    /// The EmoCare team's ChatPsychiatrist counselling question bench: a stand-in for Psych8K
+    /// while that set is gated. Questions only, no reference answers; NOT Psych8K rows.
+    #[serde(rename = "emocare_bench")]
+    EmocareBench,
 }
 
 impl Source {
@@ -108,6 +112,7 @@ impl Source {
             Source::Psych8k => "psych8k",
             Source::Mentalbench => "mentalbench",
             Source::Sample => "sample",
+            Source::EmocareBench => "emocare_bench",
         }
     }
 }

@@ -113,6 +113,12 @@ pub enum Command {
     /// Writes results/RUN/judgements/<judge>.jsonl (Rating records, rater kind llm); a rerun
     /// resumes. By default the judge skips replies of models from its own vendor.
     Judge(JudgeArgs),
+    /// Build a stratified conversation set from the sources, or rebuild one from its manifest.
+    ///
+    /// Writes `<out-dir>/<name>.jsonl` (Conversation records) and `<name>.manifest.json` (source
+    /// file hashes and the chosen rows, no text). With `--manifest`, rebuilds the set the manifest
+    /// names from the same sources and verifies every hash; a mismatch names the rows that differ.
+    Curate(Box<CurateArgs>),
 }
 
 /// Rate replies with an LLM judge.
@@ -218,12 +224,6 @@ pub struct MergeArgs {
     /// Shard run folders, one per shard.
     #[arg(required = true)]
     pub shards: Vec<PathBuf>,
-    /// Build a stratified conversation set from the sources, or rebuild one from its manifest.
-    ///
-    /// Writes `<out-dir>/<name>.jsonl` (Conversation records) and `<name>.manifest.json` (source
-    /// file hashes and the chosen rows, no text). With `--manifest`, rebuilds the set the manifest
-    /// names from the same sources and verifies every hash; a mismatch names the rows that differ.
-    Curate(Box<CurateArgs>),
 }
 
 /// A source `mhbench curate` can read.
@@ -396,6 +396,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Generate(args) => run_generate(&cli.global, args),
         Command::Judge(args) => run_judge(&cli.global, args),
+        Command::Curate(args) => run_curate(&args, &cli.global),
         Command::Merge(args) => {
             let summary = runner::merge::merge(&args.out, &args.shards)?;
             let mut stdout = io::stdout().lock();
@@ -486,8 +487,6 @@ fn run_generate(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<ExitC
     }
     writeln!(stdout, "{}", summary.out.join(runner::RESPONSES_DIR).display())?;
     Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-        Command::Curate(args) => run_curate(&args, &cli.global),
-    }
 }
 
 fn run_curate(args: &CurateArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {

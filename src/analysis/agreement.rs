@@ -365,14 +365,12 @@ pub fn krippendorff_alpha(units: &[Vec<Option<f64>>], bootstrap: Bootstrap) -> (
     let coincidences = Coincidences::new(units);
     let all: Vec<usize> = (0..coincidences.unit_count()).collect();
     let point = coincidences.alpha(&all, &levels);
+    let cis = bootstrap.cis(coincidences.unit_count(), levels.len(), |drawn| coincidences.alpha(drawn, &levels));
     let alphas = levels
         .iter()
-        .enumerate()
-        .map(|(i, &level)| Alpha {
-            level,
-            alpha: point.get(i).copied().flatten(),
-            ci: bootstrap.ci(coincidences.unit_count(), |drawn| coincidences.alpha(drawn, &[level]).first().copied().flatten()),
-        })
+        .zip(point)
+        .zip(cis)
+        .map(|((&level, alpha), ci)| Alpha { level, alpha, ci })
         .collect();
     (coincidences.unit_count(), alphas)
 }

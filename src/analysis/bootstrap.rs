@@ -51,21 +51,38 @@ impl Bootstrap {
         clusters: usize,
         mut statistic: impl FnMut(&[usize]) -> Option<f64>,
     ) -> Option<BootstrapCi> {
+        self.cis(clusters, 1, |drawn| vec![statistic(drawn)]).pop().flatten()
+    }
+
+    /// Like [`Bootstrap::ci`] for `count` statistics computed from the same resamples (so one
+    /// pass serves, say, alpha at three levels).
+    pub fn cis(
+        &self,
+        clusters: usize,
+        count: usize,
+        mut statistics: impl FnMut(&[usize]) -> Vec<Option<f64>>,
+    ) -> Vec<Option<BootstrapCi>> {
         if self.resamples == 0 || clusters == 0 {
-            return None;
+            return vec![None; count];
         }
         let mut rng = StdRng::seed_from_u64(self.seed);
         let mut drawn = vec![0usize; clusters];
-        let mut values = Vec::with_capacity(self.resamples);
+        let mut values = vec![Vec::with_capacity(self.resamples); count];
         for _ in 0..self.resamples {
             for slot in drawn.iter_mut() {
                 *slot = rng.random_range(0..clusters);
             }
-            if let Some(value) = statistic(&drawn).filter(|v| v.is_finite()) {
-                values.push(value);
+            for (series, value) in values.iter_mut().zip(statistics(&drawn)) {
+                if let Some(value) = value.filter(|v| v.is_finite()) {
+                    series.push(value);
+                }
             }
         }
-        let sorted = basic::sorted(&values);
+        values.iter().map(|series| self.interval(series)).collect()
+    }
+
+    fn interval(&self, values: &[f64]) -> Option<BootstrapCi> {
+        let sorted = basic::sorted(values);
         Some(BootstrapCi {
             ci95: Interval {
                 low: basic::quantile_sorted(&sorted, 0.025)?,

@@ -7,6 +7,8 @@
 //!   raters `llm:<judge>`.
 //! - A score of 0 is off the 1..5 scale; the release uses it for cells the expert left empty
 //!   (33 human rows are all zeros). It becomes a missing score and is counted, never averaged.
+//! - Any other whole number off the scale (the human sheet has a few 6s) is also missing; each
+//!   such cell is listed as `ratings.csv:<line>: <attribute> = <value>` in the load report.
 //! - `parse_status = missing` rows give no rating; `unparseable` rows become parse failures.
 //! - The human file and the judge files map 19 ConvIDs to different contexts
 //!   (`contexts.csv`, `id_context_consistent = false`); judge ratings of those ConvIDs are
@@ -43,6 +45,8 @@ pub struct LoadReport {
     pub zero_scores: usize,
     /// Empty score cells.
     pub empty_scores: usize,
+    /// Whole-number scores above 5, treated as missing, as `ratings.csv:<line>: <attribute> = <value>`.
+    pub off_scale_scores: Vec<String>,
     /// ConvIDs whose context differs between the human and judge files.
     pub inconsistent_conversations: Vec<String>,
     /// Judge rows left out because their ConvID is inconsistent.
@@ -90,7 +94,7 @@ fn judge_provider(judge: &str) -> Option<&'static str> {
 /// Load `dir/ratings.csv` (and `dir/contexts.csv` when present).
 ///
 /// # Errors
-/// Unreadable files, a missing column, or a score that is not a whole number 0..5, each as
+/// Unreadable files, a missing column, or a score that is not a whole number, each as
 /// `path:line: field: what`; every bad line is listed (capped by `ErrorList`).
 pub fn load(dir: &Path) -> Result<Release, FileError> {
     let inconsistent = inconsistent_conversations(&dir.join("contexts.csv"))?;
@@ -150,11 +154,12 @@ pub fn load(dir: &Path) -> Result<Release, FileError> {
         for name in SCORE_COLUMNS {
             match parse_score(field(name)) {
                 Ok(Some(0)) => report.zero_scores += 1,
-                Ok(Some(value)) => {
-                    if let Some(score) = Score::new(value) {
+                Ok(Some(value)) => match Score::new(value) {
+                    Some(score) => {
                         scores.insert(name.to_owned(), score);
                     }
-                }
+                    None => report.off_scale_scores.push(format!("ratings.csv:{}: {name} = {value}", line.unwrap_or(0))),
+                },
                 Ok(None) => report.empty_scores += 1,
                 Err(message) => errors.add(&path, line, format!("{name}: {message}")),
             }
@@ -194,8 +199,8 @@ fn parse_score(text: &str) -> Result<Option<i64>, String> {
         return Ok(None);
     }
     let value: f64 = text.parse().map_err(|_| format!("`{text}` is not a number; expected a whole score 1..5 (0 = empty)"))?;
-    if value.fract() != 0.0 || !(0.0..=5.0).contains(&value) {
-        return Err(format!("`{text}` is not a whole score 0..5"));
+    if value.fract() != 0.0 || !(0.0..=100.0).contains(&value) {
+        return Err(format!("`{text}` is not a whole score 1..5 (0 = empty)"));
     }
     Ok(Some(value as i64))
 }

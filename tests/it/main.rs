@@ -1,5 +1,6 @@
 //! mhbench's integration tests: one binary, one module per command or record family.
 
 mod common;
+mod analyze;
 mod models;
 mod schema;

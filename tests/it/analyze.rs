@@ -359,3 +359,157 @@ fn analyze_command_writes_analysis_json_for_mentalbench() {
     assert_eq!(json["rubric"]["attributes"].as_array().unwrap().len(), 7);
     assert_eq!(json["panels"].as_array().unwrap().len(), 5);
 }
+
+/// The sample records of tests/fixtures/records/records.json, as templates.
+fn record_templates() -> (Value, Value) {
+    let text = std::fs::read_to_string(common::repo_root().join("tests/fixtures/records/records.json")).unwrap();
+    let all: Value = serde_json::from_str(&text).unwrap();
+    (all["response"].clone(), all["rating"].clone())
+}
+
+const ATTRIBUTES: [&str; 6] = ["guidance", "informativeness", "safety", "empathy", "helpfulness", "interpretation"];
+
+fn rating(template: &Value, model: &str, conversation: &str, rater: &str, scores: Option<[u8; 6]>, created: &str) -> Value {
+    let mut r = template.clone();
+    r["response"]["model_id"] = model.into();
+    r["response"]["conversation_id"] = conversation.into();
+    r["rater_id"] = rater.into();
+    r["rater_kind"] = if rater.starts_with("llm:") { "llm" } else { "human" }.into();
+    r["created_at"] = created.into();
+    match scores {
+        Some(scores) => r["scores"] = ATTRIBUTES.iter().zip(scores).map(|(a, s)| (a.to_string(), Value::from(s))).collect(),
+        None => {
+            r["status"] = "parse_failure".into();
+            r["scores"] = serde_json::json!({});
+            r["raw_output"] = "I cannot rate this.".into();
+        }
+    }
+    r
+}
+
+/// A run: gpt-4o (API) and qwen3-4b (local) answer sample:1..4; humans alice and bob and the
+/// judge llm:gpt-4o rate them, with a superseded rating, a parse failure, a missing rating and a
+/// safety flag.
+fn write_run(dir: &Path) {
+    let (response, template) = record_templates();
+    let mut responses = Vec::new();
+    let mut ratings = Vec::new();
+    for (model, provider, kind) in [("gpt-4o", "openai", "api"), ("qwen3-4b", "candle", "local")] {
+        for c in 1..=4 {
+            let conversation = format!("sample:{c}");
+            let mut r = response.clone();
+            r["model_id"] = model.into();
+            r["provider"] = provider.into();
+            r["kind"] = kind.into();
+            r["conversation_id"] = conversation.clone().into();
+            responses.push(r);
+            let t = "2026-11-25T13:00:00Z";
+            if model == "qwen3-4b" {
+                ratings.push(rating(&template, model, &conversation, "alice", Some([4, 3, 5, 4, 4, 3]), t));
+                ratings.push(rating(&template, model, &conversation, "bob", Some([2, 3, 5, 2, 4, 3]), t));
+            } else {
+                ratings.push(rating(&template, model, &conversation, "alice", Some([5; 6]), t));
+                let mut bob = rating(&template, model, &conversation, "bob", Some(if c == 2 { [5, 5, 2, 5, 5, 5] } else { [5; 6] }), t);
+                bob["safety_flag"] = (c == 2).into();
+                ratings.push(bob);
+            }
+            match (model, c) {
+                ("gpt-4o", 4) => {}
+                ("gpt-4o", 3) => ratings.push(rating(&template, model, &conversation, "llm:gpt-4o", None, t)),
+                _ => ratings.push(rating(&template, model, &conversation, "llm:gpt-4o", Some([4; 6]), t)),
+            }
+        }
+    }
+    // An earlier rating of qwen3-4b/sample:1 by alice, replaced by the one above.
+    ratings.insert(0, rating(&template, "qwen3-4b", "sample:1", "alice", Some([1; 6]), "2026-11-25T12:00:00Z"));
+    let lines = |v: &[Value]| v.iter().map(|r| r.to_string() + "\n").collect::<String>();
+    std::fs::write(dir.join("responses.jsonl"), lines(&responses)).unwrap();
+    std::fs::write(dir.join("ratings.jsonl"), lines(&ratings)).unwrap();
+}
+
+fn analyze_run(dir: &Path, seed: &str) -> Value {
+    let output = common::run(common::mhbench().args(["analyze", "--bootstrap", "50", "--seed", seed, "--run"]).arg(dir));
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let path = dir.join("analysis.json");
+    assert_eq!(common::stdout(&output).trim(), path.display().to_string());
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn analyze_run_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let json = analyze_run(dir.path(), "5");
+    let coverage = |rater: &str| json["coverage"].as_array().unwrap().iter().find(|c| c["rater"] == rater).unwrap().clone();
+    assert_eq!(coverage("alice")["superseded"], 1);
+    assert_eq!(coverage("alice")["rated"], 8);
+    let judge = coverage("llm:gpt-4o");
+    assert_eq!((judge["rated"].as_u64(), judge["parse_failures"].as_u64(), judge["unrated"].as_u64()), (Some(6), Some(1), Some(1)));
+
+    let human = &json["panels"][0];
+    assert_eq!(human["panel"]["raters"], serde_json::json!(["alice", "bob"]));
+    let qwen = human["composites"].as_array().unwrap().iter().find(|m| m["model"] == "qwen3-4b").unwrap();
+    // Every qwen3-4b reply: alice (4,3,5 | 4,4,3), bob (2,3,5 | 2,4,3); panel means
+    // (3,3,5 | 3,4,3), so CSS = 11/3, ARS = 10/3 and the gap is 1/3 on all four conversations.
+    let css = num(&qwen["composites"][0], "summary/mean");
+    let ars = num(&qwen["composites"][1], "summary/mean");
+    close(css, 11.0 / 3.0, 1e-12, "CSS");
+    close(ars, 10.0 / 3.0, 1e-12, "ARS");
+    close(num(qwen, "gap/mean"), 1.0 / 3.0, 1e-12, "gap");
+    assert_eq!(qwen["gap"]["name"], "CSS - ARS");
+    // Four equal positive gaps: tied ranks 2.5 each, W+ = 10, W- = 0;
+    // var = (4*5*9 - 0.5*(4^3 - 4)) / 24 = 150/24 = 6.25, z = (10 - 5)/2.5 = 2.
+    close(num(qwen, "gap/wilcoxon/z"), 2.0, 1e-12, "gap z");
+    close(num(qwen, "gap/wilcoxon/p_value"), 0.04550026389635842, TAIL, "gap p");
+    // Constant gaps resample to the same mean: the CI collapses onto 1/3.
+    close(num(qwen, "gap/mean_ci/ci95/low"), 1.0 / 3.0, 1e-12, "gap CI");
+
+    let safety = human["failures"]["safety"].as_array().unwrap();
+    let gpt = safety.iter().find(|s| s["model"] == "gpt-4o").unwrap();
+    // sample:2 is flagged by bob (safety 2; panel mean (5 + 2)/2 = 3.5 is above 2): 1 of 4.
+    assert_eq!((gpt["flagged"].as_u64(), gpt["safety_at_most_2"].as_u64()), (Some(1), Some(0)));
+    close(num(gpt, "share_unsafe"), 0.25, 1e-12, "unsafe share");
+
+    let guidance = &human["comparisons"][0];
+    assert_eq!(guidance["measure"], "guidance");
+    // closed (gpt-4o: 5, 5, 5, 5) minus open (qwen3-4b: 3, 3, 3, 3) = 2.
+    close(num(guidance, "closed_vs_open/difference"), 2.0, 1e-12, "closed - open");
+
+    let pair = &json["agreement"].as_array().unwrap().iter().find(|a| a["raters"] == serde_json::json!(["alice", "bob"])).unwrap()["attributes"][0];
+    // Guidance: alice 5,5,5,5,4,4,4,4 vs bob 5,5,5,5,2,2,2,2: exact 4/8, within one 4/8.
+    close(num(pair, "exact"), 0.5, 1e-12, "exact");
+    close(num(pair, "within_one"), 0.5, 1e-12, "within one");
+    assert_eq!(json["judges"][0]["judge"], "llm:gpt-4o");
+    assert_eq!(json["judges"][0]["provider"], "openai", "the registry names the judge's provider");
+    let excluded = &json["judges"][0]["measures"][0]["model_level_excluding_own_provider"]["excluded_models"];
+    assert_eq!(excluded, &serde_json::json!(["gpt-4o"]));
+}
+
+#[test]
+fn analyze_run_is_seeded() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let a = analyze_run(dir.path(), "5");
+    let b = analyze_run(dir.path(), "5");
+    let c = analyze_run(dir.path(), "6");
+    assert_eq!(a, b);
+    let ci = |v: &Value| v["panels"][1]["descriptives"][0]["mean_ci"].clone();
+    assert_eq!(ci(&a), ci(&b));
+    // Sensitivity to the seed is unit-tested in src/analysis/bootstrap.rs; four conversations
+    // give too few distinct resample means to show it here.
+    assert_eq!(c["options"]["bootstrap"]["seed"], 6);
+}
+
+#[test]
+fn analyze_names_the_bad_rating_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let path = dir.path().join("ratings.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap().replacen("\"guidance\":1", "\"guidance\":7", 1);
+    std::fs::write(&path, text).unwrap();
+    let output = common::run(common::mhbench().args(["analyze", "--run"]).arg(dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = common::stderr(&output);
+    assert!(stderr.contains(&format!("{}:1:", path.display())), "{stderr}");
+    assert!(stderr.contains("score 7 is off the 1..5 scale"), "{stderr}");
+}

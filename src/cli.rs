@@ -160,9 +160,9 @@ impl AnalyzeArgs {
                 registry
                     .models
                     .iter()
-                    .filter_map(|spec| match spec {
-                        registry::ModelSpec::Api(m) => Some((format!("llm:{}", m.id), m.provider.to_string())),
-                        registry::ModelSpec::Local(m) => Some((format!("llm:{}", m.id), "candle".to_owned())),
+                    .map(|spec| match spec {
+                        registry::ModelSpec::Api(m) => (format!("llm:{}", m.id), m.provider.to_string()),
+                        registry::ModelSpec::Local(m) => (format!("llm:{}", m.id), "candle".to_owned()),
                     })
                     .collect()
             })

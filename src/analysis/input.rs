@@ -75,7 +75,8 @@ pub struct RaterCoverage {
     pub responses_expected: usize,
     /// Replies with a usable rating (at least one score).
     pub rated: usize,
-    /// Replies with no rating at all.
+    /// Replies with no usable rating: none at all, or one without a single score (for example
+    /// the MentalBench rows coded all zeros).
     pub unrated: usize,
     /// Ratings recorded as a judge parse failure (no scores).
     pub parse_failures: usize,

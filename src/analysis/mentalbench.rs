@@ -43,7 +43,7 @@ pub struct LoadReport {
     pub unparseable_rows: usize,
     /// Scores of 0 treated as missing.
     pub zero_scores: usize,
-    /// Empty score cells.
+    /// Empty score cells of rows that are neither missing nor unparseable.
     pub empty_scores: usize,
     /// Whole-number scores above 5, treated as missing, as `ratings.csv:<line>: <attribute> = <value>`.
     pub off_scale_scores: Vec<String>,
@@ -150,8 +150,9 @@ pub fn load(dir: &Path) -> Result<Release, FileError> {
             report.missing_rows += 1;
             continue;
         }
+        let parse_failure = status == "unparseable";
         let mut scores = BTreeMap::new();
-        for name in SCORE_COLUMNS {
+        for name in SCORE_COLUMNS.into_iter().filter(|_| !parse_failure) {
             match parse_score(field(name)) {
                 Ok(Some(0)) => report.zero_scores += 1,
                 Ok(Some(value)) => match Score::new(value) {
@@ -164,7 +165,6 @@ pub fn load(dir: &Path) -> Result<Release, FileError> {
                 Err(message) => errors.add(&path, line, format!("{name}: {message}")),
             }
         }
-        let parse_failure = status == "unparseable";
         report.unparseable_rows += usize::from(parse_failure);
         let rater_id = if is_human { HUMAN_RATER.to_owned() } else { format!("llm:{judge}") };
         if let Some(provider) = judge_provider(judge).filter(|_| !is_human) {
@@ -226,4 +226,45 @@ fn inconsistent_conversations(path: &Path) -> Result<BTreeSet<String>, FileError
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    }
+
+    #[test]
+    fn loads_ratings_and_counts_what_it_leaves_out() {
+        let release = load(&fixture("mentalbench")).unwrap();
+        let report = &release.report;
+        assert_eq!(report.rows, 10);
+        // Row 3 (line 3) is all zeros: seven zero scores, no usable rating.
+        assert_eq!(report.zero_scores, 7);
+        assert_eq!(report.off_scale_scores, ["ratings.csv:6: informativeness = 6"]);
+        assert_eq!(report.empty_scores, 1, "the partial row's empty helpfulness");
+        assert_eq!((report.missing_rows, report.unparseable_rows), (1, 1));
+        assert_eq!(report.inconsistent_conversations, ["3"]);
+        assert_eq!(report.judge_rows_excluded, 1, "gpt-4o's rating of ConvID 3");
+        assert_eq!(release.responses.len(), 5);
+        // 10 rows - 1 missing - 1 excluded = 8 ratings (the zero row stays, without scores).
+        assert_eq!(release.ratings.len(), 8);
+        let failure = release.ratings.iter().find(|r| r.status == RatingStatus::ParseFailure).unwrap();
+        assert_eq!(failure.rater_id.as_str(), "llm:gpt-4o");
+        assert!(failure.scores.is_empty() && failure.raw_output.is_some());
+        assert_eq!(release.rater_providers.get("llm:gpt-4o").map(String::as_str), Some("openai"));
+        let zero_row = release.ratings.iter().find(|r| r.response.model_id.as_str() == "qwen_3" && r.rater_kind == RaterKind::Human).unwrap();
+        assert!(zero_row.scores.is_empty(), "zeros are missing, never scores");
+    }
+
+    #[test]
+    fn names_file_line_and_field_of_bad_scores() {
+        let err = load(&fixture("mentalbench/broken")).unwrap_err().to_string();
+        let path = fixture("mentalbench/broken/ratings.csv");
+        let path = path.display();
+        assert!(err.contains(&format!("{path}:3: guidance: `4.5` is not a whole score 1..5 (0 = empty)")), "{err}");
+        assert!(err.contains(&format!("{path}:3: helpfulness: `four` is not a number; expected a whole score 1..5 (0 = empty)")), "{err}");
+    }
 }

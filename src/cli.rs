@@ -210,7 +210,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Analyze(args) => {
             let options = args.into_options(&cli.global)?;
-            let path = analysis::command::run(&options).context("analysing ratings")?;
+            let spinner = cli.global.show_progress().then(|| {
+                let bar = indicatif::ProgressBar::new_spinner().with_message("analysing ratings");
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            });
+            let result = analysis::command::run(&options).context("analysing ratings");
+            if let Some(bar) = spinner {
+                bar.finish_and_clear();
+            }
+            let path = result?;
             writeln!(io::stdout(), "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }

@@ -50,20 +50,24 @@ pub fn describe(
     members: &[usize],
     bootstrap: Bootstrap,
 ) -> Vec<CellStats> {
+    let na = table.attributes.len();
+    // distributions[model * na + attribute][score - 1], from the panel raters' own ratings.
+    let mut distributions = vec![[0usize; 5]; table.models.len() * na];
+    for cell in table.ratings.iter().filter(|c| members.contains(&c.rater)) {
+        for (a, score) in cell.scores.iter().enumerate() {
+            let slot = score.and_then(|s| usize::from(s).checked_sub(1));
+            if let Some(count) = slot.and_then(|s| distributions.get_mut(cell.model * na + a)?.get_mut(s)) {
+                *count += 1;
+            }
+        }
+    }
     let mut out = Vec::new();
     for (m, model) in table.models.iter().enumerate() {
         let responses = table.exists[m].iter().filter(|e| **e).count();
         for (a, attribute) in table.attributes.iter().enumerate() {
             let values = per_conversation(scores, m, a);
             let present: Vec<f64> = values.iter().flatten().copied().collect();
-            let mut distribution = [0usize; 5];
-            for cell in table.ratings.iter().filter(|c| c.model == m && members.contains(&c.rater)) {
-                if let Some(Some(score)) = cell.scores.get(a) {
-                    if let Some(slot) = distribution.get_mut(usize::from(*score).saturating_sub(1)) {
-                        *slot += 1;
-                    }
-                }
-            }
+            let distribution = distributions.get(m * na + a).copied().unwrap_or_default();
             out.push(CellStats {
                 model: model.id.clone(),
                 attribute: attribute.clone(),

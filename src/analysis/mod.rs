@@ -7,6 +7,9 @@
 //! own file and cites its formulas and the reference tool its tests match
 //! (`scripts/reference_stats.py` → `tests/fixtures/stats/reference.json`).
 //!
+//! Panels and rater sets are analysed in parallel (rayon); every bootstrap has its own seeded
+//! stream, so the output does not depend on scheduling.
+//!
 //! Scores are analysed per *panel*: the human panel (the mean of all human raters' scores for a
 //! reply, over the raters who gave one) and each LLM judge alone.
 
@@ -22,6 +25,7 @@ pub mod input;
 pub mod judge;
 pub mod mentalbench;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use self::bootstrap::Bootstrap;
@@ -136,7 +140,7 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         .into_iter()
         .map(|(panel, members)| (PanelScores::new(table, panel, &members), members))
         .collect();
-    let panel_analyses = panels.iter().map(|(scores, members)| analyze_panel(table, scores, members, &defs, options)).collect();
+    let panel_analyses = panels.par_iter().map(|(scores, members)| analyze_panel(table, scores, members, &defs, options)).collect();
     let human = panels.iter().find(|(s, _)| s.panel.kind == RaterKind::Human);
     let judges = match human {
         Some((human, _)) => panels
@@ -165,7 +169,7 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         coverage: table.coverage.clone(),
         dropped: table.dropped.clone(),
         panels: panel_analyses,
-        agreement: rater_sets(table).iter().map(|set| set_agreement(table, set, options.bootstrap)).collect(),
+        agreement: rater_sets(table).par_iter().map(|set| set_agreement(table, set, options.bootstrap)).collect(),
         judges,
     }
 }

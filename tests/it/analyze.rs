@@ -513,3 +513,21 @@ fn analyze_names_the_bad_rating_line() {
     assert!(stderr.contains(&format!("{}:1:", path.display())), "{stderr}");
     assert!(stderr.contains("score 7 is off the 1..5 scale"), "{stderr}");
 }
+
+#[test]
+fn analyze_rejects_out_without_mentalbench_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::run(common::mhbench().args(["analyze", "--run"]).arg(dir.path()).arg("--out").arg(dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(common::stderr(&output), "mhbench: error: --out: only with --mentalbench; --run writes RUN/analysis.json\n");
+}
+
+#[test]
+fn analyze_help_shows_every_default() {
+    let output = common::run(common::mhbench().args(["analyze", "--help"]));
+    assert!(output.status.success());
+    let help = common::stdout(&output);
+    for expected in ["--run <DIR>", "--mentalbench <DIR>", "--out <DIR>", "[default: datasets/rubric.toml]", "[default: 1000]", "[default: 20260101]", "[default: safety]", "[default: 20]"] {
+        assert!(help.contains(expected), "missing `{expected}` in:\n{help}");
+    }
+}

@@ -531,3 +531,12 @@ fn analyze_help_shows_every_default() {
         assert!(help.contains(expected), "missing `{expected}` in:\n{help}");
     }
 }
+
+#[test]
+fn mentalbench_rubric_groups_seven_attributes() {
+    let rubric = Rubric::load(&common::repo_root().join("datasets/rubrics/mentalbench.toml")).unwrap();
+    let ids = |group: &str| rubric.attributes_in(group).map(|a| a.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids("cognitive"), ["guidance", "informativeness", "relevance", "safety"]);
+    assert_eq!(ids("affective"), ["empathy", "helpfulness", "understanding"]);
+    assert_eq!(rubric.groups.iter().map(|g| g.short.as_str()).collect::<Vec<_>>(), ["CSS", "ARS"]);
+}

@@ -14,6 +14,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::dataset;
+use crate::analysis::bootstrap::Bootstrap;
+use crate::analysis::command::{AnalyzeInput, AnalyzeOptions};
+use crate::analysis::{self, AnalysisOptions};
 use crate::registry::{self, Registry};
 use crate::runner;
 use crate::schema::Source;
@@ -119,6 +122,83 @@ pub enum Command {
     /// file hashes and the chosen rows, no text). With `--manifest`, rebuilds the set the manifest
     /// names from the same sources and verifies every hash; a mismatch names the rows that differ.
     Curate(Box<CurateArgs>),
+    /// Compute the study's statistics from a run's ratings and write analysis.json.
+    ///
+    /// Reads `RUN/responses.jsonl` and every `RUN/ratings*.jsonl` (or the --ratings files) and
+    /// writes `RUN/analysis.json`; with --mentalbench it analyses that release's ratings.csv
+    /// instead and writes `OUT/analysis.json`. Prints the path written.
+    Analyze(AnalyzeArgs),
+}
+
+/// Compute the study's statistics.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["run", "mentalbench"])))]
+pub struct AnalyzeArgs {
+    /// Run folder (`results/<run_id>`) holding responses.jsonl and ratings*.jsonl.
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+    /// MentalBench release folder (with ratings.csv) to analyse instead of a run.
+    #[arg(long, value_name = "DIR", requires = "out")]
+    pub mentalbench: Option<PathBuf>,
+    /// Folder for analysis.json with --mentalbench.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Rubric whose attributes and groups drive the analysis.
+    #[arg(long, value_name = "FILE", default_value = crate::rubric::DEFAULT_RUBRIC)]
+    pub rubric: PathBuf,
+    /// Rating files to read instead of RUN/ratings*.jsonl (repeatable).
+    #[arg(long = "ratings", value_name = "FILE")]
+    pub ratings: Vec<PathBuf>,
+    /// Bootstrap resamples for every CI; 0 turns bootstrap CIs off.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap's random stream.
+    #[arg(long, default_value_t = 20260101)]
+    pub seed: u64,
+    /// Attribute id whose score <= 2 counts as a safety failure.
+    #[arg(long, default_value = "safety")]
+    pub safety_attribute: String,
+    /// How many worst replies to list per panel.
+    #[arg(long, default_value_t = 20)]
+    pub worst: usize,
+}
+
+impl AnalyzeArgs {
+    fn into_options(self, global: &GlobalOpts) -> anyhow::Result<AnalyzeOptions> {
+        let input = match (self.run, self.mentalbench, self.out) {
+            (Some(dir), None, None) => AnalyzeInput::Run { dir, ratings: self.ratings },
+            (None, Some(dir), Some(out)) => {
+                anyhow::ensure!(self.ratings.is_empty(), "--ratings: only with --run; --mentalbench reads ratings.csv");
+                AnalyzeInput::MentalBench { dir, out }
+            }
+            (Some(_), None, Some(_)) => anyhow::bail!("--out: only with --mentalbench; --run writes RUN/analysis.json"),
+            _ => anyhow::bail!("give exactly one of --run DIR or --mentalbench DIR --out DIR"),
+        };
+        // Judges are raters `llm:<model id>`; their provider comes from the registry where it
+        // loads (an unreadable registry only loses the own-provider exclusion).
+        let rater_providers = Registry::load(&global.registry)
+            .map(|registry| {
+                registry
+                    .models
+                    .iter()
+                    .map(|spec| match spec {
+                        registry::ModelSpec::Api(m) => (format!("llm:{}", m.id), m.provider.to_string()),
+                        registry::ModelSpec::Local(m) => (format!("llm:{}", m.id), "candle".to_owned()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(AnalyzeOptions {
+            input,
+            rubric: self.rubric,
+            rater_providers,
+            analysis: AnalysisOptions {
+                bootstrap: Bootstrap { resamples: self.bootstrap, seed: self.seed },
+                safety_attribute: Some(self.safety_attribute).filter(|s| !s.is_empty()),
+                worst: self.worst,
+            },
+        })
+    }
 }
 
 /// Rate replies with an LLM judge.
@@ -392,6 +472,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 registry::render_table(&rows)
             };
             io::stdout().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Analyze(args) => {
+            let options = args.into_options(&cli.global)?;
+            let spinner = cli.global.show_progress().then(|| {
+                let bar = indicatif::ProgressBar::new_spinner().with_message("analysing ratings");
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            });
+            let result = analysis::command::run(&options).context("analysing ratings");
+            if let Some(bar) = spinner {
+                bar.finish_and_clear();
+            }
+            let path = result?;
+            writeln!(io::stdout(), "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => run_generate(&cli.global, args),

@@ -2,5 +2,6 @@
 
 mod common;
 mod curate;
+mod analyze;
 mod models;
 mod schema;

@@ -1,0 +1,120 @@
+//! `mhbench analyze`: read a run's responses and ratings (or the MentalBench release), analyse
+//! them and write `analysis.json`.
+//!
+//! Owns file reading and writing for the analysis; the statistics stay pure in the sibling
+//! modules. A run folder holds `responses.jsonl` and one or more `ratings*.jsonl` files
+//! (human ratings from the rating store, imported sheets, LLM judges), all schema records.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::input::{ResponseEntry, RatingTable};
+use super::{analyze, mentalbench, Analysis, AnalysisOptions};
+use crate::files::{self, FileError};
+use crate::rubric::Rubric;
+use crate::schema::{Rating, ResponseRecord};
+
+/// Where the ratings come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnalyzeInput {
+    /// A run folder and its rating files (empty: every `ratings*.jsonl` in the folder).
+    Run {
+        /// `results/<run_id>/`.
+        dir: PathBuf,
+        /// Rating files to read.
+        ratings: Vec<PathBuf>,
+    },
+    /// The MentalBench release folder (with `ratings.csv`).
+    MentalBench {
+        /// Release folder.
+        dir: PathBuf,
+        /// Folder to write `analysis.json` into.
+        out: PathBuf,
+    },
+}
+
+/// Validated options of `mhbench analyze`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeOptions {
+    /// Input.
+    pub input: AnalyzeInput,
+    /// Rubric file.
+    pub rubric: PathBuf,
+    /// Provider of each LLM rater id (`llm:<model>`), from the registry.
+    pub rater_providers: BTreeMap<String, String>,
+    /// Statistics options.
+    pub analysis: AnalysisOptions,
+}
+
+/// Why `analyze` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// A file could not be read, parsed or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The inputs hold no rating at all.
+    #[error("{0}: no ratings found; rate the run (`mhbench rate`, `mhbench judge`) or pass --ratings FILE")]
+    NoRatings(String),
+}
+
+/// Analyse the input and write `analysis.json`; returns its path.
+///
+/// # Errors
+/// Unreadable or invalid inputs (named by `path:line: field`), no ratings, or a failed write.
+pub fn run(options: &AnalyzeOptions) -> Result<PathBuf, AnalyzeError> {
+    let rubric = Rubric::load(&options.rubric)?;
+    let (analysis, out_dir) = match &options.input {
+        AnalyzeInput::Run { dir, ratings } => (analyze_run(dir, ratings, &rubric, options)?, dir.clone()),
+        AnalyzeInput::MentalBench { dir, out } => (analyze_mentalbench(dir, &rubric, &options.analysis)?, out.clone()),
+    };
+    let path = out_dir.join("analysis.json");
+    let mut json = serde_json::to_vec_pretty(&analysis).map_err(|e| FileError::at(&path, None, e.to_string()))?;
+    json.push(b'\n');
+    std::fs::create_dir_all(&out_dir).map_err(|e| FileError::io(&out_dir, e))?;
+    files::write_atomic(&path, &json)?;
+    Ok(path)
+}
+
+/// Rating files of a run folder: every `ratings*.jsonl`, sorted.
+fn default_rating_files(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| FileError::io(dir, e))?;
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ratings") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
+    let records: Vec<ResponseRecord> = files::read_jsonl(&dir.join("responses.jsonl"))?;
+    let files = if rating_files.is_empty() { default_rating_files(dir)? } else { rating_files.to_vec() };
+    let mut ratings: Vec<Rating> = Vec::new();
+    for file in &files {
+        ratings.extend(files::read_jsonl::<Rating>(file)?);
+    }
+    if ratings.is_empty() {
+        return Err(AnalyzeError::NoRatings(dir.display().to_string()));
+    }
+    let responses: Vec<ResponseEntry> = records.iter().map(ResponseEntry::from_record).collect();
+    let table = RatingTable::build(rubric, &responses, &ratings, &options.rater_providers);
+    Ok(analyze(&table, rubric, &dir.display().to_string(), &options.analysis))
+}
+
+/// Analyse the MentalBench release in `dir` (no file written).
+///
+/// # Errors
+/// Unreadable or malformed release files.
+pub fn analyze_mentalbench(dir: &Path, rubric: &Rubric, options: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
+    let release = mentalbench::load(dir)?;
+    if release.ratings.is_empty() {
+        return Err(AnalyzeError::NoRatings(dir.display().to_string()));
+    }
+    let table = RatingTable::build(rubric, &release.responses, &release.ratings, &release.rater_providers);
+    let mut analysis = analyze(&table, rubric, &dir.display().to_string(), options);
+    analysis.mentalbench = Some(release.report);
+    Ok(analysis)
+}

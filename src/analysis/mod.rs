@@ -1,0 +1,262 @@
+//! The study's statistics: per-model scores, composites and the cognitive-affective gap,
+//! failures, model comparisons, inter-rater agreement and judge-vs-human agreement.
+//!
+//! Owns pure functions from joined ratings ([`input::RatingTable`]) to one serialisable
+//! [`Analysis`], written as `analysis.json` by `mhbench analyze`; renders nothing (see
+//! `report`). Attribute names and composite groups come from the rubric. Each family has its
+//! own file and cites its formulas and the reference tool its tests match
+//! (`scripts/reference_stats.py` → `tests/fixtures/stats/reference.json`).
+//!
+//! Panels and rater sets are analysed in parallel (rayon); every bootstrap has its own seeded
+//! stream, so the output does not depend on scheduling.
+//!
+//! Scores are analysed per *panel*: the human panel (the mean of all human raters' scores for a
+//! reply, over the raters who gave one) and each LLM judge alone.
+
+pub mod agreement;
+pub mod basic;
+pub mod bootstrap;
+pub mod command;
+pub mod compare;
+pub mod composite;
+pub mod descriptive;
+pub mod failure;
+pub mod input;
+pub mod judge;
+pub mod mentalbench;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use self::bootstrap::Bootstrap;
+use self::input::{Dropped, ModelInfo, Panel, PanelScores, RaterCoverage, RaterInfo, RatingTable};
+use crate::rubric::Rubric;
+use crate::schema::RaterKind;
+
+/// Layout version of `analysis.json`; bumped whenever its shape changes.
+pub const ANALYSIS_VERSION: u32 = 1;
+
+/// What to compute and how.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnalysisOptions {
+    /// Bootstrap resamples and seed for every bootstrap CI.
+    pub bootstrap: Bootstrap,
+    /// Attribute id whose score <= 2 counts as a safety failure; `None` skips that share.
+    pub safety_attribute: Option<String>,
+    /// How many worst replies to list per panel.
+    pub worst: usize,
+}
+
+/// Rubric facts repeated in the output so a reader needs no other file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RubricSummary {
+    /// Rubric id.
+    pub id: String,
+    /// Rubric version.
+    pub version: String,
+    /// Attribute ids in order.
+    pub attributes: Vec<String>,
+    /// Composites: group id, short name and attributes.
+    pub composites: Vec<composite::CompositeDef>,
+}
+
+/// Everything computed for one panel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PanelAnalysis {
+    /// Who the scores come from.
+    pub panel: Panel,
+    /// Replies where only some of the panel's raters scored some attribute.
+    pub partially_rated: usize,
+    /// Per model x attribute.
+    pub descriptives: Vec<descriptive::CellStats>,
+    /// Per model composites and gap.
+    pub composites: Vec<composite::ModelComposites>,
+    /// Low scores, unsafe replies, worst replies.
+    pub failures: failure::Failures,
+    /// Model comparisons per attribute, then per composite.
+    pub comparisons: Vec<compare::MeasureComparison>,
+}
+
+/// Agreement among one set of raters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RaterSetAgreement {
+    /// Rater ids (columns, in this order).
+    pub raters: Vec<String>,
+    /// Per attribute.
+    pub attributes: Vec<agreement::AttributeAgreement>,
+}
+
+/// One judge against the human panel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgeAnalysis {
+    /// Judge rater id.
+    pub judge: String,
+    /// Judge's provider, where known.
+    pub provider: Option<String>,
+    /// Per attribute, then per composite.
+    pub measures: Vec<judge::JudgeMeasure>,
+}
+
+/// The whole analysis, as written to `analysis.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// Layout version ([`ANALYSIS_VERSION`]).
+    pub analysis_version: u32,
+    /// mhbench version that wrote it.
+    pub mhbench_version: String,
+    /// What was analysed (run folder or data set path).
+    pub source: String,
+    /// What the MentalBench loader changed or left out, when the source is that release.
+    pub mentalbench: Option<mentalbench::LoadReport>,
+    /// Options used.
+    pub options: AnalysisOptions,
+    /// Rubric used.
+    pub rubric: RubricSummary,
+    /// Models, with closed/open group and provider.
+    pub models: Vec<ModelInfo>,
+    /// Number of conversations.
+    pub conversations: usize,
+    /// Number of replies.
+    pub responses: usize,
+    /// Raters.
+    pub raters: Vec<RaterInfo>,
+    /// How completely each rater covered the replies.
+    pub coverage: Vec<RaterCoverage>,
+    /// Ratings that could not be joined.
+    pub dropped: Dropped,
+    /// Per panel: human first, then each LLM judge.
+    pub panels: Vec<PanelAnalysis>,
+    /// Agreement per pair of raters, then among all humans and among all judges when more
+    /// than two.
+    pub agreement: Vec<RaterSetAgreement>,
+    /// Each LLM judge against the human panel (empty without human ratings).
+    pub judges: Vec<JudgeAnalysis>,
+}
+
+/// Analyse `table` under `rubric`.
+pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &AnalysisOptions) -> Analysis {
+    let defs = composite::definitions(rubric, table);
+    let panels: Vec<(PanelScores, Vec<usize>)> = input::panels(table)
+        .into_iter()
+        .map(|(panel, members)| (PanelScores::new(table, panel, &members), members))
+        .collect();
+    let panel_analyses = panels.par_iter().map(|(scores, members)| analyze_panel(table, scores, members, &defs, options)).collect();
+    let human = panels.iter().find(|(s, _)| s.panel.kind == RaterKind::Human);
+    let judges = match human {
+        Some((human, _)) => panels
+            .iter()
+            .filter(|(s, _)| s.panel.kind == RaterKind::Llm)
+            .map(|(scores, members)| judge_analysis(table, human, scores, members, &defs))
+            .collect(),
+        None => Vec::new(),
+    };
+    Analysis {
+        analysis_version: ANALYSIS_VERSION,
+        mhbench_version: env!("CARGO_PKG_VERSION").to_owned(),
+        source: source.to_owned(),
+        mentalbench: None,
+        options: options.clone(),
+        rubric: RubricSummary {
+            id: rubric.id.clone(),
+            version: rubric.version.clone(),
+            attributes: table.attributes.clone(),
+            composites: defs.clone(),
+        },
+        models: table.models.clone(),
+        conversations: table.conversations.len(),
+        responses: table.response_count(),
+        raters: table.raters.clone(),
+        coverage: table.coverage.clone(),
+        dropped: table.dropped.clone(),
+        panels: panel_analyses,
+        agreement: rater_sets(table).par_iter().map(|set| set_agreement(table, set, options.bootstrap)).collect(),
+        judges,
+    }
+}
+
+/// Every measure of a panel as `(name, values[model][conversation])`: attributes, then composites.
+fn measures(table: &RatingTable, scores: &PanelScores, defs: &[composite::CompositeDef]) -> Vec<(String, Vec<Vec<Option<f64>>>)> {
+    let models = 0..table.models.len();
+    let mut out: Vec<(String, Vec<Vec<Option<f64>>>)> = table
+        .attributes
+        .iter()
+        .enumerate()
+        .map(|(a, id)| (id.clone(), models.clone().map(|m| descriptive::per_conversation(scores, m, a)).collect()))
+        .collect();
+    for def in defs {
+        out.push((def.short.clone(), models.clone().map(|m| composite::per_conversation(scores, def, m)).collect()));
+    }
+    out
+}
+
+fn analyze_panel(table: &RatingTable, scores: &PanelScores, members: &[usize], defs: &[composite::CompositeDef], options: &AnalysisOptions) -> PanelAnalysis {
+    let model_ids: Vec<String> = table.models.iter().map(|m| m.id.clone()).collect();
+    let groups: Vec<_> = table.models.iter().map(|m| m.group).collect();
+    PanelAnalysis {
+        panel: scores.panel.clone(),
+        partially_rated: scores.partially_rated,
+        descriptives: descriptive::describe(table, scores, members, options.bootstrap),
+        composites: composite::composites(table, scores, defs, options.bootstrap),
+        failures: failure::failures(table, scores, members, options.safety_attribute.as_deref(), options.worst),
+        comparisons: measures(table, scores, defs)
+            .iter()
+            .map(|(name, values)| compare::compare_models(name, &model_ids, &groups, values, options.bootstrap))
+            .collect(),
+    }
+}
+
+fn judge_analysis(table: &RatingTable, human: &PanelScores, judge: &PanelScores, members: &[usize], defs: &[composite::CompositeDef]) -> JudgeAnalysis {
+    let provider = members.first().and_then(|&r| table.raters.get(r)).and_then(|r| r.provider.clone());
+    let human_measures = measures(table, human, defs);
+    let judge_measures = measures(table, judge, defs);
+    JudgeAnalysis {
+        judge: judge.panel.id.clone(),
+        measures: human_measures
+            .iter()
+            .zip(&judge_measures)
+            .map(|((name, h), (_, j))| judge::judge_measure(name, &table.models, provider.as_deref(), h, j))
+            .collect(),
+        provider,
+    }
+}
+
+/// Rater index sets to measure agreement on: every pair, then all humans and all judges when
+/// there are more than two of them.
+fn rater_sets(table: &RatingTable) -> Vec<Vec<usize>> {
+    let n = table.raters.len();
+    let mut sets: Vec<Vec<usize>> = (0..n).flat_map(|a| (a + 1..n).map(move |b| vec![a, b])).collect();
+    for kind in [RaterKind::Human, RaterKind::Llm] {
+        let members: Vec<usize> = (0..n).filter(|&r| table.raters[r].kind == kind).collect();
+        if members.len() > 2 {
+            sets.push(members);
+        }
+    }
+    sets
+}
+
+fn set_agreement(table: &RatingTable, set: &[usize], bootstrap: Bootstrap) -> RaterSetAgreement {
+    let nc = table.conversations.len();
+    let response_count = table.models.len() * nc;
+    let na = table.attributes.len();
+    // units[response][attribute][rater position]
+    let mut units = vec![vec![vec![None; set.len()]; na]; response_count];
+    for cell in &table.ratings {
+        let Some(position) = set.iter().position(|&r| r == cell.rater) else { continue };
+        let response = cell.model * nc + cell.conversation;
+        for (a, score) in cell.scores.iter().enumerate() {
+            units[response][a][position] = *score;
+        }
+    }
+    RaterSetAgreement {
+        raters: set.iter().map(|&r| table.raters[r].id.clone()).collect(),
+        attributes: table
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(a, id)| {
+                let rows: Vec<Vec<Option<u8>>> = units.iter().map(|u| u[a].clone()).collect();
+                agreement::agreement(id, &rows, bootstrap)
+            })
+            .collect(),
+    }
+}

@@ -95,14 +95,15 @@ impl HttpClient {
     }
 
     fn describe_transport(&self, error: &reqwest::Error) -> String {
+        let causes = error_sources(error);
         if error.is_timeout() {
             format!("timed out after {:.1} s", self.timeout.as_secs_f64())
         } else if error.is_connect() {
-            "connection failed".to_owned()
+            format!("could not connect: {causes}")
         } else if error.is_body() || error.is_decode() {
-            "connection dropped before the body was complete".to_owned()
+            format!("connection dropped before the body was complete: {causes}")
         } else {
-            format!("transport error: {}", error_sources(error))
+            format!("connection dropped: {causes}")
         }
     }
 }

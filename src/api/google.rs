@@ -197,7 +197,7 @@ impl Wire for GenerateContent {
         let blocked = response.prompt_feedback.and_then(|f| f.block_reason);
         let (text, (finish_reason, finish_detail)) = match (response.candidates.into_iter().next(), blocked) {
             (None, Some(_)) => (String::new(), (FinishReason::SafetyBlock, None)),
-            (None, None) => return Err("response has neither candidates nor promptFeedback.blockReason".into()),
+            (None, None) => return Err("unexpected response shape: neither candidates nor promptFeedback.blockReason".into()),
             (Some(candidate), _) => {
                 let text = candidate
                     .content

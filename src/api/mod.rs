@@ -255,7 +255,8 @@ async fn answer_all(
         let shared = Arc::clone(&shared);
         tasks.spawn(async move {
             let Ok(_slot) = shared.slots.acquire().await else {
-                return (index, Err(FatalGeneratorError(format!("{}: request slots closed", shared.provider))));
+                let message = format!("{}: model `{}` stopped after its key was refused", shared.provider, shared.model_id);
+                return (index, Err(FatalGeneratorError(message)));
             };
             (index, answer(&shared, &request).await)
         });
@@ -291,10 +292,14 @@ async fn answer(shared: &Shared, request: &GenerationRequest) -> Result<Generati
         Outcome::GaveUp { last, attempts } => {
             Ok(shared.failed(&format!("gave up after {attempts} attempts; last: {last}"), started))
         }
-        Outcome::BadKey { status, detail } => Err(FatalGeneratorError(shared.scrub(&format!(
+        Outcome::BadKey { status, detail } => {
+            // Requests still waiting for a slot must not spend another refused call.
+            shared.slots.close();
+            Err(FatalGeneratorError(shared.scrub(&format!(
             "{}: HTTP {status}: the key in {} was refused for model `{}` ({detail}); check {}",
-            shared.provider, shared.key_env, shared.model_id, shared.key_env
-        )))),
+                shared.provider, shared.key_env, shared.model_id, shared.key_env
+            ))))
+        }
     }
 }
 

@@ -759,6 +759,25 @@ mod tests {
     }
 
     #[test]
+    fn rejects_impossible_api_limits() {
+        let text = format!(
+            "{DEFAULTS}[[models]]\nid = \"a\"\nkind = \"api\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 1.0\nlimits = {{ timeout_s = 0.0, backoff_base_ms = 10, backoff_max_ms = 5, requests_per_minute = 0 }}\n"
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("models.toml:7: models[0].limits.timeout_s: must be a positive number of seconds"), "{err}");
+        assert!(err.contains("models[0].limits.backoff_base_ms: must not exceed limits.backoff_max_ms"), "{err}");
+        assert!(err.contains("models[0].limits.requests_per_minute: must be at least 1, or left out"), "{err}");
+    }
+
+    #[test]
+    fn api_limits_default_when_left_out() {
+        let registry = Registry::load(Path::new(DEFAULT_REGISTRY)).unwrap();
+        let Ok(ModelSpec::Api(gpt4o)) = registry.get("gpt-4o") else { panic!("gpt-4o is an API model") };
+        assert_eq!(gpt4o.limits, ApiLimits::default());
+        assert_eq!(gpt4o.limits.max_retries, 6);
+    }
+
+    #[test]
     fn rejects_unknown_key() {
         let text = format!("{DEFAULTS}colour = 1\n[[models]]\n");
         let err = load_str(&text).unwrap_err().to_string();

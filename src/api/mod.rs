@@ -27,11 +27,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use key::ApiKey;
-pub use retry::{is_retryable_status, RetryPolicy, MAX_RETRY_AFTER};
 
 use client::{header_text, HttpClient, HttpResponse, WireCall};
 use limits::RateLimits;
-use retry::Outcome;
+use retry::{Outcome, RetryPolicy};
 
 use crate::registry::{ApiModel, Provider};
 use crate::schema::{

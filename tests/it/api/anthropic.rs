@@ -5,11 +5,10 @@
 //! turn (system text belongs in the top-level `system`). Errors use Anthropic's
 //! `{"type":"error","error":{"type","message"}}` shape, 529 for overload.
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Response};
+use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
-use super::fake::{header, json_response, last_user_text, Ending, FakeWire};
+use super::fake::{Rejection, header, json_response, last_user_text, Ending, FakeWire};
 
 /// The fake's settings.
 pub struct AnthropicFake {
@@ -17,12 +16,12 @@ pub struct AnthropicFake {
     pub key: String,
 }
 
-fn reject(status: u16, kind: &str, message: &str) -> Response<Body> {
-    json_response(status, &json!({"type": "error", "error": {"type": kind, "message": message}}), &[])
+fn reject(status: u16, kind: &str, message: &str) -> Rejection {
+    Box::new(json_response(status, &json!({"type": "error", "error": {"type": kind, "message": message}}), &[]))
 }
 
 impl FakeWire for AnthropicFake {
-    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Response<Body>> {
+    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Rejection> {
         if path != "/v1/messages" {
             return Err(reject(404, "not_found_error", "Not Found"));
         }

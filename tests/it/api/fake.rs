@@ -27,11 +27,14 @@ pub enum Ending {
     Safety,
 }
 
+/// A provider's error response to a request it refuses.
+pub type Rejection = Box<Response<Body>>;
+
 /// One provider's wire format, as the fake server needs it.
 pub trait FakeWire: Send + Sync + 'static {
     /// Check path, headers and body as the provider would; the user's text, or the provider's
     /// own error response (401 for a wrong key, 400 for a missing field, ...).
-    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Response<Body>>;
+    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Rejection>;
     /// A success body for `text`, plus headers the provider sends with it.
     fn success(&self, text: &str, ending: Ending, serial: u32) -> (Value, Vec<(&'static str, String)>);
     /// An error body in the provider's shape.
@@ -146,7 +149,7 @@ async fn handle(State(state): State<Arc<ServerState>>, uri: Uri, headers: Header
     };
     let text = match state.wire.check(uri.path(), &headers, &json) {
         Ok(text) => text,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let attempt = {
         let mut attempts = state.attempts.lock().unwrap();
@@ -197,12 +200,20 @@ async fn respond(state: &ServerState, fault: &str, text: &str, serial: u32) -> R
             ok(Ending::Stop)
         }
         "cut" => {
-            // Send the first half of the body, then fail the stream: hyper aborts the chunked
-            // response without its terminator, so the client sees the connection drop mid-body.
+            // Send the status line and half the body, pause so they leave the server, then fail
+            // the stream: hyper aborts the chunked response without its terminator, so the
+            // client sees the connection drop mid-body.
             let full = serde_json::to_vec(&wire.success(&reply_text, Ending::Stop, serial).0).unwrap();
             let half = Bytes::from(full.get(..full.len() / 2).unwrap().to_vec());
-            let broken = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut");
-            let chunks = futures_util::stream::iter([Ok(half), Err(broken)]);
+            let chunks = futures_util::stream::unfold(Some(half), |first| async move {
+                match first {
+                    Some(half) => Some((Ok(half), None)),
+                    None => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Some((Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut")), None))
+                    }
+                }
+            });
             raw_response(200, "application/json", Body::from_stream(chunks))
         }
         "malformed" => {

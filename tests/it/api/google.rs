@@ -6,11 +6,10 @@
 //! `contents` of user/model turns with text parts. Safety: `safety` stops a candidate with
 //! `SAFETY`, `recitation` with `RECITATION`, `blocked` blocks the prompt outright.
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Response};
+use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
-use super::fake::{header, json_response, Ending, FakeWire};
+use super::fake::{Rejection, header, json_response, Ending, FakeWire};
 
 const TOP_LEVEL: &[&str] = &["contents", "systemInstruction", "generationConfig", "safetySettings", "tools", "toolConfig", "cachedContent"];
 const CONFIG: &[&str] = &["temperature", "topP", "topK", "maxOutputTokens", "seed", "stopSequences", "candidateCount"];
@@ -21,8 +20,8 @@ pub struct GoogleFake {
     pub key: String,
 }
 
-fn reject(code: u16, status: &str, message: &str) -> Response<Body> {
-    json_response(code, &json!({"error": {"code": code, "message": message, "status": status}}), &[])
+fn reject(code: u16, status: &str, message: &str) -> Rejection {
+    Box::new(json_response(code, &json!({"error": {"code": code, "message": message, "status": status}}), &[]))
 }
 
 fn unknown_names(object: Option<&Value>, known: &[&str]) -> Option<String> {
@@ -30,7 +29,7 @@ fn unknown_names(object: Option<&Value>, known: &[&str]) -> Option<String> {
 }
 
 impl FakeWire for GoogleFake {
-    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Response<Body>> {
+    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Rejection> {
         let model = path.strip_prefix("/v1beta/models/").and_then(|rest| rest.strip_suffix(":generateContent"));
         if model.is_none_or(str::is_empty) {
             return Err(reject(404, "NOT_FOUND", &format!("path {path} not found")));
@@ -40,7 +39,7 @@ impl FakeWire for GoogleFake {
             Some(got) if got != self.key => {
                 let body = json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
                     "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}});
-                return Err(json_response(400, &body, &[]));
+                return Err(Box::new(json_response(400, &body, &[])));
             }
             Some(_) => {}
         }

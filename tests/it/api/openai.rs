@@ -6,11 +6,10 @@
 //! use OpenAI's `{"error":{"message","type","param","code"}}` shape and, to test redaction,
 //! quote the key the server received.
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Response};
+use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
-use super::fake::{header, json_response, last_user_text, Ending, FakeWire};
+use super::fake::{Rejection, header, json_response, last_user_text, Ending, FakeWire};
 
 /// Arguments OpenAI accepts (the subset mhbench could send, plus common ones).
 const KNOWN_ARGUMENTS: &[&str] = &[
@@ -27,14 +26,14 @@ pub struct OpenaiFake {
 }
 
 impl OpenaiFake {
-    fn reject(&self, status: u16, kind: &str, message: &str, param: Option<&str>) -> Response<Body> {
+    fn reject(&self, status: u16, kind: &str, message: &str, param: Option<&str>) -> Rejection {
         let body = json!({"error": {"message": message, "type": kind, "param": param, "code": null}});
-        json_response(status, &body, &[])
+        Box::new(json_response(status, &body, &[]))
     }
 }
 
 impl FakeWire for OpenaiFake {
-    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Response<Body>> {
+    fn check(&self, path: &str, headers: &HeaderMap, body: &Value) -> Result<String, Rejection> {
         if path != "/v1/chat/completions" {
             return Err(self.reject(404, "invalid_request_error", &format!("Invalid URL (POST {path})"), None));
         }
@@ -43,7 +42,7 @@ impl FakeWire for OpenaiFake {
             if got != format!("Bearer {key}") {
                 let message = format!("Incorrect API key provided: {}.", got.trim_start_matches("Bearer "));
                 let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}});
-                return Err(json_response(401, &body, &[]));
+                return Err(Box::new(json_response(401, &body, &[])));
             }
         }
         let object = body.as_object().ok_or_else(|| self.reject(400, "invalid_request_error", "body must be an object", None))?;

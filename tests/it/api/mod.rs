@@ -538,3 +538,37 @@ fn the_shipped_api_models_answer_through_the_shared_interface() {
         assert!(replies.iter().all(|r| r.finish_reason == FinishReason::Stop), "{}: {replies:?}", entry.id);
     }
 }
+
+#[test]
+fn the_key_error_and_the_give_up_error_read_as_documented() {
+    let s = setup(Kind::Openai, "messages");
+    let wrong = "sk-wrong-messages-key";
+    std::env::set_var(&s.model.api_key_env, wrong);
+    let refused = run(&s.model, &[request("conv-k", "ok")]);
+    let var = &s.model.api_key_env;
+    assert_eq!(
+        refused.result.as_ref().err().map(ToString::to_string).as_deref(),
+        Some(format!(
+            "openai: HTTP 401: the key in {var} was refused for model `fake-openai` \
+             (Incorrect API key provided: [redacted].); check {var}"
+        ).as_str())
+    );
+    std::env::set_var(&s.model.api_key_env, &s.key);
+    let gave_up = run(&s.model, &[request("conv-g", "s503 s503 s503 s503")]);
+    assert_eq!(
+        error_of(&gave_up.replies()[0]),
+        "openai: gave up after 4 attempts; last: HTTP 503: transient trouble, try again (key [redacted])"
+    );
+}
+
+#[test]
+fn a_refused_connection_is_retried_then_recorded() {
+    let s = setup(Kind::Anthropic, "refused");
+    // A port that was free a moment ago and has no listener now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let model = ApiModel { base_url: Some(format!("http://127.0.0.1:{port}")), ..s.model.clone() };
+    let run = run(&model, &[request("conv-r", "ok")]);
+    let e = error_of(&run.replies()[0]);
+    assert!(e.starts_with("anthropic: gave up after 4 attempts; last: could not connect"), "{e}");
+    assert_eq!(run.logs.matches("retrying").count(), 3, "{}", run.logs);
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{endpoint, WireCall};
 use super::key::ApiKey;
-use super::{ProviderReply, Wire};
+use super::{AccountRefusal, ProviderReply, Wire};
 use crate::schema::{FinishReason, GenerationRequest, Role, TokenSource, TokenUsage};
 
 /// Google's endpoint root, as its SDK spells it.
@@ -216,18 +216,9 @@ impl Wire for GenerateContent {
         })
     }
 
-    fn is_bad_key(&self, status: u16, body: &[u8]) -> bool {
-        if matches!(status, 401 | 403) {
-            return true;
-        }
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else { return false };
-        status == 400
-            && json
-                .pointer("/error/details")
-                .and_then(serde_json::Value::as_array)
-                .is_some_and(|details| {
-                    details.iter().any(|d| d.get("reason").and_then(serde_json::Value::as_str) == Some("API_KEY_INVALID"))
-                })
+    fn account_refusal(&self, status: u16, body: &[u8]) -> Option<AccountRefusal> {
+        let invalid_key = status == 400 && super::error_codes(body).iter().any(|r| r == "API_KEY_INVALID");
+        (matches!(status, 401 | 403) || invalid_key).then_some(AccountRefusal::KeyRefused)
     }
 }
 
@@ -256,8 +247,9 @@ mod tests {
     #[test]
     fn api_key_invalid_400_is_a_bad_key() {
         let body = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
-        assert!(wire().is_bad_key(400, body));
-        assert!(!wire().is_bad_key(400, br#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#));
+        assert_eq!(wire().account_refusal(400, body), Some(AccountRefusal::KeyRefused));
+        let other = br#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(wire().account_refusal(400, other), None);
     }
 
     #[test]

@@ -58,10 +58,33 @@ trait Wire: Send + Sync {
     /// Read a 2xx body; the error says what was wrong with it (malformed JSON, wrong shape).
     fn parse(&self, body: &[u8]) -> Result<ProviderReply, String>;
 
-    /// Whether an error answer means the key was refused.
-    fn is_bad_key(&self, status: u16, _body: &[u8]) -> bool {
-        matches!(status, 401 | 403)
+    /// Whether an error answer means no request of this model can succeed: the key was
+    /// refused, or the account has no quota left.
+    fn account_refusal(&self, status: u16, _body: &[u8]) -> Option<AccountRefusal> {
+        matches!(status, 401 | 403).then_some(AccountRefusal::KeyRefused)
     }
+}
+
+/// Why a provider will answer no request of a model, whatever the retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccountRefusal {
+    /// 401/403, or a provider's own way of saying the key is invalid.
+    KeyRefused,
+    /// The account has no credit (OpenAI's 429 `insufficient_quota`).
+    OutOfQuota,
+}
+
+/// The `error.code` (OpenAI) or `error.details[].reason` (Google) values in an error body.
+fn error_codes(body: &[u8]) -> Vec<String> {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else { return Vec::new() };
+    let code = json.pointer("/error/code").and_then(serde_json::Value::as_str).map(str::to_owned);
+    let reasons = json
+        .pointer("/error/details")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("reason").and_then(serde_json::Value::as_str).map(str::to_owned));
+    code.into_iter().chain(reasons).collect()
 }
 
 /// Headers that carry a provider's request id: OpenAI `x-request-id`, Anthropic `request-id`.
@@ -291,13 +314,20 @@ async fn answer(shared: &Shared, request: &GenerationRequest) -> Result<Generati
         Outcome::GaveUp { last, attempts } => {
             Ok(shared.failed(&format!("gave up after {attempts} attempts; last: {last}"), started))
         }
-        Outcome::BadKey { status, detail } => {
+        Outcome::AccountRefused { status, detail, why } => {
             // Requests still waiting for a slot must not spend another refused call.
             shared.slots.close();
-            Err(FatalGeneratorError(shared.scrub(&format!(
-            "{}: HTTP {status}: the key in {} was refused for model `{}` ({detail}); check {}",
-                shared.provider, shared.key_env, shared.model_id, shared.key_env
-            ))))
+            let (provider, var, id) = (shared.provider, &shared.key_env, &shared.model_id);
+            let message = match why {
+                AccountRefusal::KeyRefused => {
+                    format!("{provider}: HTTP {status}: the key in {var} was refused for model `{id}` ({detail}); check {var}")
+                }
+                AccountRefusal::OutOfQuota => format!(
+                    "{provider}: HTTP {status}: the account of the key in {var} has no quota left for model `{id}` \
+                     ({detail}); add credit or set another key in {var}"
+                ),
+            };
+            Err(FatalGeneratorError(shared.scrub(&message)))
         }
     }
 }

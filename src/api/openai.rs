@@ -2,7 +2,8 @@
 //! server that copies its wire format (vLLM, TGI, llama.cpp server, Ollama).
 //!
 //! Owns the request and response JSON of that API, private to this file, and the mapping of
-//! `finish_reason` (`content_filter` and a `refusal` become a safety block). The two flavours
+//! `finish_reason` (`content_filter` and a `refusal` become a safety block). A 429 with code
+//! `insufficient_quota` is an empty account, not a rate limit, so it is not retried. The two flavours
 //! differ only in the base URL, whether a key is required, and the name of the token cap:
 //! OpenAI deprecated `max_tokens` for `max_completion_tokens`, while compatible servers all
 //! read `max_tokens`. Reference: <https://platform.openai.com/docs/api-reference/chat/create>.
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{endpoint, WireCall};
 use super::key::ApiKey;
-use super::{ProviderReply, Wire};
+use super::{AccountRefusal, ProviderReply, Wire};
 use crate::schema::{FinishReason, GenerationRequest, Role, TokenSource, TokenUsage};
 
 /// OpenAI's endpoint root, as its SDK spells it.
@@ -163,6 +164,15 @@ impl Wire for ChatCompletions {
             model_version: response.model,
             response_id: response.id,
         })
+    }
+
+    /// OpenAI says "out of credit" with a 429 that no wait will cure.
+    fn account_refusal(&self, status: u16, body: &[u8]) -> Option<AccountRefusal> {
+        match status {
+            401 | 403 => Some(AccountRefusal::KeyRefused),
+            429 if super::error_codes(body).iter().any(|c| c == "insufficient_quota") => Some(AccountRefusal::OutOfQuota),
+            _ => None,
+        }
     }
 }
 

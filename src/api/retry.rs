@@ -6,8 +6,9 @@
 //! Backoff and Jitter", 2015): before retry n, sleep uniformly in `[0, min(max, base * 2^n)]`.
 //! A `Retry-After` header (delta-seconds or HTTP-date, RFC 9110 §10.2.3) or OpenAI's
 //! `retry-after-ms` replaces the jittered wait. 400/404/422 and other client errors are not
-//! retried; 401/403 (and a provider's own bad-key answer) end the model's run. This file does
-//! not read bodies' meaning; the provider files do.
+//! retried; 401/403 (and a provider's own bad-key or out-of-quota answer) end the model's run.
+//! A complete 2xx body is never retried, even when unreadable: the provider may have billed it.
+//! This file does not read bodies' meaning; the provider files do.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use rand::Rng;
 use reqwest::header::HeaderMap;
 
 use super::client::{describe_error_body, display_url, Attempt, HttpResponse, WireCall};
-use super::Shared;
+use super::{AccountRefusal, Shared};
 use crate::registry::ApiLimits;
 
 /// The longest `Retry-After` obeyed; a server asking for more is waited on this long.
@@ -98,12 +99,15 @@ pub(super) enum Outcome {
         /// The provider's message or what the body was.
         detail: String,
     },
-    /// The key was refused.
-    BadKey {
+    /// The key was refused or the account is out of quota: no request of this model can
+    /// succeed.
+    AccountRefused {
         /// Status code.
         status: u16,
         /// The provider's message.
         detail: String,
+        /// Which refusal.
+        why: AccountRefusal,
     },
     /// Every attempt failed with a retryable fault.
     GaveUp {
@@ -128,8 +132,8 @@ pub(super) async fn send_with_retries(shared: &Shared, call: &WireCall, tokens: 
                     return Outcome::Answered { response, attempts };
                 }
                 let detail = describe_error_body(&response.headers, &response.body);
-                if shared.wire.is_bad_key(status, &response.body) {
-                    return Outcome::BadKey { status, detail };
+                if let Some(why) = shared.wire.account_refusal(status, &response.body) {
+                    return Outcome::AccountRefused { status, detail, why };
                 }
                 if !is_retryable_status(status) {
                     return Outcome::Rejected { status, detail };

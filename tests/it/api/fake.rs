@@ -39,8 +39,8 @@ pub trait FakeWire: Send + Sync + 'static {
     fn success(&self, text: &str, ending: Ending, serial: u32) -> (Value, Vec<(&'static str, String)>);
     /// An error body in the provider's shape.
     fn error(&self, status: u16, message: &str) -> Value;
-    /// Provider-specific fault tokens (Gemini's `blocked`, `recitation`).
-    fn special(&self, _token: &str, _text: &str) -> Option<Value> {
+    /// Provider-specific fault tokens (Gemini's `blocked`, OpenAI's `quota`): status and body.
+    fn special(&self, _token: &str, _text: &str) -> Option<(u16, Value)> {
         None
     }
 }
@@ -184,8 +184,8 @@ async fn respond(state: &ServerState, fault: &str, text: &str, serial: u32) -> R
         let page = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
         return raw_response(status, "text/html", Body::from(page));
     }
-    if let Some(body) = wire.special(fault, &reply_text) {
-        return json_response(200, &body, &[]);
+    if let Some((status, body)) = wire.special(fault, &reply_text) {
+        return json_response(status, &body, &[]);
     }
     match fault {
         "ok" => ok(Ending::Stop),

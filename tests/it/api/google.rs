@@ -87,18 +87,18 @@ impl FakeWire for GoogleFake {
         json!({"error": {"code": status, "message": format!("{message} (key {})", self.key), "status": name}})
     }
 
-    fn special(&self, token: &str, text: &str) -> Option<Value> {
+    fn special(&self, token: &str, text: &str) -> Option<(u16, Value)> {
         match token {
-            "blocked" => Some(json!({
+            "blocked" => Some((200, json!({
                 "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH"}]},
                 "usageMetadata": {"promptTokenCount": 27, "totalTokenCount": 27},
                 "modelVersion": "gemini-2.0-flash-001"
-            })),
-            "recitation" => Some(json!({
+            }))),
+            "recitation" => Some((200, json!({
                 "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "RECITATION", "index": 0}],
                 "usageMetadata": {"promptTokenCount": 27, "candidatesTokenCount": 3, "totalTokenCount": 30},
                 "modelVersion": "gemini-2.0-flash-001"
-            })),
+            }))),
             _ => None,
         }
     }

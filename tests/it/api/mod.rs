@@ -572,3 +572,12 @@ fn a_refused_connection_is_retried_then_recorded() {
     assert!(e.starts_with("anthropic: gave up after 4 attempts; last: could not connect"), "{e}");
     assert_eq!(run.logs.matches("retrying").count(), 3, "{}", run.logs);
 }
+
+#[test]
+fn an_empty_openai_account_stops_the_model_without_retrying() {
+    let s = setup(Kind::Openai, "quota");
+    let run = run(&s.model, &[request("conv-q", "quota")]);
+    let error = run.result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+    assert!(error.starts_with("openai: HTTP 429: the account of the key in MHBENCH_TEST_QUOTA_OPENAI_KEY has no quota left"), "{error}");
+    assert_eq!(s.server.attempts("conv-q"), 1, "an empty account is not a rate limit");
+}

@@ -91,6 +91,13 @@ impl FakeWire for OpenaiFake {
         (body, vec![("x-request-id", format!("req_{serial}"))])
     }
 
+    fn special(&self, token: &str, _text: &str) -> Option<(u16, Value)> {
+        (token == "quota").then(|| {
+            let message = "You exceeded your current quota, please check your plan and billing details.";
+            (429, json!({"error": {"message": message, "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}))
+        })
+    }
+
     fn error(&self, status: u16, message: &str) -> Value {
         let kind = if status == 429 { "requests" } else { "server_error" };
         let echoed = format!("{message} (key {})", self.key.as_deref().unwrap_or("none"));

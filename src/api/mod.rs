@@ -182,7 +182,7 @@ impl ApiGenerator {
     pub fn new(model: &ApiModel) -> Result<Self, ApiError> {
         let key = ApiKey::from_env(&model.api_key_env);
         let setup = |what: String| ApiError::Setup { provider: model.provider, model_id: model.id.clone(), what };
-        let wire = build_wire(model, key.as_ref())?.map_err(setup)?;
+        let wire = build_wire(model, key.as_ref())?;
         let client = HttpClient::new(Duration::from_secs_f64(model.limits.timeout_s)).map_err(setup)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -204,9 +204,8 @@ impl ApiGenerator {
     }
 }
 
-/// The wire for `model`'s provider; the outer error is a missing key, the inner one a setup
-/// problem.
-fn build_wire(model: &ApiModel, key: Option<&ApiKey>) -> Result<Result<Box<dyn Wire>, String>, ApiError> {
+/// The wire for `model`'s provider.
+fn build_wire(model: &ApiModel, key: Option<&ApiKey>) -> Result<Box<dyn Wire>, ApiError> {
     let base = |default: &'static str| model.base_url.clone().unwrap_or_else(|| default.to_owned());
     let required_key = || {
         key.ok_or_else(|| ApiError::MissingKey {
@@ -215,28 +214,28 @@ fn build_wire(model: &ApiModel, key: Option<&ApiKey>) -> Result<Result<Box<dyn W
             model_id: model.id.clone(),
         })
     };
-    Ok(match model.provider {
+    let name = &model.model;
+    let wire = match model.provider {
         Provider::Openai => {
-            let key = required_key()?;
-            openai::ChatCompletions::new(&base(openai::OPENAI_BASE_URL), &model.model, Some(key), openai::Flavor::Openai)
-                .map(|w| Box::new(w) as Box<dyn Wire>)
+            let base = base(openai::OPENAI_BASE_URL);
+            openai::ChatCompletions::new(&base, name, Some(required_key()?), openai::Flavor::Openai).map(boxed)
         }
         Provider::OpenaiCompatible => match &model.base_url {
-            Some(url) => openai::ChatCompletions::new(url, &model.model, key, openai::Flavor::Compatible)
-                .map(|w| Box::new(w) as Box<dyn Wire>),
+            Some(url) => openai::ChatCompletions::new(url, name, key, openai::Flavor::Compatible).map(boxed),
             None => Err("base_url is required for provider `openai_compatible`".to_owned()),
         },
         Provider::Anthropic => {
-            let key = required_key()?;
-            anthropic::Messages::new(&base(anthropic::ANTHROPIC_BASE_URL), &model.model, key)
-                .map(|w| Box::new(w) as Box<dyn Wire>)
+            anthropic::Messages::new(&base(anthropic::ANTHROPIC_BASE_URL), name, required_key()?).map(boxed)
         }
         Provider::Google => {
-            let key = required_key()?;
-            google::GenerateContent::new(&base(google::GOOGLE_BASE_URL), &model.model, key)
-                .map(|w| Box::new(w) as Box<dyn Wire>)
+            google::GenerateContent::new(&base(google::GOOGLE_BASE_URL), name, required_key()?).map(boxed)
         }
-    })
+    };
+    wire.map_err(|what| ApiError::Setup { provider: model.provider, model_id: model.id.clone(), what })
+}
+
+fn boxed<W: Wire + 'static>(wire: W) -> Box<dyn Wire> {
+    Box::new(wire)
 }
 
 impl Generator for ApiGenerator {

@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod analysis;
+pub mod api;
 pub mod cli;
 pub mod bench;
 pub mod dataset;

@@ -301,10 +301,92 @@ pub struct ApiModel {
     /// Requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
+    /// Rate budgets, timeout and retry schedule; every key is optional
+    /// (`limits = { requests_per_minute = 500, max_retries = 4 }`).
+    #[serde(default)]
+    pub limits: ApiLimits,
 }
 
 fn default_concurrency() -> usize {
     8
+}
+
+/// How hard mhbench may press a provider and how patiently it retries.
+///
+/// The defaults suit the providers' published tiers; tests shrink the backoff so fault
+/// injection runs in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiLimits {
+    /// Requests started per minute (each retry counts); absent means no budget.
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// Tokens per minute, counted before sending as prompt characters / 4 plus
+    /// `max_new_tokens` (the way providers reserve them); absent means no budget.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u32>,
+    /// Seconds one attempt may take, connection to last byte, before it is retried.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: f64,
+    /// Retries after the first attempt on 429, 5xx, timeouts and dropped connections.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// Backoff before retry n is uniform in `[0, min(backoff_max_ms, backoff_base_ms * 2^n)]`
+    /// milliseconds (full jitter), unless the provider sent `Retry-After`.
+    #[serde(default = "default_backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    /// Ceiling of the backoff window, in milliseconds.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            timeout_s: default_timeout_s(),
+            max_retries: default_max_retries(),
+            backoff_base_ms: default_backoff_base_ms(),
+            backoff_max_ms: default_backoff_max_ms(),
+        }
+    }
+}
+
+fn default_timeout_s() -> f64 {
+    120.0
+}
+
+fn default_max_retries() -> u32 {
+    6
+}
+
+fn default_backoff_base_ms() -> u64 {
+    1_000
+}
+
+fn default_backoff_max_ms() -> u64 {
+    60_000
+}
+
+impl ApiLimits {
+    /// What is wrong with these limits, as `field: problem` messages.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(self.timeout_s.is_finite() && self.timeout_s > 0.0) {
+            problems.push("limits.timeout_s: must be a positive number of seconds".to_owned());
+        }
+        if self.backoff_base_ms > self.backoff_max_ms {
+            problems.push("limits.backoff_base_ms: must not exceed limits.backoff_max_ms".to_owned());
+        }
+        if self.requests_per_minute == Some(0) {
+            problems.push("limits.requests_per_minute: must be at least 1, or left out".to_owned());
+        }
+        if self.tokens_per_minute == Some(0) {
+            problems.push("limits.tokens_per_minute: must be at least 1, or left out".to_owned());
+        }
+        problems
+    }
 }
 
 impl ApiModel {
@@ -359,6 +441,9 @@ impl Registry {
                 }
                 if api.max_concurrency == 0 {
                     errors.add(path, line, format!("models[{i}].max_concurrency: must be at least 1"));
+                }
+                for problem in api.limits.problems() {
+                    errors.add(path, line, format!("models[{i}].{problem}"));
                 }
             }
         }
@@ -683,6 +768,25 @@ mod tests {
         );
         let err = load_str(&text).unwrap_err().to_string();
         assert!(err.contains("models.toml:12: models[0].architecture: unknown variant `mamba`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_impossible_api_limits() {
+        let text = format!(
+            "{DEFAULTS}[[models]]\nid = \"a\"\nkind = \"api\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 1.0\nlimits = {{ timeout_s = 0.0, backoff_base_ms = 10, backoff_max_ms = 5, requests_per_minute = 0 }}\n"
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("models.toml:7: models[0].limits.timeout_s: must be a positive number of seconds"), "{err}");
+        assert!(err.contains("models[0].limits.backoff_base_ms: must not exceed limits.backoff_max_ms"), "{err}");
+        assert!(err.contains("models[0].limits.requests_per_minute: must be at least 1, or left out"), "{err}");
+    }
+
+    #[test]
+    fn api_limits_default_when_left_out() {
+        let registry = Registry::load(Path::new(DEFAULT_REGISTRY)).unwrap();
+        let Ok(ModelSpec::Api(gpt4o)) = registry.get("gpt-4o") else { panic!("gpt-4o is an API model") };
+        assert_eq!(gpt4o.limits, ApiLimits::default());
+        assert_eq!(gpt4o.limits.max_retries, 6);
     }
 
     #[test]

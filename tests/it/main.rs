@@ -1,5 +1,6 @@
 //! mhbench's integration tests: one binary, one module per command or record family.
 
+mod api;
 mod common;
 mod curate;
 mod analyze;

@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod files;
+pub mod rating;
 pub mod registry;
 pub mod rubric;
 pub mod schema;

@@ -3,3 +3,5 @@
 mod common;
 mod models;
 mod schema;
+mod rate;
+mod rate_browser;

@@ -753,3 +753,32 @@ fn ensure_primary_item(
     )?;
     Ok(item_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_store_from_a_newer_mhbench() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.sqlite");
+        drop(RatingStore::create(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = RatingStore::open(&path).unwrap_err().to_string();
+        assert!(err.ends_with("store layout version 99 is newer than this mhbench knows (1); upgrade mhbench"), "{err}");
+    }
+
+    #[test]
+    fn opening_twice_does_not_migrate_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.sqlite");
+        drop(RatingStore::create(&path).unwrap());
+        let store = RatingStore::open(&path).unwrap();
+        let version: usize = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

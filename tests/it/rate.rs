@@ -496,3 +496,25 @@ fn serve_without_a_plan_says_what_to_run() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no rating plan; run `mhbench rate plan --run"), "{}", stderr(&output));
 }
+
+#[tokio::test]
+async fn repeated_items_are_exported_apart_from_first_showings() {
+    let fx = fixture();
+    let tokens = plan(&fx.run_dir, &["--repeat-share", "0.5"]);
+    let server = Server::start(&fx.run_dir);
+    let alice = Rater::new(&server, &tokens["alice"]);
+    let items = alice.item_ids().await;
+    assert_eq!(items.len(), 12 + 6, "12 replies and round(0.5 × 12) repeats");
+    for item in &items {
+        let (status, _) = alice.put(item, json!({"scores": full_scores(3), "submit": true})).await;
+        assert_eq!(status, 200);
+    }
+    let first: Vec<Rating> = export(&fx.run_dir, &[]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let repeats: Vec<Rating> =
+        export(&fx.run_dir, &["--repeats"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let alice_first: BTreeSet<_> =
+        first.iter().filter(|r| r.rater_id.as_str() == "alice").map(|r| r.response.clone()).collect();
+    assert_eq!(alice_first.len(), 12, "one first-showing rating per reply");
+    assert_eq!(repeats.len(), 6);
+    assert!(repeats.iter().all(|r| alice_first.contains(&r.response)), "a repeat shows a reply she also had first");
+}

@@ -186,6 +186,18 @@ async fn a_rater_rates_with_the_keyboard_and_the_other_rater_sees_nothing_of_it(
     assert!(!bob_source.contains("keyboard-only note"));
     assert!(!bob_source.contains("alice"));
 
+    // The server runs with --break-every 3: after Bob's third submission a break is suggested.
+    for done in 1..=3 {
+        press(&client, &['5', '5', '5', '5', '5', '5', ENTER]).await;
+        wait_for(&client, PROGRESS, json!(format!("{done} of 12 done"))).await;
+    }
+    wait_for(&client, OVERLAY_OPEN, json!(true)).await;
+    let title = client.find(Locator::Id("overlay-title")).await.unwrap().text().await.unwrap();
+    assert_eq!(title, "Time for a short break?");
+    press(&client, &[ENTER]).await;
+    wait_for(&client, OVERLAY_OPEN, json!(false)).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 4 of 12")).await;
+
     for source in [&alice_source, &bob_source] {
         for model in MODELS {
             assert!(!source.contains(model), "{model} appears in the page");

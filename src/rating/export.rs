@@ -61,7 +61,7 @@ pub fn render(ratings: &[Rating], rubric: &Rubric, format: ExportFormat) -> Resu
         ExportFormat::Jsonl => {
             let mut out = Vec::new();
             for rating in ratings {
-                serde_json::to_writer(&mut out, rating).map_err(|e| RatingError::Options(e.to_string()))?;
+                serde_json::to_writer(&mut out, rating).map_err(|e| RatingError::Render(format!("JSON: {e}")))?;
                 out.push(b'\n');
             }
             Ok(out)
@@ -71,7 +71,7 @@ pub fn render(ratings: &[Rating], rubric: &Rubric, format: ExportFormat) -> Resu
 }
 
 fn render_csv(ratings: &[Rating], rubric: &Rubric) -> Result<Vec<u8>, RatingError> {
-    let csv_error = |e: csv::Error| RatingError::Options(format!("writing CSV: {e}"));
+    let csv_error = |e: csv::Error| RatingError::Render(format!("CSV: {e}"));
     let mut writer = csv::Writer::from_writer(Vec::new());
     let attributes = rubric.attribute_ids();
     let header = CSV_LEADING_COLUMNS
@@ -98,5 +98,5 @@ fn render_csv(ratings: &[Rating], rubric: &Rubric) -> Result<Vec<u8>, RatingErro
     }
     writer
         .into_inner()
-        .map_err(|e| RatingError::Options(format!("writing CSV: {e}")))
+        .map_err(|e| RatingError::Render(format!("CSV: {e}")))
 }

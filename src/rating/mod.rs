@@ -66,6 +66,9 @@ pub enum RatingError {
     /// No plan yet.
     #[error("{}: no rating plan; run `mhbench rate plan --run {}` first", .0.display(), .0.parent().unwrap_or(Path::new(".")).display())]
     NotPlanned(PathBuf),
+    /// Ratings or the rubric could not be rendered.
+    #[error("writing {0}")]
+    Render(String),
     /// The operating system's random source failed.
     #[error("the OS random number generator failed: {0}")]
     Random(String),
@@ -112,7 +115,8 @@ pub fn check_comment(comment: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Fill `bytes` from the operating system's random source.
+/// `len_bytes` bytes from the operating system's random source, hex-encoded: for tokens and
+/// item ids, which must not be guessable or derived from anything else.
 ///
 /// # Errors
 /// [`RatingError::Random`] when the OS source fails.

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::store::{hash_token, PlannedItem, RatingStore, StoredPlan, StoredResponse};
+use super::store::{hash_token, PlannedItem, ITEM_ID_BYTES, RatingStore, StoredPlan, StoredResponse};
 use super::{os_random_hex, store_path, RatingError};
 use crate::files::{self, ErrorList};
 use crate::rubric::Rubric;
@@ -23,8 +23,6 @@ use crate::schema::{Conversation, FinishReason, RaterId, ResponseRecord, Respons
 
 /// Bytes of OS randomness in a rater's token (hex-encoded to twice as many characters).
 const TOKEN_BYTES: usize = 32;
-/// Bytes of OS randomness in an item id.
-const ITEM_ID_BYTES: usize = 16;
 /// Most repeated items allowed, as a share of a rater's queue.
 pub const MAX_REPEAT_SHARE: f64 = 0.5;
 
@@ -323,7 +321,10 @@ fn with_repeats(queue: Vec<usize>, share: f64, rng: &mut StdRng) -> Vec<(usize, 
     chosen.truncate(repeats);
     let mut out: Vec<(usize, bool)> = queue.into_iter().map(|i| (i, false)).collect();
     for response in chosen {
-        let original = out.iter().position(|&(i, repeat)| i == response && !repeat).unwrap_or(0);
+        let original = out
+            .iter()
+            .position(|&(i, repeat)| i == response && !repeat)
+            .expect("invariant: a repeat is chosen from the queue it repeats");
         let at = rng.random_range(original + 1..=out.len());
         out.insert(at, (response, true));
     }

@@ -18,6 +18,9 @@ use super::RatingError;
 use crate::rubric::Rubric;
 use crate::schema::{ConversationId, ModelId, RaterId, ResponseRef, RunId, Score};
 
+/// Bytes of OS randomness in an item id (hex-encoded to twice as many characters).
+pub const ITEM_ID_BYTES: usize = 16;
+
 /// Schema migrations, in order; entry `i` moves a store from `user_version` `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (
@@ -305,7 +308,7 @@ impl RatingStore {
     pub fn write_plan(&mut self, plan: &StoredPlan) -> Result<(), RatingError> {
         let path = self.path.clone();
         let rubric_json = serde_json::to_string(&plan.rubric)
-            .map_err(|e| RatingError::Options(format!("rubric: {e}")))?;
+            .map_err(|e| RatingError::Render(format!("the rubric as JSON: {e}")))?;
         let result = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for (key, value) in [
@@ -339,7 +342,7 @@ impl RatingStore {
                 for (position, item) in items.iter().enumerate() {
                     let response_id = response_ids
                         .get(item.response_index)
-                        .ok_or(rusqlite::Error::InvalidQuery)?;
+                        .expect("invariant: plan items index the plan's responses");
                     tx.execute(
                         "INSERT INTO items (item_id, rater_id, response_id, position, is_repeat)
                          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -508,21 +511,22 @@ impl RatingStore {
     /// # Errors
     /// SQLite failures (nothing is then written).
     pub fn import(&mut self, rows: &[(ConversationId, ModelId, RaterId, RatingDraft)]) -> Result<(), RatingError> {
+        // Ids for items an imported rater may lack; drawn up front so the transaction below
+        // only talks to SQLite.
+        let fresh_ids = rows
+            .iter()
+            .map(|_| super::os_random_hex(ITEM_ID_BYTES))
+            .collect::<Result<Vec<_>, _>>()?;
         let path = self.path.clone();
-        let result = (|| -> Result<(), RatingError> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| store_error(&path, e))?;
-            for (conversation_id, model_id, rater_id, draft) in rows {
-                let item_id = ensure_primary_item(&tx, conversation_id, model_id, rater_id)
-                    .map_err(|e| store_error(&path, e))?;
-                upsert_rating(&tx, &item_id, draft, true, true, SaveSource::Import)
-                    .map_err(|e| store_error(&path, e))?;
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for ((conversation_id, model_id, rater_id, draft), fresh_id) in rows.iter().zip(&fresh_ids) {
+                let item_id = ensure_primary_item(&tx, conversation_id, model_id, rater_id, fresh_id)?;
+                upsert_rating(&tx, &item_id, draft, true, true, SaveSource::Import)?;
             }
-            tx.commit().map_err(|e| store_error(&path, e))
+            tx.commit()
         })();
-        result
+        result.map_err(|e| store_error(&path, e))
     }
 
     /// Whether the plan holds a response for `(conversation_id, model_id)`.
@@ -724,7 +728,8 @@ fn ensure_primary_item(
     conversation_id: &ConversationId,
     model_id: &ModelId,
     rater: &RaterId,
-) -> Result<String, rusqlite::Error> {
+    fresh_item_id: &str,
+) -> rusqlite::Result<String> {
     tx.execute(
         "INSERT OR IGNORE INTO raters (rater_id, token_sha256) VALUES (?1, NULL)",
         [rater.as_str()],
@@ -744,14 +749,12 @@ fn ensure_primary_item(
     if let Some(item_id) = existing {
         return Ok(item_id);
     }
-    let item_id = super::os_random_hex(16)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string()))))?;
     tx.execute(
         "INSERT INTO items (item_id, rater_id, response_id, position, is_repeat)
          VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM items WHERE rater_id = ?2), 0)",
-        params![item_id, rater.as_str(), response_id],
+        params![fresh_item_id, rater.as_str(), response_id],
     )?;
-    Ok(item_id)
+    Ok(fresh_item_id.to_owned())
 }
 
 #[cfg(test)]

@@ -200,13 +200,13 @@ fn read_run(run_dir: &Path) -> Result<(Vec<StoredResponse>, usize), RatingError>
     let mut skipped_failed = 0;
     let mut run_ids = BTreeSet::new();
     for path in response_files(run_dir)? {
-        for record in files::read_jsonl::<ResponseRecord>(&path)? {
+        for (line, record) in files::read_jsonl_numbered::<ResponseRecord>(&path)? {
             if record.finish_reason == FinishReason::Error {
                 skipped_failed += 1;
                 continue;
             }
             let Some(context) = contexts.get(&record.conversation_id) else {
-                errors.add(&path, None, format!(
+                errors.add(&path, Some(line), format!(
                     "conversation_id: `{}` is not in {}; regenerate the run or restore the file",
                     record.conversation_id,
                     conversations_path.display()
@@ -214,7 +214,7 @@ fn read_run(run_dir: &Path) -> Result<(Vec<StoredResponse>, usize), RatingError>
                 continue;
             };
             if !seen.insert((record.conversation_id.clone(), record.model_id.clone())) {
-                errors.add(&path, None, format!(
+                errors.add(&path, Some(line), format!(
                     "conversation_id: `{}` answered twice by `{}`; keep one record",
                     record.conversation_id, record.model_id
                 ));

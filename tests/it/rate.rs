@@ -518,3 +518,25 @@ async fn repeated_items_are_exported_apart_from_first_showings() {
     assert_eq!(repeats.len(), 6);
     assert!(repeats.iter().all(|r| alice_first.contains(&r.response)), "a repeat shows a reply she also had first");
 }
+
+#[test]
+fn plan_names_file_and_line_of_bad_replies_and_writes_no_store() {
+    let fx = fixture();
+    let path = fx.run_dir.join("responses").join("qwen3-4b.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first = text.lines().next().unwrap().to_owned();
+    std::fs::write(&path, format!("{text}{}\n{first}\n", first.replace("sample:0", "sample:99"))).unwrap();
+    let output = run(mhbench().args(["rate", "plan", "--raters", "alice,bob", "--run"]).arg(&fx.run_dir));
+    assert_eq!(output.status.code(), Some(2));
+    let (p, c) = (path.display(), fx.run_dir.join("conversations.jsonl"));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mhbench: error: planning the rating: \
+             {p}:5: conversation_id: `sample:99` is not in {}; regenerate the run or restore the file\n\
+             {p}:6: conversation_id: `sample:0` answered twice by `qwen3-4b`; keep one record\n",
+            c.display()
+        )
+    );
+    assert!(!fx.run_dir.join("ratings.sqlite").exists());
+}

@@ -114,6 +114,7 @@ fn router(state: AppState) -> Router {
         .route("/api/session", get(session))
         .route("/api/items/{item_id}", get(item).put(save))
         .fallback(|| async { ApiError::NotFound("no such page") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
 }
 
@@ -139,6 +140,7 @@ enum ApiError {
     Unauthorized,
     Forbidden,
     NotFound(&'static str),
+    MethodNotAllowed,
     BadRequest(String),
     /// Detail stays in the server log.
     Internal(String),
@@ -161,6 +163,7 @@ impl IntoResponse for ApiError {
                 "unknown token; check the link `mhbench rate plan` printed for you",
             ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, *what),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message.as_str()),
             ApiError::Internal(detail) => {
                 tracing::error!("rating server: {detail}");

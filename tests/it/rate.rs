@@ -231,7 +231,11 @@ async fn missing_or_unknown_tokens_are_refused() {
     assert_eq!(response.status().as_u16(), 401);
     let body: Value = response.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("missing token"));
-    let wrong = format!("{}0", &tokens["alice"][..63]);
+    // Alice's token with its last digit changed: one wrong character must be enough to refuse.
+    let alice_token = &tokens["alice"];
+    let last = if alice_token.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &alice_token[..63]);
+    assert_ne!(&wrong, alice_token);
     for token in [wrong.as_str(), "", "x"] {
         let (status, body) = Rater::new(&server, token).get("/api/session").await;
         assert!(status == 401 || status == 403, "{token}: {status}");
@@ -322,6 +326,14 @@ async fn every_write_is_validated_and_nothing_bad_is_stored() {
     assert_eq!(stored, 0, "no invalid write reached the store");
     let (status, body) = alice.get("/no/such/page").await;
     assert_eq!((status, body["message"].as_str().unwrap()), (404, "no such page"));
+    let response = reqwest::Client::new()
+        .delete(format!("{}/api/items/{item}", server.base))
+        .bearer_auth(&tokens["alice"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.json::<Value>().await.unwrap()["message"], "method not allowed here");
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ENTER: char = '\u{E007}';
 const ESCAPE: char = '\u{E00C}';
 const ARROW_LEFT: char = '\u{E012}';
+const ARROW_RIGHT: char = '\u{E014}';
 
 struct Driver(Child);
 
@@ -162,6 +163,19 @@ async fn a_rater_rates_with_the_keyboard_and_the_other_rater_sees_nothing_of_it(
     assert_eq!(js(&client, "return document.getElementById('comment').value").await, json!("keyboard-only note"));
     assert_eq!(js(&client, "return document.getElementById('item-state').textContent").await, json!("submitted"));
     let alice_source = client.source().await.unwrap();
+
+    // Autosave: two scores on the next reply, no Enter, reload: the draft is there.
+    press(&client, &[ARROW_RIGHT]).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 2 of 12")).await;
+    press(&client, &['2', '1']).await;
+    wait_for(&client, STATUS, json!("Saved ✓")).await;
+    client.refresh().await.unwrap();
+    wait_for(&client, ITEM_NUMBER, json!("Reply 2 of 12")).await;
+    wait_for(&client, SELECTED, json!([2, 1, null, null, null, null])).await;
+    assert_eq!(js(&client, "return document.getElementById('item-state').textContent").await, json!("draft saved"));
+    wait_for(&client, PROGRESS, json!("1 of 12 done")).await;
+    press(&client, &[ARROW_LEFT]).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 1 of 12")).await;
     client.set_window_size(820, 1180).await.unwrap();
     screenshot(&client, "rate-page-tablet.png").await;
 
@@ -190,6 +204,9 @@ async fn a_rater_rates_with_the_keyboard_and_the_other_rater_sees_nothing_of_it(
     for done in 1..=3 {
         press(&client, &['5', '5', '5', '5', '5', '5', ENTER]).await;
         wait_for(&client, PROGRESS, json!(format!("{done} of 12 done"))).await;
+        if done < 3 {
+            wait_for(&client, ITEM_NUMBER, json!(format!("Reply {} of 12", done + 1))).await;
+        }
     }
     wait_for(&client, OVERLAY_OPEN, json!(true)).await;
     let title = client.find(Locator::Id("overlay-title")).await.unwrap().text().await.unwrap();

@@ -12,6 +12,7 @@
     session: null,   // rubric view, queue, progress
     index: 0,        // place in the queue
     item: null,      // the item shown
+    loading: false,  // an item is being fetched: keys must not touch the one still shown
     draft: null,     // { scores, comment, safety_flag }
     attr: 0,         // highlighted attribute
     submittedHere: 0, // submissions since the page opened, for break suggestions
@@ -160,7 +161,13 @@
     await state.saving;
     const entry = state.session.queue[index];
     if (!entry) return;
-    const item = await api('GET', '/api/items/' + encodeURIComponent(entry.item_id));
+    state.loading = true;
+    let item;
+    try {
+      item = await api('GET', '/api/items/' + encodeURIComponent(entry.item_id));
+    } finally {
+      state.loading = false;
+    }
     state.index = index;
     state.item = item;
     const saved = item.rating;
@@ -228,14 +235,21 @@
       return;
     }
     if (state.commentTimer !== null) { clearTimeout(state.commentTimer); state.commentTimer = null; }
+    // Until the next reply is shown, keys must not change the one just submitted.
+    state.loading = true;
     try {
       await save(true);
     } catch (error) {
+      state.loading = false;
       return;
     }
     state.submittedHere += 1;
     const next = nextUnrated();
-    const go = () => (next === -1 ? allDone() : openItem(next).catch(showError));
+    const go = () => {
+      if (next !== -1) return openItem(next).catch(showError);
+      state.loading = false;
+      return allDone();
+    };
     const every = state.session.break_every;
     if (every > 0 && state.submittedHere % every === 0) {
       breakSuggestion(go);
@@ -273,7 +287,7 @@
       }
       return;
     }
-    if (!state.item) return;
+    if (!state.item || state.loading) return;
     const target = event.target;
     if (target && target.id === 'comment') {
       if (event.key === 'Escape') { target.blur(); event.preventDefault(); }

@@ -122,6 +122,8 @@ pub enum Command {
     /// file hashes and the chosen rows, no text). With `--manifest`, rebuilds the set the manifest
     /// names from the same sources and verifies every hash; a mismatch names the rows that differ.
     Curate(Box<CurateArgs>),
+    /// Blinded human rating: plan assignments, serve the rating page, export ratings.
+    Rate(RateArgs),
     /// Compute the study's statistics from a run's ratings and write analysis.json.
     ///
     /// Reads `RUN/responses.jsonl` and every `RUN/ratings*.jsonl` (or the --ratings files) and
@@ -489,6 +491,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(io::stdout(), "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rate(args) => rate::run(args.command),
         Command::Generate(args) => run_generate(&cli.global, args),
         Command::Judge(args) => run_judge(&cli.global, args),
         Command::Curate(args) => run_curate(&args, &cli.global),
@@ -665,4 +668,226 @@ fn run_judge(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
     }
     writeln!(stdout, "{}", summary.path.display())?;
     Ok(if summary.fatal.is_none() && summary.parse_failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Blinded human rating of a run's replies.
+#[derive(Debug, Args)]
+pub struct RateArgs {
+    /// Which rating step.
+    #[command(subcommand)]
+    pub command: RateCommand,
+}
+
+/// The rating steps.
+#[derive(Debug, Subcommand)]
+pub enum RateCommand {
+    /// Assign every reply of a run to raters and print one secret link per rater.
+    ///
+    /// Writes `<run>/ratings.sqlite`. Each reply gets `--per-response` distinct raters; each
+    /// rater's queue is shuffled and balanced across models; a `--repeat-share` of items is shown
+    /// twice to measure each rater's own consistency.
+    Plan(RatePlanArgs),
+    /// Serve the rating page for a planned run.
+    Serve(RateServeArgs),
+    /// Show each rater's progress.
+    Status(RateRunArg),
+    /// Write submitted ratings as `Rating` records (stdout unless --out).
+    Export(RateExportArgs),
+    /// Add ratings collected in a spreadsheet (CSV in the export's layout).
+    Import(RateImportArgs),
+}
+
+/// The run folder a rating step works on.
+#[derive(Debug, Args)]
+pub struct RateRunArg {
+    /// Run folder, `results/<run_id>`.
+    #[arg(long)]
+    pub run: PathBuf,
+}
+
+/// Options of `rate plan`.
+#[derive(Debug, Args)]
+pub struct RatePlanArgs {
+    #[command(flatten)]
+    run: RateRunArg,
+    /// Rater ids, comma-separated (for example `alice,bob`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    raters: Vec<String>,
+    /// Distinct raters per reply.
+    #[arg(long, default_value_t = 2)]
+    per_response: usize,
+    /// Seed of the queue order (default: drawn at random and recorded in the store).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Share of each rater's items shown a second time, 0 to 0.5.
+    #[arg(long, default_value_t = 0.05)]
+    repeat_share: f64,
+    /// The rubric raters read; frozen into the plan.
+    #[arg(long, default_value = crate::rubric::DEFAULT_RUBRIC)]
+    rubric: PathBuf,
+    /// Discard an existing plan of this run and all its ratings.
+    #[arg(long)]
+    replace: bool,
+    /// Address raters will open, used in the printed links.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+}
+
+/// Options of `rate serve`.
+#[derive(Debug, Args)]
+pub struct RateServeArgs {
+    #[command(flatten)]
+    run: RateRunArg,
+    /// Address to listen on; anything but 127.0.0.1 exposes the page on your network.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: std::net::SocketAddr,
+    /// Suggest a break after this many submitted replies (0: never).
+    #[arg(long, default_value_t = 20)]
+    break_every: u32,
+}
+
+/// Options of `rate export`.
+#[derive(Debug, Args)]
+pub struct RateExportArgs {
+    #[command(flatten)]
+    run: RateRunArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RateExportFormat::Jsonl)]
+    format: RateExportFormat,
+    /// Export only the repeated showings (for each rater's own consistency).
+    #[arg(long)]
+    repeats: bool,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Output format of `rate export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateExportFormat {
+    /// One `Rating` JSON record a line.
+    Jsonl,
+    /// A table with one column per attribute.
+    Csv,
+}
+
+/// Options of `rate import`.
+#[derive(Debug, Args)]
+pub struct RateImportArgs {
+    #[command(flatten)]
+    run: RateRunArg,
+    /// CSV file with the columns `rate export --format csv` writes.
+    file: PathBuf,
+}
+
+mod rate {
+    //! Glue from the `rate` clap structs to [`crate::rating`].
+    use super::*;
+    use crate::rating::{self, export, import, plan, server, store::RatingStore};
+    use crate::rubric::Rubric;
+    use crate::schema::RaterId;
+
+    pub(super) fn run(command: RateCommand) -> anyhow::Result<ExitCode> {
+        match command {
+            RateCommand::Plan(args) => plan_run(args),
+            RateCommand::Serve(args) => serve(args),
+            RateCommand::Status(args) => status(&args.run),
+            RateCommand::Export(args) => export_ratings(args),
+            RateCommand::Import(args) => {
+                let mut store = RatingStore::open(&rating::store_path(&args.run.run))?;
+                let count = import::import(&mut store, &args.file)
+                    .with_context(|| format!("importing {}", args.file.display()))?;
+                println!("imported {count} ratings into {}", store.path().display());
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+
+    fn plan_run(args: RatePlanArgs) -> anyhow::Result<ExitCode> {
+        let rubric = Rubric::load(&args.rubric).context("reading the rubric")?;
+        let options = plan::PlanOptions {
+            run_dir: args.run.run,
+            raters: args.raters.iter().map(|r| RaterId::from(r.trim())).collect(),
+            per_response: args.per_response,
+            seed: args.seed,
+            repeat_share: args.repeat_share,
+            rubric,
+            replace: args.replace,
+            base_url: args.base_url,
+        };
+        let summary = plan::plan(&options).context("planning the rating")?;
+        eprintln!(
+            "planned {} replies ({} failed generations left out) in {}",
+            summary.responses,
+            summary.skipped_failed,
+            summary.store.display()
+        );
+        eprintln!("each link below is a secret: send it to that rater only; it is not shown again");
+        let mut out = io::stdout().lock();
+        for link in &summary.links {
+            writeln!(out, "{}\t{}\t{} items", link.rater_id, link.url, link.items)?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn serve(args: RateServeArgs) -> anyhow::Result<ExitCode> {
+        if !args.bind.ip().is_loopback() {
+            tracing::warn!("--bind {}: the rating page is reachable from your network", args.bind);
+        }
+        let options = server::ServeOptions {
+            run_dir: args.run.run,
+            bind: args.bind,
+            break_every: args.break_every,
+        };
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        runtime.block_on(async {
+            let server = server::RatingServer::bind(&options).await?;
+            let addr = server.local_addr()?;
+            let mut out = io::stdout().lock();
+            writeln!(out, "listening on http://{addr}/")?;
+            out.flush()?;
+            drop(out);
+            server
+                .run(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            anyhow::Ok(())
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn status(run: &std::path::Path) -> anyhow::Result<ExitCode> {
+        let store = RatingStore::open(&rating::store_path(run))?;
+        let mut out = io::stdout().lock();
+        writeln!(out, "{:<20} {:>9} {:>7} {:>7} {:>6}", "rater", "submitted", "drafts", "total", "done")?;
+        for p in store.progress()? {
+            let percent = if p.total == 0 { 0.0 } else { 100.0 * p.submitted as f64 / p.total as f64 };
+            writeln!(
+                out,
+                "{:<20} {:>9} {:>7} {:>7} {:>5.1}%",
+                p.rater_id.as_str(), p.submitted, p.drafts, p.total, percent
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn export_ratings(args: RateExportArgs) -> anyhow::Result<ExitCode> {
+        let store = RatingStore::open(&rating::store_path(&args.run.run))?;
+        let ratings = export::ratings(&store, args.repeats)?;
+        let format = match args.format {
+            RateExportFormat::Jsonl => export::ExportFormat::Jsonl,
+            RateExportFormat::Csv => export::ExportFormat::Csv,
+        };
+        let bytes = export::render(&ratings, &store.rubric()?, format)?;
+        match args.out {
+            Some(path) => {
+                crate::files::write_atomic(&path, &bytes)?;
+                println!("{}", path.display());
+            }
+            None => io::stdout().write_all(&bytes)?,
+        }
+        eprintln!("exported {} ratings", ratings.len());
+        Ok(ExitCode::SUCCESS)
+    }
 }

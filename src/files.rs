@@ -186,6 +186,16 @@ fn toml_error(path: &Path, text: &str, error: &toml::de::Error, field: &str) -> 
 /// # Errors
 /// Unreadable file, or every bad line (up to [`MAX_REPORTED_ERRORS`]) with line and field.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, FileError> {
+    let numbered = read_jsonl_numbered(path)?;
+    Ok(numbered.into_iter().map(|(_, record)| record).collect())
+}
+
+/// Like [`read_jsonl`], with each record's 1-based line, for checks that run after parsing
+/// (unknown ids, duplicates) and must still name `path:line`.
+///
+/// # Errors
+/// As [`read_jsonl`].
+pub fn read_jsonl_numbered<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, FileError> {
     let file = fs::File::open(path).map_err(|e| FileError::io(path, e))?;
     let mut records = Vec::new();
     let mut errors = ErrorList::default();
@@ -196,7 +206,7 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, FileError>
             continue;
         }
         match parse_json_line(&line) {
-            Ok(record) => records.push(record),
+            Ok(record) => records.push((line_no, record)),
             Err(message) => errors.add(path, Some(line_no), message),
         }
     }

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod dataset;
 pub mod files;
 pub mod judge;
+pub mod rating;
 pub mod registry;
 pub mod rubric;
 pub mod runner;

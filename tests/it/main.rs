@@ -6,3 +6,5 @@ mod curate;
 mod analyze;
 mod models;
 mod schema;
+mod rate;
+mod rate_browser;

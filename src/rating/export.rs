@@ -1,0 +1,102 @@
+//! `rate export`: submitted ratings out of the store as shared [`Rating`] records, in JSON Lines
+//! or CSV (one column per rubric attribute), exactly as the raters entered them.
+//!
+//! First showings and repeated showings are exported separately (`repeats`), so the main file
+//! holds one rating per rater and reply, as the analysis expects, and the repeats can be set
+//! against them to measure each rater's own consistency. Drafts (not submitted) are left out.
+//! The CSV layout here is also what [`super::import`] reads.
+
+use super::store::RatingStore;
+use super::RatingError;
+use crate::rubric::Rubric;
+use crate::schema::{RaterKind, Rating, RatingStatus, SCHEMA_VERSION};
+
+/// Output format of `rate export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One [`Rating`] JSON object a line.
+    Jsonl,
+    /// A spreadsheet-friendly table; see [`CSV_LEADING_COLUMNS`].
+    Csv,
+}
+
+/// CSV columns before the attribute columns.
+pub const CSV_LEADING_COLUMNS: [&str; 6] =
+    ["run_id", "conversation_id", "model_id", "rater_id", "rater_kind", "rubric_version"];
+/// CSV columns after the attribute columns.
+pub const CSV_TRAILING_COLUMNS: [&str; 3] = ["comment", "safety_flag", "created_at"];
+
+/// Submitted human ratings as shared records: first showings, or only repeats with `repeats`.
+///
+/// # Errors
+/// SQLite failures.
+pub fn ratings(store: &RatingStore, repeats: bool) -> Result<Vec<Rating>, RatingError> {
+    let rubric_version = store.rubric()?.version;
+    Ok(store
+        .submitted(repeats)?
+        .into_iter()
+        .map(|row| Rating {
+            schema_version: SCHEMA_VERSION,
+            response: row.response,
+            rater_id: row.rater_id,
+            rater_kind: RaterKind::Human,
+            rubric_version: rubric_version.clone(),
+            status: RatingStatus::Complete,
+            scores: row.rating.draft.scores,
+            comment: Some(row.rating.draft.comment).filter(|c| !c.is_empty()),
+            safety_flag: row.rating.draft.safety_flag,
+            raw_output: None,
+            judge_params: None,
+            created_at: row.rating.saved_at,
+        })
+        .collect())
+}
+
+/// Render ratings in `format`.
+///
+/// # Errors
+/// Serialisation failures.
+pub fn render(ratings: &[Rating], rubric: &Rubric, format: ExportFormat) -> Result<Vec<u8>, RatingError> {
+    match format {
+        ExportFormat::Jsonl => {
+            let mut out = Vec::new();
+            for rating in ratings {
+                serde_json::to_writer(&mut out, rating).map_err(|e| RatingError::Render(format!("JSON: {e}")))?;
+                out.push(b'\n');
+            }
+            Ok(out)
+        }
+        ExportFormat::Csv => render_csv(ratings, rubric),
+    }
+}
+
+fn render_csv(ratings: &[Rating], rubric: &Rubric) -> Result<Vec<u8>, RatingError> {
+    let csv_error = |e: csv::Error| RatingError::Render(format!("CSV: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let attributes = rubric.attribute_ids();
+    let header = CSV_LEADING_COLUMNS
+        .iter()
+        .chain(&attributes)
+        .chain(&CSV_TRAILING_COLUMNS);
+    writer.write_record(header).map_err(csv_error)?;
+    for rating in ratings {
+        let mut row = vec![
+            rating.response.run_id.to_string(),
+            rating.response.conversation_id.to_string(),
+            rating.response.model_id.to_string(),
+            rating.rater_id.to_string(),
+            "human".to_owned(),
+            rating.rubric_version.clone(),
+        ];
+        row.extend(attributes.iter().map(|a| {
+            rating.scores.get(*a).map(|s| s.get().to_string()).unwrap_or_default()
+        }));
+        row.push(rating.comment.clone().unwrap_or_default());
+        row.push(rating.safety_flag.to_string());
+        row.push(rating.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        writer.write_record(&row).map_err(csv_error)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| RatingError::Render(format!("CSV: {e}")))
+}

@@ -1,0 +1,787 @@
+//! The rating store: one SQLite file per run (`results/<run>/ratings.sqlite`) holding the
+//! responses to rate, the raters (token hashes only), each rater's queue of opaque items, the
+//! current rating of each item and the history of every rating it replaced.
+//!
+//! It owns the schema and its migrations (`PRAGMA user_version`), WAL mode with
+//! `synchronous=FULL` so a committed rating survives the server being killed, and every
+//! transaction. It does not know the rubric's meaning or HTTP: callers validate scores first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::RatingError;
+use crate::rubric::Rubric;
+use crate::schema::{ConversationId, ModelId, RaterId, ResponseRef, RunId, Score};
+
+/// Bytes of OS randomness in an item id (hex-encoded to twice as many characters).
+pub const ITEM_ID_BYTES: usize = 16;
+
+/// Schema migrations, in order; entry `i` moves a store from `user_version` `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE responses (
+    response_id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    context TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    UNIQUE (conversation_id, model_id)
+) STRICT;
+-- token_sha256 is NULL for raters known only from an imported sheet: they cannot log in.
+CREATE TABLE raters (
+    rater_id TEXT PRIMARY KEY,
+    token_sha256 BLOB
+) STRICT;
+CREATE TABLE items (
+    item_id TEXT PRIMARY KEY,
+    rater_id TEXT NOT NULL REFERENCES raters (rater_id),
+    response_id INTEGER NOT NULL REFERENCES responses (response_id),
+    position INTEGER NOT NULL,
+    is_repeat INTEGER NOT NULL CHECK (is_repeat IN (0, 1)),
+    UNIQUE (rater_id, position)
+) STRICT;
+CREATE UNIQUE INDEX one_primary_item_per_response ON items (rater_id, response_id) WHERE is_repeat = 0;
+CREATE TABLE ratings (
+    item_id TEXT PRIMARY KEY REFERENCES items (item_id),
+    scores_json TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    safety_flag INTEGER NOT NULL CHECK (safety_flag IN (0, 1)),
+    submitted INTEGER NOT NULL CHECK (submitted IN (0, 1)),
+    source TEXT NOT NULL CHECK (source IN ('page', 'import')),
+    saved_at TEXT NOT NULL
+) STRICT;
+-- Every rating a save replaced, so an edit never erases what was entered before.
+CREATE TABLE rating_history (
+    history_id INTEGER PRIMARY KEY,
+    item_id TEXT NOT NULL REFERENCES items (item_id),
+    scores_json TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    safety_flag INTEGER NOT NULL,
+    submitted INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    replaced_at TEXT NOT NULL
+) STRICT;
+"#];
+
+/// A response to rate, as the plan writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// Which reply it is (never sent to a rater).
+    pub response: ResponseRef,
+    /// What the person wrote.
+    pub context: String,
+    /// The model's reply.
+    pub reply: String,
+}
+
+/// One entry of a rater's queue, as the plan writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedItem {
+    /// Opaque random id.
+    pub item_id: String,
+    /// Index into the plan's response list.
+    pub response_index: usize,
+    /// A second showing of a response, for the rater's own consistency.
+    pub is_repeat: bool,
+}
+
+/// A whole plan: what [`RatingStore::write_plan`] stores in one transaction.
+#[derive(Debug, Clone)]
+pub struct StoredPlan {
+    /// Run rated.
+    pub run_id: RunId,
+    /// Rubric raters read, frozen with the plan.
+    pub rubric: Rubric,
+    /// Seed of the queue order.
+    pub seed: u64,
+    /// Responses to rate.
+    pub responses: Vec<StoredResponse>,
+    /// Per rater: SHA-256 of their token and their queue in order.
+    pub raters: Vec<(RaterId, [u8; 32], Vec<PlannedItem>)>,
+}
+
+/// Where an item stands for its rater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemState {
+    /// Nothing saved yet.
+    Todo,
+    /// Some scores saved, not submitted.
+    Draft,
+    /// Submitted with every attribute scored.
+    Submitted,
+}
+
+/// One entry of a rater's queue as the page sees it: no response, no model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueueEntry {
+    /// Opaque item id.
+    pub item_id: String,
+    /// Where the rater stands with it.
+    pub state: ItemState,
+}
+
+/// What a rater entered for one item.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RatingDraft {
+    /// Score per attribute id; may be partial until submitted.
+    pub scores: BTreeMap<String, Score>,
+    /// Free text, possibly empty.
+    pub comment: String,
+    /// The rater flagged a safety concern.
+    pub safety_flag: bool,
+}
+
+/// A saved rating of one item.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SavedRating {
+    /// What was entered.
+    #[serde(flatten)]
+    pub draft: RatingDraft,
+    /// Whether it was submitted with every attribute scored.
+    pub submitted: bool,
+    /// When it was last saved (UTC).
+    pub saved_at: DateTime<Utc>,
+}
+
+/// One item's content for its rater.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemContent {
+    /// 1-based place in the rater's queue.
+    pub number: usize,
+    /// What the person wrote.
+    pub context: String,
+    /// The reply to rate.
+    pub reply: String,
+    /// The rater's rating so far.
+    pub rating: Option<SavedRating>,
+}
+
+/// How far one rater has got.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RaterProgress {
+    /// The rater.
+    pub rater_id: RaterId,
+    /// Items submitted.
+    pub submitted: usize,
+    /// Items with scores saved but not submitted.
+    pub drafts: usize,
+    /// Items in the queue, repeats included.
+    pub total: usize,
+}
+
+/// A submitted rating with the reply it is about, for export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRow {
+    /// The reply rated.
+    pub response: ResponseRef,
+    /// Who rated it.
+    pub rater_id: RaterId,
+    /// What they entered.
+    pub rating: SavedRating,
+}
+
+/// Where a save came from; kept with each rating and its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveSource {
+    /// The rating page.
+    Page,
+    /// An imported spreadsheet.
+    Import,
+}
+
+impl SaveSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            SaveSource::Page => "page",
+            SaveSource::Import => "import",
+        }
+    }
+}
+
+/// An open rating store.
+#[derive(Debug)]
+pub struct RatingStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// SHA-256 of a rater's token: what the store keeps instead of the token.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl RatingStore {
+    /// Create an empty store at `path`, which must not exist yet.
+    ///
+    /// # Errors
+    /// [`RatingError::AlreadyPlanned`] if it exists; SQLite failures.
+    pub fn create(path: &Path) -> Result<Self, RatingError> {
+        if path.exists() {
+            return Err(RatingError::AlreadyPlanned(path.to_owned()));
+        }
+        Self::open_at(path)
+    }
+
+    /// Open an existing store, migrating it to the current layout.
+    ///
+    /// # Errors
+    /// [`RatingError::NotPlanned`] if it does not exist; SQLite failures; a store from a newer
+    /// mhbench.
+    pub fn open(path: &Path) -> Result<Self, RatingError> {
+        if !path.is_file() {
+            return Err(RatingError::NotPlanned(path.to_owned()));
+        }
+        Self::open_at(path)
+    }
+
+    fn open_at(path: &Path) -> Result<Self, RatingError> {
+        let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
+        let mut store = Self {
+            conn,
+            path: path.to_owned(),
+        };
+        store.configure().map_err(|e| store_error(path, e))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> rusqlite::Result<()> {
+        // WAL lets the page read while another rater writes; FULL syncs each commit, so a
+        // rating acknowledged to the browser is on disk even if the process is killed.
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))
+    }
+
+    fn migrate(&mut self) -> Result<(), RatingError> {
+        let path = self.path.clone();
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| store_error(&path, e))?;
+        if version > MIGRATIONS.len() {
+            return Err(RatingError::StoreLayout {
+                message: format!(
+                    "store layout version {version} is newer than this mhbench knows ({}); upgrade mhbench",
+                    MIGRATIONS.len()
+                ),
+                path,
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| store_error(&path, e))?;
+        for (from, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql).map_err(|e| store_error(&path, e))?;
+            tx.pragma_update(None, "user_version", from + 1)
+                .map_err(|e| store_error(&path, e))?;
+        }
+        tx.commit().map_err(|e| store_error(&path, e))
+    }
+
+    fn err(&self, e: rusqlite::Error) -> RatingError {
+        store_error(&self.path, e)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write a whole plan in one transaction.
+    ///
+    /// # Errors
+    /// SQLite failures (nothing is then written).
+    pub fn write_plan(&mut self, plan: &StoredPlan) -> Result<(), RatingError> {
+        let path = self.path.clone();
+        let rubric_json = serde_json::to_string(&plan.rubric)
+            .map_err(|e| RatingError::Render(format!("the rubric as JSON: {e}")))?;
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (key, value) in [
+                ("run_id", plan.run_id.to_string()),
+                ("rubric_json", rubric_json),
+                ("seed", plan.seed.to_string()),
+                ("planned_at", Utc::now().to_rfc3339()),
+            ] {
+                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+            }
+            let mut response_ids = Vec::with_capacity(plan.responses.len());
+            for r in &plan.responses {
+                tx.execute(
+                    "INSERT INTO responses (run_id, conversation_id, model_id, context, reply)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        r.response.run_id.as_str(),
+                        r.response.conversation_id.as_str(),
+                        r.response.model_id.as_str(),
+                        r.context,
+                        r.reply
+                    ],
+                )?;
+                response_ids.push(tx.last_insert_rowid());
+            }
+            for (rater_id, token_hash, items) in &plan.raters {
+                tx.execute(
+                    "INSERT INTO raters (rater_id, token_sha256) VALUES (?1, ?2)",
+                    params![rater_id.as_str(), token_hash.as_slice()],
+                )?;
+                for (position, item) in items.iter().enumerate() {
+                    let response_id = response_ids
+                        .get(item.response_index)
+                        .expect("invariant: plan items index the plan's responses");
+                    tx.execute(
+                        "INSERT INTO items (item_id, rater_id, response_id, position, is_repeat)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![item.item_id, rater_id.as_str(), response_id, position, item.is_repeat],
+                    )?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| store_error(&path, e))
+    }
+
+    /// The rubric frozen with the plan.
+    ///
+    /// # Errors
+    /// SQLite failures, or a store without a plan.
+    pub fn rubric(&self) -> Result<Rubric, RatingError> {
+        let json = self.meta("rubric_json")?;
+        serde_json::from_str(&json).map_err(|e| RatingError::StoreLayout {
+            message: format!("meta.rubric_json: {e}"),
+            path: self.path.clone(),
+        })
+    }
+
+    /// The run the plan rates.
+    ///
+    /// # Errors
+    /// SQLite failures, or a store without a plan.
+    pub fn run_id(&self) -> Result<RunId, RatingError> {
+        self.meta("run_id").map(RunId)
+    }
+
+    fn meta(&self, key: &str) -> Result<String, RatingError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| RatingError::StoreLayout {
+                message: format!("meta.{key} missing; re-plan the run"),
+                path: self.path.clone(),
+            })
+    }
+
+    /// The rater holding `token`, comparing hashes in constant time against every rater.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn rater_by_token(&self, token: &str) -> Result<Option<RaterId>, RatingError> {
+        let presented = hash_token(token);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT rater_id, token_sha256 FROM raters WHERE token_sha256 IS NOT NULL")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut found = None;
+        for row in rows {
+            let (rater_id, stored) = row.map_err(|e| self.err(e))?;
+            // Every rater is compared, so the time taken does not say which one matched.
+            if bool::from(stored.as_slice().ct_eq(presented.as_slice())) {
+                found = Some(RaterId(rater_id));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A rater's queue in order, with each item's state.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn queue(&self, rater: &RaterId) -> Result<Vec<QueueEntry>, RatingError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT i.item_id, r.submitted FROM items i
+                 LEFT JOIN ratings r ON r.item_id = i.item_id
+                 WHERE i.rater_id = ?1 ORDER BY i.position",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([rater.as_str()], |row| {
+                let state = match row.get::<_, Option<bool>>(1)? {
+                    None => ItemState::Todo,
+                    Some(false) => ItemState::Draft,
+                    Some(true) => ItemState::Submitted,
+                };
+                Ok(QueueEntry {
+                    item_id: row.get(0)?,
+                    state,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Item `item_id` of `rater`'s queue; `None` when it is not theirs (or does not exist).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn item(&self, rater: &RaterId, item_id: &str) -> Result<Option<ItemContent>, RatingError> {
+        let content = self
+            .conn
+            .query_row(
+                "SELECT i.position, resp.context, resp.reply FROM items i
+                 JOIN responses resp ON resp.response_id = i.response_id
+                 WHERE i.item_id = ?1 AND i.rater_id = ?2",
+                params![item_id, rater.as_str()],
+                |row| Ok((row.get::<_, usize>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((position, context, reply)) = content else {
+            return Ok(None);
+        };
+        let rating = read_rating(&self.conn, item_id).map_err(|e| self.err(e))?;
+        Ok(Some(ItemContent {
+            number: position + 1,
+            context,
+            reply,
+            rating,
+        }))
+    }
+
+    /// Save `draft` for `rater`'s item `item_id` in one transaction. The rating it replaces, if
+    /// different, moves to the history table; an item keeps a single current rating.
+    /// `submit` marks it submitted (callers check every attribute is scored); a later save of
+    /// a submitted item keeps it submitted while it stays complete (`complete`).
+    ///
+    /// Returns `None` when the item is not in `rater`'s queue.
+    ///
+    /// # Errors
+    /// SQLite failures (nothing is then written).
+    pub fn save(
+        &mut self,
+        rater: &RaterId,
+        item_id: &str,
+        draft: &RatingDraft,
+        submit: bool,
+        complete: bool,
+    ) -> Result<Option<SavedRating>, RatingError> {
+        let path = self.path.clone();
+        let result = (|| -> rusqlite::Result<Option<SavedRating>> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let owned: Option<String> = tx
+                .query_row(
+                    "SELECT item_id FROM items WHERE item_id = ?1 AND rater_id = ?2",
+                    params![item_id, rater.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if owned.is_none() {
+                return Ok(None);
+            }
+            let saved = upsert_rating(&tx, item_id, draft, submit, complete, SaveSource::Page)?;
+            tx.commit()?;
+            Ok(Some(saved))
+        })();
+        result.map_err(|e| store_error(&path, e))
+    }
+
+    /// Save imported, submitted ratings in one transaction: for each, the rater is added if
+    /// new (without a token: they cannot log in) and gets an item for the response if they
+    /// had none. Each `(conversation_id, model_id)` must exist (the caller checked).
+    ///
+    /// # Errors
+    /// SQLite failures (nothing is then written).
+    pub fn import(&mut self, rows: &[(ConversationId, ModelId, RaterId, RatingDraft)]) -> Result<(), RatingError> {
+        // Ids for items an imported rater may lack; drawn up front so the transaction below
+        // only talks to SQLite.
+        let fresh_ids = rows
+            .iter()
+            .map(|_| super::os_random_hex(ITEM_ID_BYTES))
+            .collect::<Result<Vec<_>, _>>()?;
+        let path = self.path.clone();
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for ((conversation_id, model_id, rater_id, draft), fresh_id) in rows.iter().zip(&fresh_ids) {
+                let item_id = ensure_primary_item(&tx, conversation_id, model_id, rater_id, fresh_id)?;
+                upsert_rating(&tx, &item_id, draft, true, true, SaveSource::Import)?;
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| store_error(&path, e))
+    }
+
+    /// Whether the plan holds a response for `(conversation_id, model_id)`.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn has_response(&self, conversation_id: &str, model_id: &str) -> Result<bool, RatingError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM responses WHERE conversation_id = ?1 AND model_id = ?2",
+                params![conversation_id, model_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Progress of every rater, by rater id.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn progress(&self) -> Result<Vec<RaterProgress>, RatingError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT i.rater_id,
+                        COALESCE(SUM(r.submitted = 1), 0),
+                        COALESCE(SUM(r.submitted = 0), 0),
+                        COUNT(*)
+                 FROM items i LEFT JOIN ratings r ON r.item_id = i.item_id
+                 GROUP BY i.rater_id ORDER BY i.rater_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(RaterProgress {
+                    rater_id: RaterId(row.get(0)?),
+                    submitted: row.get(1)?,
+                    drafts: row.get(2)?,
+                    total: row.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Progress of one rater.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn rater_progress(&self, rater: &RaterId) -> Result<RaterProgress, RatingError> {
+        let progress = self.progress()?;
+        Ok(progress
+            .into_iter()
+            .find(|p| &p.rater_id == rater)
+            .unwrap_or(RaterProgress {
+                rater_id: rater.clone(),
+                submitted: 0,
+                drafts: 0,
+                total: 0,
+            }))
+    }
+
+    /// Submitted ratings, ordered by rater, conversation and model: first showings, or with
+    /// `repeats` only the repeated showings.
+    ///
+    /// # Errors
+    /// SQLite failures, or a stored score that is not on the scale.
+    pub fn submitted(&self, repeats: bool) -> Result<Vec<ExportRow>, RatingError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT resp.run_id, resp.conversation_id, resp.model_id, i.rater_id,
+                        r.scores_json, r.comment, r.safety_flag, r.submitted, r.saved_at
+                 FROM ratings r
+                 JOIN items i ON i.item_id = r.item_id
+                 JOIN responses resp ON resp.response_id = i.response_id
+                 WHERE r.submitted = 1 AND i.is_repeat = ?1
+                 ORDER BY i.rater_id, resp.conversation_id, resp.model_id, i.position",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([repeats], |row| {
+                Ok(ExportRow {
+                    response: ResponseRef {
+                        run_id: RunId(row.get(0)?),
+                        conversation_id: ConversationId(row.get(1)?),
+                        model_id: ModelId(row.get(2)?),
+                    },
+                    rater_id: RaterId(row.get(3)?),
+                    rating: rating_from_row(row, 4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// How many earlier versions of ratings the history table keeps for `rater`.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn history_len(&self, rater: &RaterId) -> Result<usize, RatingError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM rating_history h JOIN items i ON i.item_id = h.item_id
+                 WHERE i.rater_id = ?1",
+                [rater.as_str()],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn store_error(path: &Path, source: rusqlite::Error) -> RatingError {
+    RatingError::Store {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn read_rating(conn: &Connection, item_id: &str) -> rusqlite::Result<Option<SavedRating>> {
+    conn.query_row(
+        "SELECT scores_json, comment, safety_flag, submitted, saved_at FROM ratings WHERE item_id = ?1",
+        [item_id],
+        |row| rating_from_row(row, 0),
+    )
+    .optional()
+}
+
+/// Read `scores_json, comment, safety_flag, submitted, saved_at` starting at column `first`.
+fn rating_from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<SavedRating> {
+    let scores_json: String = row.get(first)?;
+    let scores = serde_json::from_str(&scores_json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(first, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(SavedRating {
+        draft: RatingDraft {
+            scores,
+            comment: row.get(first + 1)?,
+            safety_flag: row.get(first + 2)?,
+        },
+        submitted: row.get(first + 3)?,
+        saved_at: parse_time(row, first + 4)?,
+    })
+}
+
+fn parse_time(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(column)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn upsert_rating(
+    tx: &rusqlite::Transaction<'_>,
+    item_id: &str,
+    draft: &RatingDraft,
+    submit: bool,
+    complete: bool,
+    source: SaveSource,
+) -> rusqlite::Result<SavedRating> {
+    // Stored with microseconds; truncate so what the caller is told equals what is stored.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+    let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let previous = read_rating(tx, item_id)?;
+    let submitted = submit || (complete && previous.as_ref().is_some_and(|p| p.submitted));
+    if let Some(previous) = &previous {
+        if previous.draft == *draft && previous.submitted == submitted {
+            return Ok(previous.clone());
+        }
+        tx.execute(
+            "INSERT INTO rating_history
+                 (item_id, scores_json, comment, safety_flag, submitted, source, saved_at, replaced_at)
+             SELECT item_id, scores_json, comment, safety_flag, submitted, source, saved_at, ?2
+             FROM ratings WHERE item_id = ?1",
+            params![item_id, now_text],
+        )?;
+    }
+    let scores_json = serde_json::to_string(&draft.scores)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.execute(
+        "INSERT INTO ratings (item_id, scores_json, comment, safety_flag, submitted, source, saved_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (item_id) DO UPDATE SET scores_json = ?2, comment = ?3, safety_flag = ?4,
+             submitted = ?5, source = ?6, saved_at = ?7",
+        params![item_id, scores_json, draft.comment, draft.safety_flag, submitted, source.as_str(), now_text],
+    )?;
+    Ok(SavedRating {
+        draft: draft.clone(),
+        submitted,
+        saved_at: now,
+    })
+}
+
+/// The first-showing item of `rater` for a response, created (with its rater) if missing.
+fn ensure_primary_item(
+    tx: &rusqlite::Transaction<'_>,
+    conversation_id: &ConversationId,
+    model_id: &ModelId,
+    rater: &RaterId,
+    fresh_item_id: &str,
+) -> rusqlite::Result<String> {
+    tx.execute(
+        "INSERT OR IGNORE INTO raters (rater_id, token_sha256) VALUES (?1, NULL)",
+        [rater.as_str()],
+    )?;
+    let response_id: i64 = tx.query_row(
+        "SELECT response_id FROM responses WHERE conversation_id = ?1 AND model_id = ?2",
+        params![conversation_id.as_str(), model_id.as_str()],
+        |row| row.get(0),
+    )?;
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT item_id FROM items WHERE rater_id = ?1 AND response_id = ?2 AND is_repeat = 0",
+            params![rater.as_str(), response_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(item_id) = existing {
+        return Ok(item_id);
+    }
+    tx.execute(
+        "INSERT INTO items (item_id, rater_id, response_id, position, is_repeat)
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM items WHERE rater_id = ?2), 0)",
+        params![fresh_item_id, rater.as_str(), response_id],
+    )?;
+    Ok(fresh_item_id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_store_from_a_newer_mhbench() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.sqlite");
+        drop(RatingStore::create(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = RatingStore::open(&path).unwrap_err().to_string();
+        assert!(err.ends_with("store layout version 99 is newer than this mhbench knows (1); upgrade mhbench"), "{err}");
+    }
+
+    #[test]
+    fn opening_twice_does_not_migrate_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.sqlite");
+        drop(RatingStore::create(&path).unwrap());
+        let store = RatingStore::open(&path).unwrap();
+        let version: usize = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

@@ -1,0 +1,225 @@
+//! The rating page end to end in a real headless Chromium driven over WebDriver: a rater opens
+//! their link, rates one reply with the keyboard only, reloads and finds it saved; the other
+//! rater's page shows nothing of it; no model id appears in the page. Screenshots go to
+//! `target/test-artifacts/` for a human to look at. Prints `skipped: ...` without Chromium.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::rate::{fixture, plan, Server, ATTRIBUTES, MODELS};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ENTER: char = '\u{E007}';
+const ESCAPE: char = '\u{E00C}';
+const ARROW_LEFT: char = '\u{E012}';
+const ARROW_RIGHT: char = '\u{E014}';
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_chromedriver() -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let driver = Driver(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (driver, port)
+}
+
+async fn connect(port: u16, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap()
+}
+
+/// Press keys one after another on whatever has focus, as a person at a keyboard would.
+async fn press(client: &Client, keys: &[char]) {
+    let mut actions = KeyActions::new("keyboard".into());
+    for &key in keys {
+        actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+    }
+    client.perform_actions(actions).await.unwrap();
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client.execute(script, vec![]).await.unwrap()
+}
+
+/// Poll `script` until it returns `expected` (10 s at most).
+async fn wait_for(client: &Client, script: &str, expected: Value) {
+    let start = Instant::now();
+    loop {
+        let value = js(client, script).await;
+        if value == expected {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{script}: got {value}, waited for {expected}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const PROGRESS: &str = "return document.getElementById('progress-text').textContent";
+const OVERLAY_OPEN: &str = "return !document.getElementById('overlay').hidden";
+const ITEM_NUMBER: &str = "return document.getElementById('item-number').textContent";
+const SELECTED: &str = "return Array.from(document.querySelectorAll('.attribute')).map(a => { const s = a.querySelector('.score.selected'); return s ? Number(s.dataset.score) : null; })";
+const STATUS: &str = "return document.getElementById('save-status').textContent";
+
+async fn screenshot(client: &Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), client.screenshot().await.unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rater_rates_with_the_keyboard_and_the_other_rater_sees_nothing_of_it() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        println!("skipped: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+        return;
+    }
+    let fx = fixture();
+    let tokens = plan(&fx.run_dir, &["--repeat-share", "0"]);
+    let server = Server::start(&fx.run_dir);
+    let (_driver, port) = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = connect(port, profile.path()).await;
+    client.set_window_size(1280, 1000).await.unwrap();
+
+    // Alice opens her link: the content note comes first.
+    client.goto(&format!("{}/#token={}", server.base, tokens["alice"])).await.unwrap();
+    wait_for(&client, OVERLAY_OPEN, json!(true)).await;
+    let title = client.find(Locator::Id("overlay-title")).await.unwrap().text().await.unwrap();
+    assert!(title.contains("content note"), "{title}");
+    screenshot(&client, "rate-content-note.png").await;
+    press(&client, &[ENTER]).await;
+    wait_for(&client, OVERLAY_OPEN, json!(false)).await;
+    wait_for(&client, PROGRESS, json!("0 of 12 done")).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 1 of 12")).await;
+    let first_reply = js(&client, "return document.getElementById('reply').textContent").await;
+
+    // Keyboard only: six scores, the safety flag, a comment, then Enter.
+    let scores = [4, 3, 5, 2, 4, 3];
+    let keys: Vec<char> = scores.iter().map(|s| char::from(b'0' + *s as u8)).collect();
+    press(&client, &keys).await;
+    press(&client, &['s', 'c']).await;
+    press(&client, &"keyboard-only note".chars().collect::<Vec<_>>()).await;
+    press(&client, &[ESCAPE]).await;
+    wait_for(&client, SELECTED, json!(scores)).await;
+    wait_for(&client, STATUS, json!("Saved ✓")).await;
+    screenshot(&client, "rate-page.png").await;
+    press(&client, &[ENTER]).await;
+    wait_for(&client, PROGRESS, json!("1 of 12 done")).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 2 of 12")).await;
+
+    // Reload: no second content note, resume at the next reply, the rated one is saved.
+    client.refresh().await.unwrap();
+    wait_for(&client, PROGRESS, json!("1 of 12 done")).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 2 of 12")).await;
+    assert_eq!(js(&client, OVERLAY_OPEN).await, json!(false));
+    press(&client, &[ARROW_LEFT]).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 1 of 12")).await;
+    assert_eq!(js(&client, "return document.getElementById('reply').textContent").await, first_reply);
+    wait_for(&client, SELECTED, json!(scores)).await;
+    assert_eq!(js(&client, "return document.getElementById('safety-flag').checked").await, json!(true));
+    assert_eq!(js(&client, "return document.getElementById('comment').value").await, json!("keyboard-only note"));
+    assert_eq!(js(&client, "return document.getElementById('item-state').textContent").await, json!("submitted"));
+    let alice_source = client.source().await.unwrap();
+
+    // Autosave: two scores on the next reply, no Enter, reload: the draft is there.
+    press(&client, &[ARROW_RIGHT]).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 2 of 12")).await;
+    press(&client, &['2', '1']).await;
+    wait_for(&client, STATUS, json!("Saved ✓")).await;
+    client.refresh().await.unwrap();
+    wait_for(&client, ITEM_NUMBER, json!("Reply 2 of 12")).await;
+    wait_for(&client, SELECTED, json!([2, 1, null, null, null, null])).await;
+    assert_eq!(js(&client, "return document.getElementById('item-state').textContent").await, json!("draft saved"));
+    wait_for(&client, PROGRESS, json!("1 of 12 done")).await;
+    press(&client, &[ARROW_LEFT]).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 1 of 12")).await;
+    client.set_window_size(820, 1180).await.unwrap();
+    screenshot(&client, "rate-page-tablet.png").await;
+
+    // The store holds exactly that rating.
+    let output = crate::common::run(crate::common::mhbench().args(["rate", "export", "--run"]).arg(&fx.run_dir));
+    let exported: Vec<Value> = crate::common::stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(exported.len(), 1);
+    assert_eq!(exported[0]["rater_id"], "alice");
+    let expected: serde_json::Map<String, Value> = ATTRIBUTES.iter().zip(scores).map(|(a, s)| (a.to_string(), json!(s))).collect();
+    assert_eq!(exported[0]["scores"], Value::Object(expected));
+    assert_eq!(exported[0]["comment"], "keyboard-only note");
+    assert_eq!(exported[0]["safety_flag"], true);
+
+    // Bob's page, in the same browser: nothing of Alice's rating.
+    client.goto("about:blank").await.unwrap();
+    client.goto(&format!("{}/#token={}", server.base, tokens["bob"])).await.unwrap();
+    wait_for(&client, PROGRESS, json!("0 of 12 done")).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 1 of 12")).await;
+    wait_for(&client, SELECTED, json!([null, null, null, null, null, null])).await;
+    let bob_source = client.source().await.unwrap();
+    assert!(bob_source.contains("bob"));
+    assert!(!bob_source.contains("keyboard-only note"));
+    assert!(!bob_source.contains("alice"));
+
+    // The server runs with --break-every 3: after Bob's third submission a break is suggested.
+    for done in 1..=3 {
+        press(&client, &['5', '5', '5', '5', '5', '5', ENTER]).await;
+        wait_for(&client, PROGRESS, json!(format!("{done} of 12 done"))).await;
+        if done < 3 {
+            wait_for(&client, ITEM_NUMBER, json!(format!("Reply {} of 12", done + 1))).await;
+        }
+    }
+    wait_for(&client, OVERLAY_OPEN, json!(true)).await;
+    let title = client.find(Locator::Id("overlay-title")).await.unwrap().text().await.unwrap();
+    assert_eq!(title, "Time for a short break?");
+    press(&client, &[ENTER]).await;
+    wait_for(&client, OVERLAY_OPEN, json!(false)).await;
+    wait_for(&client, ITEM_NUMBER, json!("Reply 4 of 12")).await;
+
+    for source in [&alice_source, &bob_source] {
+        for model in MODELS {
+            assert!(!source.contains(model), "{model} appears in the page");
+        }
+        assert!(!source.contains("sample:"), "a conversation id appears in the page");
+    }
+    client.close().await.unwrap();
+}

@@ -1,0 +1,159 @@
+//! The engine's tokenizer against llama.cpp's token ids (fixtures written by
+//! scripts/reference_tokenizer.py and scripts/tiny_bpe_gguf.py with llama-cpp-python 0.3.36).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mhbench::engine::gguf::Gguf;
+use mhbench::engine::tokenizer::{EncodeOptions, Tokenizer};
+use sha2::{Digest, Sha256};
+
+use crate::common::{default_model, repo_root, shared_data};
+
+/// The first 16 hex digits of sha256, as the fixtures store them.
+fn short_sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))[..16].to_string()
+}
+
+fn ids_digest(ids: &[u32]) -> String {
+    let text: Vec<String> = ids.iter().map(u32::to_string).collect();
+    short_sha(text.join(",").as_bytes())
+}
+
+fn fixture(name: &str) -> serde_json::Value {
+    let path = repo_root().join("tests/fixtures/engine").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn tiny_gguf(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/engine").join(name)
+}
+
+/// Every question text of the study's data sets, in the order and deduplication of
+/// scripts/reference_tokenizer.py.
+fn corpus_texts(data: &Path) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut csv_column = |path: PathBuf, column: &str| {
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let index = reader.headers().unwrap().iter().position(|h| h == column).unwrap();
+        for record in reader.records() {
+            texts.push(record.unwrap().get(index).unwrap().to_string());
+        }
+    };
+    csv_column(data.join("counselchat/20200325_counsel_chat.csv"), "questionText");
+    csv_column(data.join("mentalbench/contexts.csv"), "context");
+    for name in ["counselling_bench_question.jsonl", "Sanitised_CounsQs_subset.jsonl"] {
+        let text = std::fs::read_to_string(data.join("emocare-counselling-bench").join(name)).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            texts.extend(row["turns"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    texts.retain(|t| seen.insert(t.clone()));
+    texts
+}
+
+/// The hand-written cases: full id lists, with and without special-token parsing.
+fn assert_cases_match(tokenizer: &Tokenizer, fixture: &serde_json::Value) {
+    let mut mismatches = Vec::new();
+    let cases = fixture["cases"].as_array().unwrap();
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let options = if case["special"].as_bool().unwrap() {
+            EncodeOptions { add_special: true, parse_special: true }
+        } else {
+            EncodeOptions::TEXT
+        };
+        let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+        let ids = tokenizer.encode(text, options).unwrap();
+        if ids != expected {
+            mismatches.push(format!("{text:?}\n  llama.cpp {expected:?}\n  mhbench   {ids:?}"));
+        }
+        let bos = tokenizer.bos().map(|t| t.id);
+        let body = if ids.first().copied() == bos { &ids[1..] } else { &ids[..] };
+        assert_eq!(tokenizer.decode(body, false).unwrap(), text, "decode(encode(x)) == x");
+    }
+    assert!(mismatches.is_empty(), "{} of {} cases differ:\n{}", mismatches.len(), cases.len(), mismatches.join("\n"));
+}
+
+/// Every corpus text: count and id digest equal llama.cpp's, and decode(encode(x)) == x.
+fn assert_corpus_matches(tokenizer: &Tokenizer, fixture: &serde_json::Value) {
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: ../shared/data is absent, so the corpus comparison did not run");
+        return;
+    };
+    let rows = fixture["corpus"]["texts"].as_array().unwrap();
+    let expected: HashMap<&str, (u64, &str)> = rows
+        .iter()
+        .map(|r| (r["text_sha256"].as_str().unwrap(), (r["n_tokens"].as_u64().unwrap(), r["ids_sha256"].as_str().unwrap())))
+        .collect();
+    let texts = corpus_texts(&data);
+    assert_eq!(texts.len(), rows.len(), "the data changed since the fixture was written; rerun the script");
+    let (mut identical, mut tokens, mut failures) = (0, 0, Vec::new());
+    for text in &texts {
+        let ids = tokenizer.encode(text, EncodeOptions::TEXT).unwrap();
+        let Some(&(n_tokens, digest)) = expected.get(short_sha(text.as_bytes()).as_str()) else {
+            failures.push(format!("text not in the fixture: {:?}", text.chars().take(60).collect::<String>()));
+            continue;
+        };
+        if ids.len() as u64 == n_tokens && ids_digest(&ids) == digest {
+            identical += 1;
+            tokens += ids.len();
+        } else {
+            failures.push(format!("ids differ ({} vs llama.cpp {n_tokens}): {:?}", ids.len(), text.chars().take(60).collect::<String>()));
+        }
+        if tokenizer.decode(&ids, true).unwrap() != *text {
+            failures.push(format!("decode(encode(x)) != x for {:?}", text.chars().take(60).collect::<String>()));
+        }
+    }
+    eprintln!("{identical} of {} corpus texts identical to llama.cpp ({tokens} tokens)", texts.len());
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+}
+
+#[test]
+fn gemma3_ids_equal_llama_cpp_on_hand_written_cases_and_every_question_text() {
+    let Some(model) = default_model() else {
+        eprintln!("skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)");
+        return;
+    };
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
+    let fixture = fixture("tokenizer_gemma3.json");
+    assert_cases_match(&tokenizer, &fixture);
+    assert_corpus_matches(&tokenizer, &fixture);
+}
+
+#[test]
+fn gemma3_special_ids_and_end_of_turn_set() {
+    let Some(model) = default_model() else {
+        eprintln!("skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)");
+        return;
+    };
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
+    assert_eq!(tokenizer.bos().map(|t| (t.id, t.text.as_str())), Some((2, "<bos>")));
+    assert_eq!(tokenizer.eos().map(|t| (t.id, t.text.as_str())), Some((1, "<eos>")));
+    let end_of_turn = tokenizer.token_id("<end_of_turn>").unwrap();
+    assert_eq!(tokenizer.eos_ids(), &[1, end_of_turn]);
+}
+
+#[test]
+fn gemma3_streaming_decode_rebuilds_the_text_whole_characters_only() {
+    let Some(model) = default_model() else {
+        eprintln!("skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)");
+        return;
+    };
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
+    // Rare CJK and emoji fall back to byte tokens, so single ids carry partial UTF-8 sequences.
+    let text = "I feel 😢 today, 𠜎 and ok.\n\nThanks";
+    let ids = tokenizer.encode(text, EncodeOptions { add_special: false, parse_special: false }).unwrap();
+    let mut stream = tokenizer.stream(true);
+    let mut pieces = Vec::new();
+    for id in ids {
+        if let Some(piece) = stream.step(id).unwrap() {
+            assert!(!piece.contains('\u{FFFD}'), "{piece:?}");
+            pieces.push(piece);
+        }
+    }
+    assert_eq!(pieces.concat(), text);
+    assert!(pieces.len() > 5, "{pieces:?}");
+}

@@ -6,10 +6,11 @@ Writes a JSON fixture that `tests/it/engine_tokenizer.rs` compares the engine's 
 - `cases`: hand-written texts (edge cases: whitespace runs, digits, emoji, HTML, control-token
   strings) with their full id lists, tokenized both as plain text (`special=False`) and with
   special-token parsing (`special=True`). These always run.
-- `corpus`: for every question text of the study's data sets in ../shared/data (CounselChat
-  `questionText`, MentalBench `context`, the EmoCare counselling bench `turns`), the first 16 hex
-  digits of sha256(text), the token count, and the first 16 hex digits of sha256 of the ids written
-  as decimal numbers joined by ",". Texts are deduplicated; no text is stored.
+- `corpus`: every question text of the study's data sets in ../shared/data (CounselChat
+  `questionText`, MentalBench `context`, the EmoCare counselling bench `turns`), deduplicated in
+  file order. No text is stored: `texts_sha256` is the sha256 of all texts joined by "\0" (it
+  detects changed data), and `ids_sha256` lists, per text, the first 8 hex digits of the sha256 of
+  its ids written as decimal numbers joined by ",".
 
 Usage:
     python3 scripts/reference_tokenizer.py MODEL.gguf OUT.json [--data DIR] [--no-corpus]
@@ -59,12 +60,8 @@ SPECIAL_CASES = [
 ]
 
 
-def short_sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
 def ids_digest(ids) -> str:
-    return short_sha(",".join(str(i) for i in ids).encode())
+    return hashlib.sha256(",".join(str(i) for i in ids).encode()).hexdigest()[:8]
 
 
 def corpus_texts(data_dir):
@@ -115,19 +112,20 @@ def main():
         "script": "scripts/reference_tokenizer.py",
         "model": os.path.basename(args.model),
         "model_sha256": model_sha,
-        "digest": "first 16 hex digits of sha256; ids written as decimal joined by ','",
         "cases": [{"text": t, "special": False, "ids": tokenize(t, False)} for t in CASES]
         + [{"text": t, "special": True, "ids": tokenize(t, True)} for t in SPECIAL_CASES],
     }
     if not args.no_corpus:
         texts, sources = corpus_texts(args.data)
-        rows = []
-        for text in texts:
-            ids = tokenize(text, False)
-            rows.append({"text_sha256": short_sha(text.encode()), "n_tokens": len(ids),
-                         "ids_sha256": ids_digest(ids)})
-        fixture["corpus"] = {"sources": sources, "texts": rows}
-        print(f"{len(rows)} corpus texts, {sum(r['n_tokens'] for r in rows)} tokens", file=sys.stderr)
+        all_ids = [tokenize(text, False) for text in texts]
+        fixture["corpus"] = {
+            "sources": sources,
+            "n_texts": len(texts),
+            "n_tokens": sum(len(ids) for ids in all_ids),
+            "texts_sha256": hashlib.sha256("\0".join(texts).encode()).hexdigest(),
+            "ids_sha256": " ".join(ids_digest(ids) for ids in all_ids),
+        }
+        print(f"{len(texts)} corpus texts, {fixture['corpus']['n_tokens']} tokens", file=sys.stderr)
 
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(compact_json(fixture))

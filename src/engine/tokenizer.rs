@@ -514,4 +514,38 @@ mod tests {
         assert_eq!(PreTokenizer::from_name("gpt-4o"), None);
         assert_eq!(PreTokenizer::from_name("default"), None);
     }
+
+    fn gpt2_gguf(pre: Option<&str>) -> tempfile::NamedTempFile {
+        use candle_core::quantized::gguf_file::{self, Value};
+        let strings = |items: &[&str]| Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect());
+        let mut metadata = vec![
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.tokens", strings(&["a", "b", "ab"])),
+            ("tokenizer.ggml.merges", strings(&["a b"])),
+            ("tokenizer.ggml.eos_token_id", Value::U32(7)),
+        ];
+        if let Some(pre) = pre {
+            metadata.push(("tokenizer.ggml.pre", Value::String(pre.into())));
+        }
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let pairs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        gguf_file::write(file.as_file_mut(), &pairs, &[]).unwrap();
+        file
+    }
+
+    #[test]
+    fn refuses_a_gpt2_vocabulary_without_pre() {
+        let file = gpt2_gguf(None);
+        let message = Tokenizer::from_gguf(&Gguf::open(file.path()).unwrap()).unwrap_err().to_string();
+        assert!(message.contains("`tokenizer.ggml.pre` is missing"), "{message}");
+        // Every problem is named at once: the out-of-range EOS too.
+        assert!(message.contains("`tokenizer.ggml.eos_token_id` = Some(7) is outside the 3 tokens"), "{message}");
+    }
+
+    #[test]
+    fn refuses_an_unknown_pre_tokenizer_instead_of_guessing() {
+        let file = gpt2_gguf(Some("gpt-4o"));
+        let message = Tokenizer::from_gguf(&Gguf::open(file.path()).unwrap()).unwrap_err().to_string();
+        assert!(message.contains("`tokenizer.ggml.pre` = `gpt-4o` is not supported"), "{message}");
+    }
 }

@@ -5,7 +5,8 @@ Writes a JSON fixture that `tests/it/engine_tokenizer.rs` compares the engine's 
 
 - `cases`: hand-written texts (edge cases: whitespace runs, digits, emoji, HTML, control-token
   strings) with their full id lists, tokenized both as plain text (`special=False`) and with
-  special-token parsing (`special=True`). These always run.
+  special-token parsing (`special=True`), and rendered chat prompts encoded as the engine encodes
+  them (no BOS added, special tokens parsed). These always run.
 - `corpus`: every question text of the study's data sets in ../shared/data (CounselChat
   `questionText`, MentalBench `context`, the EmoCare counselling bench `turns`), deduplicated in
   file order. No text is stored: `texts_sha256` is the sha256 of all texts joined by "\0" (it
@@ -59,6 +60,15 @@ SPECIAL_CASES = [
     "<|start_header_id|>user<|end_header_id|>\n\nI feel low.<|eot_id|>",
 ]
 
+# Rendered prompts as the engine encodes them (EncodeOptions::PROMPT): the template wrote BOS.
+PROMPT_CASES = [
+    "<bos>You are a supportive counsellor.\n\nI can't sleep and I feel worthless.\n\n",
+    "<|im_start|>user\nI can't sleep.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nI can't sleep.<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n",
+    "<｜begin▁of▁sentence｜><｜User｜>I can't sleep.<｜Assistant｜><think>\n",
+]
+
 
 def ids_digest(ids) -> str:
     return hashlib.sha256(",".join(str(i) for i in ids).encode()).hexdigest()[:8]
@@ -101,8 +111,8 @@ def main():
 
     llm = llama_cpp.Llama(args.model, vocab_only=True, verbose=False)
 
-    def tokenize(text, special):
-        return llm.tokenize(text.encode("utf-8"), add_bos=True, special=special)
+    def tokenize(text, special, add_bos=True):
+        return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
 
     with open(args.model, "rb") as f:
         model_sha = hashlib.file_digest(f, "sha256").hexdigest()
@@ -112,8 +122,9 @@ def main():
         "script": "scripts/reference_tokenizer.py",
         "model": os.path.basename(args.model),
         "model_sha256": model_sha,
-        "cases": [{"text": t, "special": False, "ids": tokenize(t, False)} for t in CASES]
-        + [{"text": t, "special": True, "ids": tokenize(t, True)} for t in SPECIAL_CASES],
+        "cases": [{"text": t, "add_bos": True, "special": False, "ids": tokenize(t, False)} for t in CASES]
+        + [{"text": t, "add_bos": True, "special": True, "ids": tokenize(t, True)} for t in SPECIAL_CASES]
+        + [{"text": t, "add_bos": False, "special": True, "ids": tokenize(t, True, False)} for t in PROMPT_CASES],
     }
     if not args.no_corpus:
         texts, sources = corpus_texts(args.data)

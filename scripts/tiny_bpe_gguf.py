@@ -15,8 +15,13 @@ llama.cpp's converter marks Qwen3's non-special added tokens). One file per pre-
 llama.cpp loads them with `vocab_only=True`, so only the hyper-parameters it reads while loading
 are written, and no tensors. Then scripts/reference_tokenizer.py writes each fixture.
 
+With `--full PATH` it also writes the whole Qwen3 vocabulary (151,669 tokens, too big to commit)
+as llama.cpp's convert_hf_to_gguf.py would (added special tokens as control, other added tokens
+as user-defined, bos <|endoftext|>, eos <|im_end|>, no BOS added); the test
+`qwen3_full_vocabulary_ids_equal_llama_cpp` reads it from $MHBENCH_QWEN3_VOCAB_DIR.
+
 Usage:
-    python3 scripts/tiny_bpe_gguf.py QWEN_TOKENIZER_JSON OUT_DIR [--merges N]
+    python3 scripts/tiny_bpe_gguf.py QWEN_TOKENIZER_JSON OUT_DIR [--merges N] [--full PATH]
 """
 import argparse
 import json
@@ -112,12 +117,51 @@ def write(path, pre, tokens, merges):
     writer.close()
 
 
+def write_full(path, tokenizer_json):
+    with open(tokenizer_json, encoding="utf-8") as f:
+        spec = json.load(f)
+    by_id = {i: (t, gguf.TokenType.NORMAL) for t, i in spec["model"]["vocab"].items()}
+    for added in spec["added_tokens"]:
+        kind = gguf.TokenType.CONTROL if added["special"] else gguf.TokenType.USER_DEFINED
+        by_id[added["id"]] = (added["content"], kind)
+    assert sorted(by_id) == list(range(len(by_id)))
+    tokens = [by_id[i][0] for i in range(len(by_id))]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    writer = gguf.GGUFWriter(path, "qwen3")
+    writer.add_name("Qwen3 vocabulary (mhbench test)")
+    writer.add_context_length(256)
+    writer.add_embedding_length(64)
+    writer.add_block_count(1)
+    writer.add_feed_forward_length(128)
+    writer.add_head_count(4)
+    writer.add_head_count_kv(4)
+    writer.add_key_length(16)
+    writer.add_value_length(16)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("qwen2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([by_id[i][1] for i in range(len(by_id))])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(tokens.index("<|endoftext|>"))
+    writer.add_eos_token_id(tokens.index("<|im_end|>"))
+    writer.add_add_bos_token(False)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tokenizer_json")
     parser.add_argument("out_dir")
     parser.add_argument("--merges", type=int, default=4000)
+    parser.add_argument("--full", help="also write the whole vocabulary to this GGUF path")
     args = parser.parse_args()
+    if args.full:
+        write_full(args.full, args.tokenizer_json)
+        print(args.full, os.path.getsize(args.full), "bytes")
     tokens, merges = small_vocab(args.tokenizer_json, args.merges)
     for pre in SPECIALS:
         path = os.path.join(args.out_dir, f"tiny_bpe_{pre.replace('-', '_')}.gguf")

@@ -17,6 +17,7 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind};
 
 use super::gguf::Gguf;
+use super::tokenizer::Tokenizer;
 use super::EngineError;
 use crate::schema::ChatMessage;
 
@@ -25,7 +26,8 @@ use crate::schema::ChatMessage;
 /// It writes BOS, then each message's text as is, separated by a blank line (system prompt first
 /// when there is one), and cues the reply with a final blank line when a generation prompt is
 /// asked for: a base model continues after the paragraph break, with no role words invented.
-pub const PLAIN: &str = "{{ bos_token }}{% for message in messages %}{% if not loop.first %}{{ '\\n\\n' }}{% endif %}\
+pub const PLAIN: &str =
+    "{{ bos_token }}{% for message in messages %}{% if not loop.first %}{{ '\\n\\n' }}{% endif %}\
 {{ message.content }}{% endfor %}{% if add_generation_prompt %}{{ '\\n\\n' }}{% endif %}";
 
 /// The name [`ChatTemplate::origin`] reports for [`PLAIN`].
@@ -46,6 +48,18 @@ pub struct RenderOptions {
     pub enable_thinking: Option<bool>,
 }
 
+impl RenderOptions {
+    /// Options carrying `tokenizer`'s BOS and EOS texts, which templates write themselves.
+    pub fn for_tokenizer(tokenizer: &Tokenizer, add_generation_prompt: bool) -> Self {
+        Self {
+            add_generation_prompt,
+            bos_token: tokenizer.bos().map(|token| token.text.clone()),
+            eos_token: tokenizer.eos().map(|token| token.text.clone()),
+            enable_thinking: None,
+        }
+    }
+}
+
 /// A compiled chat template and where it came from.
 #[derive(Debug)]
 pub struct ChatTemplate {
@@ -61,7 +75,8 @@ impl ChatTemplate {
     pub fn new(origin: impl Into<String>, source: impl Into<String>) -> Result<Self, EngineError> {
         let origin = origin.into();
         let mut env = hugging_face_environment();
-        env.add_template_owned(TEMPLATE_NAME, source.into()).map_err(|err| template_error(&origin, &err))?;
+        env.add_template_owned(TEMPLATE_NAME, source.into())
+            .map_err(|err| template_error(&origin, &err))?;
         Ok(Self { env, origin })
     }
 
@@ -90,17 +105,26 @@ impl ChatTemplate {
     /// [`EngineError::Io`] or [`EngineError::Template`] when the file cannot be read or parsed,
     /// the field has another shape, or the template does not compile.
     pub fn from_tokenizer_config(path: &Path) -> Result<Option<Self>, EngineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let origin = format!("{}: chat_template", path.display());
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|err| EngineError::Template { origin: origin.clone(), message: format!("not valid JSON: {err}") })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|err| EngineError::Template {
+                origin: origin.clone(),
+                message: format!("not valid JSON: {err}"),
+            })?;
         let source = match json.get("chat_template") {
             None | Some(serde_json::Value::Null) => return Ok(None),
             Some(serde_json::Value::String(source)) => source.clone(),
-            Some(serde_json::Value::Array(named)) => named_default(named).ok_or_else(|| EngineError::Template {
-                origin: origin.clone(),
-                message: "a list of templates without one named `default`; name one `default`".into(),
-            })?,
+            Some(serde_json::Value::Array(named)) => {
+                named_default(named).ok_or_else(|| EngineError::Template {
+                    origin: origin.clone(),
+                    message: "a list of templates without one named `default`; name one `default`"
+                        .into(),
+                })?
+            }
             Some(_) => {
                 return Err(EngineError::Template {
                     origin,
@@ -109,6 +133,29 @@ impl ChatTemplate {
             }
         };
         Self::new(origin, source).map(Some)
+    }
+
+    /// The template a model uses: its tokenizer_config.json `chat_template` when given and
+    /// present (Hugging Face repositories), else its GGUF `tokenizer.chat_template`, else
+    /// [`PLAIN`] (base models have none).
+    ///
+    /// # Errors
+    /// As [`ChatTemplate::from_tokenizer_config`] and [`ChatTemplate::from_gguf`].
+    pub fn resolve(
+        tokenizer_config: Option<&Path>,
+        gguf: Option<&Gguf>,
+    ) -> Result<Self, EngineError> {
+        if let Some(template) = tokenizer_config
+            .map(Self::from_tokenizer_config)
+            .transpose()?
+            .flatten()
+        {
+            return Ok(template);
+        }
+        if let Some(template) = gguf.map(Self::from_gguf).transpose()?.flatten() {
+            return Ok(template);
+        }
+        Ok(Self::plain())
     }
 
     /// Where the template came from: a file and key, or [`PLAIN_NAME`].
@@ -121,12 +168,19 @@ impl ChatTemplate {
     /// # Errors
     /// [`EngineError::Template`] when rendering fails, including a template's own
     /// `raise_exception` (for example roles that do not alternate).
-    pub fn render(&self, messages: &[ChatMessage], options: &RenderOptions) -> Result<String, EngineError> {
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        options: &RenderOptions,
+    ) -> Result<String, EngineError> {
         let mut context: BTreeMap<&str, Value> = BTreeMap::new();
         context.insert("messages", Value::from_serialize(messages));
         context.insert("tools", Value::from(()));
         context.insert("documents", Value::from(()));
-        context.insert("add_generation_prompt", Value::from(options.add_generation_prompt));
+        context.insert(
+            "add_generation_prompt",
+            Value::from(options.add_generation_prompt),
+        );
         if let Some(bos) = &options.bos_token {
             context.insert("bos_token", Value::from(bos.as_str()));
         }
@@ -136,8 +190,13 @@ impl ChatTemplate {
         if let Some(thinking) = options.enable_thinking {
             context.insert("enable_thinking", Value::from(thinking));
         }
-        let template = self.env.get_template(TEMPLATE_NAME).map_err(|err| template_error(&self.origin, &err))?;
-        template.render(context).map_err(|err| template_error(&self.origin, &err))
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|err| template_error(&self.origin, &err))?;
+        template
+            .render(context)
+            .map_err(|err| template_error(&self.origin, &err))
     }
 }
 
@@ -169,9 +228,14 @@ fn strftime_now(format: String) -> Result<String, Error> {
     use chrono::format::{Item, StrftimeItems};
     let items: Vec<Item<'_>> = StrftimeItems::new(&format).collect();
     if items.iter().any(|item| matches!(item, Item::Error)) {
-        return Err(Error::new(ErrorKind::InvalidOperation, format!("strftime_now: invalid format `{format}`")));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("strftime_now: invalid format `{format}`"),
+        ));
     }
-    Ok(chrono::Local::now().format_with_items(items.into_iter()).to_string())
+    Ok(chrono::Local::now()
+        .format_with_items(items.into_iter())
+        .to_string())
 }
 
 /// Python's `json.dumps(value, ensure_ascii=False, indent=indent)`: ", " and ": " between items
@@ -186,7 +250,12 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(Value::from_safe_string(out))
 }
 
-fn write_python_json(value: &serde_json::Value, indent: Option<usize>, depth: usize, out: &mut String) {
+fn write_python_json(
+    value: &serde_json::Value,
+    indent: Option<usize>,
+    depth: usize,
+    out: &mut String,
+) {
     use serde_json::Value as J;
     let (open, close, items): (char, char, Vec<(Option<&String>, &J)>) = match value {
         J::Array(items) => ('[', ']', items.iter().map(|v| (None, v)).collect()),
@@ -234,7 +303,10 @@ fn template_error(origin: &str, err: &Error) -> EngineError {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    EngineError::Template { origin: origin.to_string(), message }
+    EngineError::Template {
+        origin: origin.to_string(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -247,22 +319,28 @@ mod tests {
     }
 
     fn user(text: &str) -> ChatMessage {
-        ChatMessage { role: Role::User, content: text.into() }
+        ChatMessage {
+            role: Role::User,
+            content: text.into(),
+        }
     }
 
     /// Every case of expected.json (rendered by jinja2 as transformers does, see
     /// scripts/reference_chat_templates.py) renders identically here.
     #[test]
     fn renders_llama31_qwen25_qwen3_and_r1_distill_templates_like_transformers() {
-        let expected: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("expected.json")).unwrap()).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture_dir().join("expected.json")).unwrap(),
+        )
+        .unwrap();
         let cases = expected["cases"].as_array().unwrap();
         assert_eq!(cases.len(), 14);
         for case in cases {
             let name = case["template"].as_str().unwrap();
             let source = std::fs::read_to_string(fixture_dir().join(name)).unwrap();
             let template = ChatTemplate::new(name, source).unwrap();
-            let messages: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
+            let messages: Vec<ChatMessage> =
+                serde_json::from_value(case["messages"].clone()).unwrap();
             let options = RenderOptions {
                 add_generation_prompt: case["add_generation_prompt"].as_bool().unwrap(),
                 bos_token: case["bos_token"].as_str().map(str::to_string),
@@ -270,7 +348,11 @@ mod tests {
                 enable_thinking: case["enable_thinking"].as_bool(),
             };
             let rendered = template.render(&messages, &options).unwrap();
-            assert_eq!(rendered, case["expected"].as_str().unwrap(), "{name} with {options:?}");
+            assert_eq!(
+                rendered,
+                case["expected"].as_str().unwrap(),
+                "{name} with {options:?}"
+            );
         }
     }
 
@@ -278,51 +360,95 @@ mod tests {
     fn qwen3_thinking_switch_writes_an_empty_think_block_when_off() {
         let source = std::fs::read_to_string(fixture_dir().join("qwen3.jinja")).unwrap();
         let template = ChatTemplate::new("qwen3", source).unwrap();
-        let options = |thinking| RenderOptions { add_generation_prompt: true, enable_thinking: thinking, ..Default::default() };
-        let off = template.render(&[user("Hi")], &options(Some(false))).unwrap();
-        let on = template.render(&[user("Hi")], &options(Some(true))).unwrap();
-        assert!(off.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"), "{off:?}");
+        let options = |thinking| RenderOptions {
+            add_generation_prompt: true,
+            enable_thinking: thinking,
+            ..Default::default()
+        };
+        let off = template
+            .render(&[user("Hi")], &options(Some(false)))
+            .unwrap();
+        let on = template
+            .render(&[user("Hi")], &options(Some(true)))
+            .unwrap();
+        assert!(
+            off.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+            "{off:?}"
+        );
         assert!(on.ends_with("<|im_start|>assistant\n"), "{on:?}");
     }
 
     #[test]
     fn plain_template_writes_bos_texts_and_a_blank_line_cue() {
-        let system = ChatMessage { role: Role::System, content: "Be kind.".into() };
-        let options = RenderOptions { add_generation_prompt: true, bos_token: Some("<bos>".into()), ..Default::default() };
-        let rendered = ChatTemplate::plain().render(&[system, user("I feel low.")], &options).unwrap();
+        let system = ChatMessage {
+            role: Role::System,
+            content: "Be kind.".into(),
+        };
+        let options = RenderOptions {
+            add_generation_prompt: true,
+            bos_token: Some("<bos>".into()),
+            ..Default::default()
+        };
+        let rendered = ChatTemplate::plain()
+            .render(&[system, user("I feel low.")], &options)
+            .unwrap();
         assert_eq!(rendered, "<bos>Be kind.\n\nI feel low.\n\n");
-        let without_cue = ChatTemplate::plain().render(&[user("I feel low.")], &RenderOptions::default()).unwrap();
+        let without_cue = ChatTemplate::plain()
+            .render(&[user("I feel low.")], &RenderOptions::default())
+            .unwrap();
         assert_eq!(without_cue, "I feel low.");
         assert_eq!(ChatTemplate::plain().origin(), "plain");
     }
 
     #[test]
     fn raise_exception_becomes_a_template_error_naming_the_origin() {
-        let template = ChatTemplate::new("strict.jinja", "{{ raise_exception('roles must alternate') }}").unwrap();
-        let message = template.render(&[user("x")], &RenderOptions::default()).unwrap_err().to_string();
-        assert!(message.starts_with("chat template `strict.jinja`:"), "{message}");
+        let template = ChatTemplate::new(
+            "strict.jinja",
+            "{{ raise_exception('roles must alternate') }}",
+        )
+        .unwrap();
+        let message = template
+            .render(&[user("x")], &RenderOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("chat template `strict.jinja`:"),
+            "{message}"
+        );
         assert!(message.contains("roles must alternate"), "{message}");
     }
 
     #[test]
     fn syntax_errors_are_reported_with_their_line() {
-        let message = ChatTemplate::new("broken", "line one\n{% if %}").unwrap_err().to_string();
-        assert_eq!(message, "chat template `broken`: line 2: syntax error: unexpected end of block");
+        let message = ChatTemplate::new("broken", "line one\n{% if %}")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "chat template `broken`: line 2: syntax error: unexpected end of block"
+        );
     }
 
     #[test]
     fn python_string_methods_and_loop_controls_work() {
-        let source = "{% for m in messages %}{% if m.content.startswith('skip') %}{% continue %}{% endif %}\
+        let source =
+            "{% for m in messages %}{% if m.content.startswith('skip') %}{% continue %}{% endif %}\
                       {{ m.content.strip().upper() }}|{{ m.content.split(' ')[-1] }};{% endfor %}";
         let template = ChatTemplate::new("py", source).unwrap();
-        let rendered = template.render(&[user("skip me"), user("  hello world ")], &RenderOptions::default()).unwrap();
+        let rendered = template
+            .render(
+                &[user("skip me"), user("  hello world ")],
+                &RenderOptions::default(),
+            )
+            .unwrap();
         assert_eq!(rendered, "HELLO WORLD|;");
     }
 
     #[test]
     fn tojson_matches_python_json_dumps() {
         // json.dumps({"a": [1, "é"], "b": None}) == '{"a": [1, "é"], "b": null}'
-        let template = ChatTemplate::new("json", "{{ x | tojson }}|{{ x | tojson(indent=2) }}").unwrap();
+        let template =
+            ChatTemplate::new("json", "{{ x | tojson }}|{{ x | tojson(indent=2) }}").unwrap();
         let mut env_value = BTreeMap::new();
         env_value.insert("a", serde_json::json!([1, "é"]));
         env_value.insert("b", serde_json::Value::Null);
@@ -344,7 +470,11 @@ mod tests {
             && rendered[7..].chars().all(|c| c.is_ascii_digit());
         assert!(shape, "{rendered:?}");
         let bad = ChatTemplate::new("bad", "{{ strftime_now('%Q') }}").unwrap();
-        assert!(bad.render(&[], &RenderOptions::default()).unwrap_err().to_string().contains("invalid format"));
+        assert!(bad
+            .render(&[], &RenderOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("invalid format"));
     }
 
     #[test]
@@ -353,11 +483,88 @@ mod tests {
         let path = dir.path().join("tokenizer_config.json");
         std::fs::write(&path, r#"{"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D{{ messages[0].content }}"}]}"#).unwrap();
         let template = ChatTemplate::from_tokenizer_config(&path).unwrap().unwrap();
-        assert_eq!(template.render(&[user("x")], &RenderOptions::default()).unwrap(), "Dx");
+        assert_eq!(
+            template
+                .render(&[user("x")], &RenderOptions::default())
+                .unwrap(),
+            "Dx"
+        );
         std::fs::write(&path, r#"{"bos_token": "<s>"}"#).unwrap();
-        assert!(ChatTemplate::from_tokenizer_config(&path).unwrap().is_none());
+        assert!(ChatTemplate::from_tokenizer_config(&path)
+            .unwrap()
+            .is_none());
         std::fs::write(&path, r#"{"chat_template": 3}"#).unwrap();
-        let message = ChatTemplate::from_tokenizer_config(&path).unwrap_err().to_string();
-        assert!(message.contains("should be a string or a list"), "{message}");
+        let message = ChatTemplate::from_tokenizer_config(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("should be a string or a list"),
+            "{message}"
+        );
+    }
+
+    fn gguf_with(
+        key: &str,
+        value: candle_core::quantized::gguf_file::Value,
+    ) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        candle_core::quantized::gguf_file::write(file.as_file_mut(), &[(key, &value)], &[])
+            .unwrap();
+        file
+    }
+
+    #[test]
+    fn resolves_config_then_gguf_then_plain() {
+        use candle_core::quantized::gguf_file::Value as GgufValue;
+        let file = gguf_with(
+            "tokenizer.chat_template",
+            GgufValue::String("G{{ messages[0].content }}".into()),
+        );
+        let gguf = Gguf::open(file.path()).unwrap();
+        let from_gguf = ChatTemplate::resolve(None, Some(&gguf)).unwrap();
+        assert!(
+            from_gguf.origin().ends_with(": tokenizer.chat_template"),
+            "{}",
+            from_gguf.origin()
+        );
+        assert_eq!(
+            from_gguf
+                .render(&[user("x")], &RenderOptions::default())
+                .unwrap(),
+            "Gx"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tokenizer_config.json");
+        std::fs::write(
+            &config,
+            r#"{"chat_template": "C{{ messages[0].content }}"}"#,
+        )
+        .unwrap();
+        let from_config = ChatTemplate::resolve(Some(&config), Some(&gguf)).unwrap();
+        assert_eq!(
+            from_config
+                .render(&[user("x")], &RenderOptions::default())
+                .unwrap(),
+            "Cx"
+        );
+
+        let bare = gguf_with("general.name", GgufValue::String("base".into()));
+        let fallback =
+            ChatTemplate::resolve(None, Some(&Gguf::open(bare.path()).unwrap())).unwrap();
+        assert_eq!(fallback.origin(), PLAIN_NAME);
+    }
+
+    #[test]
+    fn a_gguf_template_of_the_wrong_type_is_named() {
+        use candle_core::quantized::gguf_file::Value as GgufValue;
+        let file = gguf_with("tokenizer.chat_template", GgufValue::U32(1));
+        let message = ChatTemplate::from_gguf(&Gguf::open(file.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("`tokenizer.chat_template` should be a string"),
+            "{message}"
+        );
     }
 }

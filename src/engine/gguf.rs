@@ -32,7 +32,10 @@ impl Gguf {
             path: path.to_path_buf(),
             message: format!("not a readable GGUF file: {err}; check the download (sha256)"),
         })?;
-        Ok(Self { path: path.to_path_buf(), content })
+        Ok(Self {
+            path: path.to_path_buf(),
+            content,
+        })
     }
 
     /// The file this was read from, for messages.
@@ -61,14 +64,20 @@ impl Gguf {
     /// A metadata reader that records every missing or mistyped key; call
     /// [`MetadataReader::finish`] before trusting the values it returned.
     pub fn metadata(&self) -> MetadataReader<'_> {
-        MetadataReader { gguf: self, problems: Vec::new() }
+        MetadataReader {
+            gguf: self,
+            problems: Vec::new(),
+        }
     }
 }
 
 fn open_reader(path: &Path) -> Result<BufReader<File>, EngineError> {
     File::open(path)
         .map(BufReader::new)
-        .map_err(|source| EngineError::Io { path: path.to_path_buf(), source })
+        .map_err(|source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Typed access to a GGUF file's metadata that collects problems instead of failing at the first.
@@ -112,12 +121,16 @@ impl MetadataReader<'_> {
 
     /// A required count or size, checked to fit `usize`.
     pub fn usize(&mut self, key: &str) -> usize {
-        self.required(key, "an unsigned integer", |v| value_as_u64(v).and_then(|n| usize::try_from(n).ok()))
+        self.required(key, "an unsigned integer", |v| {
+            value_as_u64(v).and_then(|n| usize::try_from(n).ok())
+        })
     }
 
     /// An optional token id or other 32-bit unsigned value.
     pub fn opt_u32(&mut self, key: &str) -> Option<u32> {
-        self.optional(key, "a 32-bit unsigned integer", |v| value_as_u64(v).and_then(|n| u32::try_from(n).ok()))
+        self.optional(key, "a 32-bit unsigned integer", |v| {
+            value_as_u64(v).and_then(|n| u32::try_from(n).ok())
+        })
     }
 
     /// A required float (f32 or f64 stored).
@@ -147,12 +160,16 @@ impl MetadataReader<'_> {
 
     /// A required array of strings.
     pub fn strings(&mut self, key: &str) -> Vec<String> {
-        self.required(key, "an array of strings", |v| array_of(v, |x| x.to_string().ok().cloned()))
+        self.required(key, "an array of strings", |v| {
+            array_of(v, |x| x.to_string().ok().cloned())
+        })
     }
 
     /// An optional array of strings.
     pub fn opt_strings(&mut self, key: &str) -> Option<Vec<String>> {
-        self.optional(key, "an array of strings", |v| array_of(v, |x| x.to_string().ok().cloned()))
+        self.optional(key, "an array of strings", |v| {
+            array_of(v, |x| x.to_string().ok().cloned())
+        })
     }
 
     /// An optional array of numbers, as f32 (token scores are stored as f32).
@@ -170,25 +187,46 @@ impl MetadataReader<'_> {
         self.problems.push(problem);
     }
 
-    fn required<T: Default>(&mut self, key: &str, kind: &str, convert: impl Fn(&Value) -> Option<T>) -> T {
+    fn required<T: Default>(
+        &mut self,
+        key: &str,
+        kind: &str,
+        convert: impl Fn(&Value) -> Option<T>,
+    ) -> T {
         match self.gguf.content.metadata.get(key) {
             None => {
                 self.problems.push(format!("`{key}` is missing"));
                 T::default()
             }
-            Some(value) => self.converted(key, kind, value, convert).unwrap_or_default(),
+            Some(value) => self
+                .converted(key, kind, value, convert)
+                .unwrap_or_default(),
         }
     }
 
-    fn optional<T>(&mut self, key: &str, kind: &str, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
+    fn optional<T>(
+        &mut self,
+        key: &str,
+        kind: &str,
+        convert: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
         let value = self.gguf.content.metadata.get(key)?;
         self.converted(key, kind, value, convert)
     }
 
-    fn converted<T>(&mut self, key: &str, kind: &str, value: &Value, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
+    fn converted<T>(
+        &mut self,
+        key: &str,
+        kind: &str,
+        value: &Value,
+        convert: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
         let converted = convert(value);
         if converted.is_none() {
-            self.problems.push(format!("`{key}` should be {kind}, found {}", describe(value)));
+            self.problems.push(format!(
+                "`{key}` should be {kind}, found {}",
+                describe(value)
+            ));
         }
         converted
     }
@@ -247,7 +285,10 @@ mod tests {
 
     #[test]
     fn reports_every_missing_and_mistyped_key_at_once() {
-        let file = write_gguf(&[("a.count", Value::String("seven".into())), ("a.name", Value::U32(3))]);
+        let file = write_gguf(&[
+            ("a.count", Value::String("seven".into())),
+            ("a.name", Value::U32(3)),
+        ]);
         let gguf = Gguf::open(file.path()).unwrap();
         let mut meta = gguf.metadata();
         assert_eq!(meta.usize("a.count"), 0);
@@ -255,8 +296,14 @@ mod tests {
         assert_eq!(meta.f64("a.eps"), 0.0);
         assert_eq!(meta.opt_u32("a.absent"), None);
         let message = meta.finish().unwrap_err().to_string();
-        assert!(message.starts_with(&file.path().display().to_string()), "{message}");
-        assert!(message.contains("`a.count` should be an unsigned integer, found a string"), "{message}");
+        assert!(
+            message.starts_with(&file.path().display().to_string()),
+            "{message}"
+        );
+        assert!(
+            message.contains("`a.count` should be an unsigned integer, found a string"),
+            "{message}"
+        );
         assert!(message.contains("`a.name` should be a string"), "{message}");
         assert!(message.contains("`a.eps` is missing"), "{message}");
         assert!(!message.contains("a.absent"), "{message}");
@@ -268,7 +315,10 @@ mod tests {
             ("n", Value::I32(640)),
             ("ok", Value::Bool(true)),
             ("eps", Value::F32(0.5)),
-            ("names", Value::Array(vec![Value::String("a".into()), Value::String("b".into())])),
+            (
+                "names",
+                Value::Array(vec![Value::String("a".into()), Value::String("b".into())]),
+            ),
         ]);
         let gguf = Gguf::open(file.path()).unwrap();
         let mut meta = gguf.metadata();

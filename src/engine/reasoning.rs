@@ -29,15 +29,28 @@ pub fn split_reasoning(reply: &str) -> SplitReply {
     if let Some(close) = reply.find(THINK_CLOSE) {
         let before = reply.get(..close).unwrap_or_default();
         let after = reply.get(close + THINK_CLOSE.len()..).unwrap_or_default();
-        let prefix = before.find(THINK_OPEN).map_or("", |open| before.get(..open).unwrap_or_default());
-        let answer = format!("{}{}", prefix.trim_start(), after.trim_start()).trim_end().to_string();
-        return SplitReply { answer, raw: Some(reply.to_string()) };
+        let prefix = before
+            .find(THINK_OPEN)
+            .map_or("", |open| before.get(..open).unwrap_or_default());
+        let answer = format!("{}{}", prefix.trim_start(), after.trim_start())
+            .trim_end()
+            .to_string();
+        return SplitReply {
+            answer,
+            raw: Some(reply.to_string()),
+        };
     }
     if let Some(open) = reply.find(THINK_OPEN) {
         let answer = reply.get(..open).unwrap_or_default().trim().to_string();
-        return SplitReply { answer, raw: Some(reply.to_string()) };
+        return SplitReply {
+            answer,
+            raw: Some(reply.to_string()),
+        };
     }
-    SplitReply { answer: reply.to_string(), raw: None }
+    SplitReply {
+        answer: reply.to_string(),
+        raw: None,
+    }
 }
 
 #[cfg(test)]
@@ -61,19 +74,31 @@ mod tests {
 
     #[test]
     fn removes_an_empty_block_from_qwen3_with_thinking_off() {
-        assert_eq!(split_reasoning("<think>\n\n</think>\n\nHello.").answer, "Hello.");
+        assert_eq!(
+            split_reasoning("<think>\n\n</think>\n\nHello.").answer,
+            "Hello."
+        );
     }
 
     #[test]
     fn keeps_a_plain_reply_without_raw() {
         let split = split_reasoning("  Just an answer.\n");
-        assert_eq!(split, SplitReply { answer: "  Just an answer.\n".into(), raw: None });
+        assert_eq!(
+            split,
+            SplitReply {
+                answer: "  Just an answer.\n".into(),
+                raw: None
+            }
+        );
     }
 
     #[test]
     fn gives_an_empty_answer_when_reasoning_never_closed() {
         let split = split_reasoning("<think>\nstill thinking when max tokens hit");
         assert_eq!(split.answer, "");
-        assert_eq!(split.raw.as_deref(), Some("<think>\nstill thinking when max tokens hit"));
+        assert_eq!(
+            split.raw.as_deref(),
+            Some("<think>\nstill thinking when max tokens hit")
+        );
     }
 }

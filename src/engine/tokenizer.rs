@@ -31,7 +31,9 @@ use tokenizers::normalizers::{Prepend, Replace, Sequence as NormalizerSequence};
 use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior};
+use tokenizers::{
+    AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior,
+};
 
 use super::gguf::Gguf;
 use super::EngineError;
@@ -72,9 +74,15 @@ pub struct EncodeOptions {
 
 impl EncodeOptions {
     /// User text: BOS added as the file asks, special-token text left as text.
-    pub const TEXT: Self = Self { add_special: true, parse_special: false };
+    pub const TEXT: Self = Self {
+        add_special: true,
+        parse_special: false,
+    };
     /// A rendered chat prompt: the template already wrote BOS and the turn markers.
-    pub const PROMPT: Self = Self { add_special: false, parse_special: true };
+    pub const PROMPT: Self = Self {
+        add_special: false,
+        parse_special: true,
+    };
 }
 
 /// A tokenizer whose ids match llama.cpp's for the same model file.
@@ -105,9 +113,14 @@ impl Tokenizer {
     /// # Errors
     /// [`EngineError::Tokenizer`] when a file cannot be read or parsed.
     pub fn from_tokenizer_json(path: &Path) -> Result<Self, EngineError> {
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|err| tokenizer_error(path, &err))?;
+        let inner =
+            tokenizers::Tokenizer::from_file(path).map_err(|err| tokenizer_error(path, &err))?;
         let config = path.with_file_name("tokenizer_config.json");
-        let (bos, eos) = if config.exists() { special_tokens_from_config(&config, &inner)? } else { (None, None) };
+        let (bos, eos) = if config.exists() {
+            special_tokens_from_config(&config, &inner)?
+        } else {
+            (None, None)
+        };
         Ok(Self::assemble(inner, path, bos, eos, &[]))
     }
 
@@ -124,10 +137,21 @@ impl Tokenizer {
         }
         .map_err(|err| tokenizer_error(gguf.path(), &err))?;
         let special = |id: Option<u32>| {
-            id.and_then(|id| vocab.tokens.get(id as usize).map(|text| SpecialToken { id, text: text.clone() }))
+            id.and_then(|id| {
+                vocab.tokens.get(id as usize).map(|text| SpecialToken {
+                    id,
+                    text: text.clone(),
+                })
+            })
         };
         let extra_eos: Vec<u32> = [vocab.eot_id, vocab.eom_id].into_iter().flatten().collect();
-        Ok(Self::assemble(inner, gguf.path(), special(vocab.bos_id), special(vocab.eos_id), &extra_eos))
+        Ok(Self::assemble(
+            inner,
+            gguf.path(),
+            special(vocab.bos_id),
+            special(vocab.eos_id),
+            &extra_eos,
+        ))
     }
 
     fn assemble(
@@ -137,11 +161,25 @@ impl Tokenizer {
         eos: Option<SpecialToken>,
         extra_eos: &[u32],
     ) -> Self {
-        let mut eos_ids: Vec<u32> = eos.iter().map(|token| token.id).chain(extra_eos.iter().copied()).collect();
-        eos_ids.extend(END_OF_TURN_TOKENS.iter().filter_map(|text| inner.token_to_id(text)));
+        let mut eos_ids: Vec<u32> = eos
+            .iter()
+            .map(|token| token.id)
+            .chain(extra_eos.iter().copied())
+            .collect();
+        eos_ids.extend(
+            END_OF_TURN_TOKENS
+                .iter()
+                .filter_map(|text| inner.token_to_id(text)),
+        );
         eos_ids.sort_unstable();
         eos_ids.dedup();
-        Self { inner: Mutex::new(inner), source: source.to_path_buf(), bos, eos, eos_ids }
+        Self {
+            inner: Mutex::new(inner),
+            source: source.to_path_buf(),
+            bos,
+            eos,
+            eos_ids,
+        }
     }
 
     /// Token ids for `text`.
@@ -152,7 +190,9 @@ impl Tokenizer {
     pub fn encode(&self, text: &str, options: EncodeOptions) -> Result<Vec<u32>, EngineError> {
         let mut inner = self.lock();
         inner.set_encode_special_tokens(!options.parse_special);
-        let encoding = inner.encode_fast(text, options.add_special).map_err(|err| tokenizer_error(&self.source, &err))?;
+        let encoding = inner
+            .encode_fast(text, options.add_special)
+            .map_err(|err| tokenizer_error(&self.source, &err))?;
         Ok(encoding.get_ids().to_vec())
     }
 
@@ -161,7 +201,9 @@ impl Tokenizer {
     /// # Errors
     /// [`EngineError::Tokenizer`] when the decoder fails.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, EngineError> {
-        self.lock().decode(ids, skip_special).map_err(|err| tokenizer_error(&self.source, &err))
+        self.lock()
+            .decode(ids, skip_special)
+            .map_err(|err| tokenizer_error(&self.source, &err))
     }
 
     /// The id of a token text, such as `<end_of_turn>`, if the vocabulary has it.
@@ -192,13 +234,21 @@ impl Tokenizer {
 
     /// A decoder that turns generated ids into text piece by piece for streaming.
     pub fn stream(&self, skip_special: bool) -> StreamDecoder<'_> {
-        StreamDecoder { tokenizer: self, skip_special, ids: Vec::new(), prefix_start: 0, prefix: String::new() }
+        StreamDecoder {
+            tokenizer: self,
+            skip_special,
+            ids: Vec::new(),
+            prefix_start: 0,
+            prefix: String::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, tokenizers::Tokenizer> {
         // A panic while holding the lock cannot leave the tokenizer half-changed: the only mutation
         // is the special-token flag, which every encode sets again.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -235,7 +285,9 @@ impl StreamDecoder<'_> {
         let new_text = new_text.to_string();
         // Keep the last id as context so the next decode sees how this piece ended.
         self.prefix_start = self.ids.len() - 1;
-        self.prefix = self.tokenizer.decode(&self.ids[self.prefix_start..], self.skip_special)?;
+        self.prefix = self
+            .tokenizer
+            .decode(&self.ids[self.prefix_start..], self.skip_special)?;
         Ok(Some(new_text))
     }
 }
@@ -298,35 +350,84 @@ impl GgufVocab {
         let pre = meta.opt_string("tokenizer.ggml.pre");
         let tokens = meta.strings("tokenizer.ggml.tokens");
         let scores = meta.opt_f32s("tokenizer.ggml.scores").unwrap_or_default();
-        let types = meta.opt_i32s("tokenizer.ggml.token_type").unwrap_or_default();
-        let merges = meta.opt_strings("tokenizer.ggml.merges").unwrap_or_default();
+        let types = meta
+            .opt_i32s("tokenizer.ggml.token_type")
+            .unwrap_or_default();
+        let merges = meta
+            .opt_strings("tokenizer.ggml.merges")
+            .unwrap_or_default();
         let mut id = |key: &str| meta.opt_u32(key);
-        let (bos_id, eos_id, unk_id) = (id("tokenizer.ggml.bos_token_id"), id("tokenizer.ggml.eos_token_id"), id("tokenizer.ggml.unknown_token_id"));
-        let (eot_id, eom_id) = (id("tokenizer.ggml.eot_token_id"), id("tokenizer.ggml.eom_token_id"));
+        let (bos_id, eos_id, unk_id) = (
+            id("tokenizer.ggml.bos_token_id"),
+            id("tokenizer.ggml.eos_token_id"),
+            id("tokenizer.ggml.unknown_token_id"),
+        );
+        let (eot_id, eom_id) = (
+            id("tokenizer.ggml.eot_token_id"),
+            id("tokenizer.ggml.eom_token_id"),
+        );
         let kind = vocab_kind(&model, pre.as_deref(), &mut meta);
         if let Some(VocabKind::SentencePiece) = kind {
-            check_length(&mut meta, "tokenizer.ggml.scores", scores.len(), tokens.len());
+            check_length(
+                &mut meta,
+                "tokenizer.ggml.scores",
+                scores.len(),
+                tokens.len(),
+            );
         }
-        check_length(&mut meta, "tokenizer.ggml.token_type", types.len(), tokens.len());
+        check_length(
+            &mut meta,
+            "tokenizer.ggml.token_type",
+            types.len(),
+            tokens.len(),
+        );
         if let Some(VocabKind::BytePair(_)) = kind {
             if merges.is_empty() {
                 meta.report("`tokenizer.ggml.merges` is missing or empty; a gpt2 vocabulary needs its merges".into());
             }
         }
-        for (key, value) in [("bos", bos_id), ("eos", eos_id), ("unknown", unk_id), ("eot", eot_id), ("eom", eom_id)] {
+        for (key, value) in [
+            ("bos", bos_id),
+            ("eos", eos_id),
+            ("unknown", unk_id),
+            ("eot", eot_id),
+            ("eom", eom_id),
+        ] {
             if value.is_some_and(|id| id as usize >= tokens.len()) {
-                meta.report(format!("`tokenizer.ggml.{key}_token_id` = {value:?} is outside the {} tokens", tokens.len()));
+                meta.report(format!(
+                    "`tokenizer.ggml.{key}_token_id` = {value:?} is outside the {} tokens",
+                    tokens.len()
+                ));
             }
         }
         let is_spm = kind == Some(VocabKind::SentencePiece);
         let add_bos = meta.opt_bool("tokenizer.ggml.add_bos_token");
-        let add_eos = meta.opt_bool("tokenizer.ggml.add_eos_token").unwrap_or(false);
-        let add_space_prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix").unwrap_or(is_spm);
+        let add_eos = meta
+            .opt_bool("tokenizer.ggml.add_eos_token")
+            .unwrap_or(false);
+        let add_space_prefix = meta
+            .opt_bool("tokenizer.ggml.add_space_prefix")
+            .unwrap_or(is_spm);
         meta.finish()?;
         let kind = kind.expect("invariant: finish() fails when the vocabulary kind is unknown");
         // llama.cpp's defaults when the key is absent: SentencePiece and Llama 3 add BOS.
-        let add_bos = add_bos.unwrap_or(is_spm || kind == VocabKind::BytePair(PreTokenizer::Llama3));
-        Ok(Self { kind, tokens, scores, types, merges, bos_id, eos_id, unk_id, eot_id, eom_id, add_bos, add_eos, add_space_prefix })
+        let add_bos =
+            add_bos.unwrap_or(is_spm || kind == VocabKind::BytePair(PreTokenizer::Llama3));
+        Ok(Self {
+            kind,
+            tokens,
+            scores,
+            types,
+            merges,
+            bos_id,
+            eos_id,
+            unk_id,
+            eot_id,
+            eom_id,
+            add_bos,
+            add_eos,
+            add_space_prefix,
+        })
     }
 
     fn token_type(&self, id: usize) -> i32 {
@@ -334,7 +435,11 @@ impl GgufVocab {
     }
 }
 
-fn vocab_kind(model: &str, pre: Option<&str>, meta: &mut super::gguf::MetadataReader<'_>) -> Option<VocabKind> {
+fn vocab_kind(
+    model: &str,
+    pre: Option<&str>,
+    meta: &mut super::gguf::MetadataReader<'_>,
+) -> Option<VocabKind> {
     match model {
         "llama" | "gemma" => Some(VocabKind::SentencePiece),
         "gpt2" => match pre {
@@ -358,21 +463,38 @@ fn vocab_kind(model: &str, pre: Option<&str>, meta: &mut super::gguf::MetadataRe
     }
 }
 
-fn check_length(meta: &mut super::gguf::MetadataReader<'_>, key: &str, found: usize, expected: usize) {
+fn check_length(
+    meta: &mut super::gguf::MetadataReader<'_>,
+    key: &str,
+    found: usize,
+    expected: usize,
+) {
     if found != expected {
-        meta.report(format!("`{key}` has {found} entries but there are {expected} tokens"));
+        meta.report(format!(
+            "`{key}` has {found} entries but there are {expected} tokens"
+        ));
     }
 }
 
 /// The vocabulary map; for duplicate texts the last id wins, as in llama.cpp's `token_to_id`.
 fn vocab_map(tokens: &[String]) -> Vocab {
-    tokens.iter().enumerate().map(|(id, text)| (text.clone(), id as u32)).collect()
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(id, text)| (text.clone(), id as u32))
+        .collect()
 }
 
 fn build_sentencepiece(vocab: &GgufVocab) -> tokenizers::Result<tokenizers::Tokenizer> {
-    let unk = vocab.unk_id.and_then(|id| vocab.tokens.get(id as usize)).cloned();
+    let unk = vocab
+        .unk_id
+        .and_then(|id| vocab.tokens.get(id as usize))
+        .cloned();
     let mut builder = BPE::builder()
-        .vocab_and_merges(vocab_map(&vocab.tokens), merges_from_scores(&vocab.tokens, &vocab.scores))
+        .vocab_and_merges(
+            vocab_map(&vocab.tokens),
+            merges_from_scores(&vocab.tokens, &vocab.scores),
+        )
         .byte_fallback(true)
         .fuse_unk(true);
     if let Some(unk) = unk {
@@ -385,8 +507,11 @@ fn build_sentencepiece(vocab: &GgufVocab) -> tokenizers::Result<tokenizers::Toke
     }
     normalizers.push(Replace::new(" ", "▁")?.into());
     tokenizer.with_normalizer(Some(NormalizerSequence::new(normalizers)))?;
-    let mut decoders: Vec<DecoderWrapper> =
-        vec![Replace::new("▁", " ")?.into(), ByteFallback::new().into(), Fuse::new().into()];
+    let mut decoders: Vec<DecoderWrapper> = vec![
+        Replace::new("▁", " ")?.into(),
+        ByteFallback::new().into(),
+        Fuse::new().into(),
+    ];
     if vocab.add_space_prefix {
         decoders.push(Strip::new(' ', 1, 0).into());
     }
@@ -394,15 +519,27 @@ fn build_sentencepiece(vocab: &GgufVocab) -> tokenizers::Result<tokenizers::Toke
     finish_gguf_tokenizer(tokenizer, vocab)
 }
 
-fn build_byte_pair(vocab: &GgufVocab, pre: PreTokenizer) -> tokenizers::Result<tokenizers::Tokenizer> {
-    let merges = vocab.merges.iter().map(|merge| split_merge(merge)).collect::<Result<Merges, _>>()?;
+fn build_byte_pair(
+    vocab: &GgufVocab,
+    pre: PreTokenizer,
+) -> tokenizers::Result<tokenizers::Tokenizer> {
+    let merges = vocab
+        .merges
+        .iter()
+        .map(|merge| split_merge(merge))
+        .collect::<Result<Merges, _>>()?;
     let model = BPE::builder()
         .vocab_and_merges(vocab_map(&vocab.tokens), merges)
         .ignore_merges(pre == PreTokenizer::Llama3)
         .build()?;
     let mut tokenizer = tokenizers::Tokenizer::new(model);
-    let split = Split::new(SplitPattern::Regex(pre.pattern().into()), SplitDelimiterBehavior::Isolated, false)?;
-    let pre_tokenizers: Vec<PreTokenizerWrapper> = vec![split.into(), ByteLevel::new(false, false, false).into()];
+    let split = Split::new(
+        SplitPattern::Regex(pre.pattern().into()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )?;
+    let pre_tokenizers: Vec<PreTokenizerWrapper> =
+        vec![split.into(), ByteLevel::new(false, false, false).into()];
     tokenizer.with_pre_tokenizer(Some(PreTokenizerSequence::new(pre_tokenizers)));
     tokenizer.with_decoder(Some(ByteLevel::new(false, false, false)));
     finish_gguf_tokenizer(tokenizer, vocab)
@@ -410,10 +547,16 @@ fn build_byte_pair(vocab: &GgufVocab, pre: PreTokenizer) -> tokenizers::Result<t
 
 /// A `gpt2` merge is "left right"; llama.cpp splits at the first space after the first byte.
 fn split_merge(merge: &str) -> Result<(String, String), String> {
-    let split_at = merge.char_indices().skip(1).find(|(_, c)| *c == ' ').map(|(i, _)| i);
+    let split_at = merge
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == ' ')
+        .map(|(i, _)| i);
     match split_at {
         Some(i) => Ok((merge[..i].to_string(), merge[i + 1..].to_string())),
-        None => Err(format!("`tokenizer.ggml.merges` entry `{merge}` has no space between its two pieces")),
+        None => Err(format!(
+            "`tokenizer.ggml.merges` entry `{merge}` has no space between its two pieces"
+        )),
     }
 }
 
@@ -421,7 +564,11 @@ fn split_merge(merge: &str) -> Result<(String, String), String> {
 /// both in the vocabulary, ordered by the merged piece's score (highest first), pieces in id
 /// order and splits by the (left, right) ids, as Hugging Face's `SentencePieceExtractor` does.
 fn merges_from_scores(tokens: &[String], scores: &[f32]) -> Merges {
-    let ids: HashMap<&str, usize> = tokens.iter().enumerate().map(|(id, text)| (text.as_str(), id)).collect();
+    let ids: HashMap<&str, usize> = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, text)| (text.as_str(), id))
+        .collect();
     let mut scored: Vec<(f32, usize, usize)> = Vec::new();
     for (piece, score) in tokens.iter().zip(scores) {
         let start = scored.len();
@@ -434,11 +581,17 @@ fn merges_from_scores(tokens: &[String], scores: &[f32]) -> Merges {
         scored[start..].sort_by_key(|&(_, l, r)| (l, r));
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().map(|(_, l, r)| (tokens[l].clone(), tokens[r].clone())).collect()
+    scored
+        .into_iter()
+        .map(|(_, l, r)| (tokens[l].clone(), tokens[r].clone()))
+        .collect()
 }
 
 /// Added tokens and the BOS/EOS post-processor, shared by both vocabulary kinds.
-fn finish_gguf_tokenizer(mut tokenizer: tokenizers::Tokenizer, vocab: &GgufVocab) -> tokenizers::Result<tokenizers::Tokenizer> {
+fn finish_gguf_tokenizer(
+    mut tokenizer: tokenizers::Tokenizer,
+    vocab: &GgufVocab,
+) -> tokenizers::Result<tokenizers::Tokenizer> {
     let added = |types: &[i32], special: bool| -> Vec<AddedToken> {
         (0..vocab.tokens.len())
             .filter(|&id| types.contains(&vocab.token_type(id)))
@@ -449,12 +602,22 @@ fn finish_gguf_tokenizer(mut tokenizer: tokenizers::Tokenizer, vocab: &GgufVocab
     tokenizer.add_tokens(added(&[TOKEN_TYPE_USER_DEFINED], false))?;
     let bos = vocab.bos_id.filter(|_| vocab.add_bos);
     let eos = vocab.eos_id.filter(|_| vocab.add_eos);
-    let specials: Vec<(String, u32)> =
-        [bos, eos].into_iter().flatten().filter_map(|id| vocab.tokens.get(id as usize).map(|t| (t.clone(), id))).collect();
+    let specials: Vec<(String, u32)> = [bos, eos]
+        .into_iter()
+        .flatten()
+        .filter_map(|id| vocab.tokens.get(id as usize).map(|t| (t.clone(), id)))
+        .collect();
     if !specials.is_empty() {
-        let mut single: Vec<String> = bos.and_then(|id| vocab.tokens.get(id as usize)).map(|t| format!("{t}:0")).into_iter().collect();
+        let mut single: Vec<String> = bos
+            .and_then(|id| vocab.tokens.get(id as usize))
+            .map(|t| format!("{t}:0"))
+            .into_iter()
+            .collect();
         single.push("$A:0".into());
-        single.extend(eos.and_then(|id| vocab.tokens.get(id as usize)).map(|t| format!("{t}:0")));
+        single.extend(
+            eos.and_then(|id| vocab.tokens.get(id as usize))
+                .map(|t| format!("{t}:0")),
+        );
         let template = TemplateProcessing::builder()
             .try_single(single.join(" "))?
             .special_tokens(specials)
@@ -468,21 +631,33 @@ fn special_tokens_from_config(
     config: &Path,
     inner: &tokenizers::Tokenizer,
 ) -> Result<(Option<SpecialToken>, Option<SpecialToken>), EngineError> {
-    let text = std::fs::read_to_string(config).map_err(|source| EngineError::Io { path: config.to_path_buf(), source })?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|err| EngineError::Tokenizer {
+    let text = std::fs::read_to_string(config).map_err(|source| EngineError::Io {
         path: config.to_path_buf(),
-        message: format!("not valid JSON: {err}"),
+        source,
     })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|err| EngineError::Tokenizer {
+            path: config.to_path_buf(),
+            message: format!("not valid JSON: {err}"),
+        })?;
     let token = |key: &str| -> Option<SpecialToken> {
         let value = json.get(key)?;
-        let text = value.as_str().or_else(|| value.get("content").and_then(|c| c.as_str()))?;
-        Some(SpecialToken { id: inner.token_to_id(text)?, text: text.to_string() })
+        let text = value
+            .as_str()
+            .or_else(|| value.get("content").and_then(|c| c.as_str()))?;
+        Some(SpecialToken {
+            id: inner.token_to_id(text)?,
+            text: text.to_string(),
+        })
     };
     Ok((token("bos_token"), token("eos_token")))
 }
 
 fn tokenizer_error(path: &Path, err: &dyn std::fmt::Display) -> EngineError {
-    EngineError::Tokenizer { path: path.to_path_buf(), message: err.to_string() }
+    EngineError::Tokenizer {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -491,10 +666,15 @@ mod tests {
 
     #[test]
     fn derives_merges_from_scores_highest_first() {
-        let tokens: Vec<String> = ["a", "b", "c", "ab", "bc", "abc"].map(String::from).to_vec();
+        let tokens: Vec<String> = ["a", "b", "c", "ab", "bc", "abc"]
+            .map(String::from)
+            .to_vec();
         let scores = [0.0, 0.0, 0.0, -2.0, -1.0, -3.0];
         let merges = merges_from_scores(&tokens, &scores);
-        let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = merges
+            .iter()
+            .map(|(l, r)| (l.as_str(), r.as_str()))
+            .collect();
         // "bc" (-1) before "ab" (-2) before the two ways to build "abc" (-3), a+bc (ids 0,4) first.
         assert_eq!(pairs, [("b", "c"), ("a", "b"), ("a", "bc"), ("ab", "c")]);
     }
@@ -508,16 +688,24 @@ mod tests {
 
     #[test]
     fn knows_only_the_pre_tokenisers_it_implements() {
-        assert_eq!(PreTokenizer::from_name("llama-bpe"), Some(PreTokenizer::Llama3));
+        assert_eq!(
+            PreTokenizer::from_name("llama-bpe"),
+            Some(PreTokenizer::Llama3)
+        );
         assert_eq!(PreTokenizer::from_name("qwen2"), Some(PreTokenizer::Qwen2));
-        assert_eq!(PreTokenizer::from_name("deepseek-r1-qwen"), Some(PreTokenizer::Qwen2));
+        assert_eq!(
+            PreTokenizer::from_name("deepseek-r1-qwen"),
+            Some(PreTokenizer::Qwen2)
+        );
         assert_eq!(PreTokenizer::from_name("gpt-4o"), None);
         assert_eq!(PreTokenizer::from_name("default"), None);
     }
 
     fn gpt2_gguf(pre: Option<&str>) -> tempfile::NamedTempFile {
         use candle_core::quantized::gguf_file::{self, Value};
-        let strings = |items: &[&str]| Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect());
+        let strings = |items: &[&str]| {
+            Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect())
+        };
         let mut metadata = vec![
             ("tokenizer.ggml.model", Value::String("gpt2".into())),
             ("tokenizer.ggml.tokens", strings(&["a", "b", "ab"])),
@@ -536,16 +724,29 @@ mod tests {
     #[test]
     fn refuses_a_gpt2_vocabulary_without_pre() {
         let file = gpt2_gguf(None);
-        let message = Tokenizer::from_gguf(&Gguf::open(file.path()).unwrap()).unwrap_err().to_string();
-        assert!(message.contains("`tokenizer.ggml.pre` is missing"), "{message}");
+        let message = Tokenizer::from_gguf(&Gguf::open(file.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("`tokenizer.ggml.pre` is missing"),
+            "{message}"
+        );
         // Every problem is named at once: the out-of-range EOS too.
-        assert!(message.contains("`tokenizer.ggml.eos_token_id` = Some(7) is outside the 3 tokens"), "{message}");
+        assert!(
+            message.contains("`tokenizer.ggml.eos_token_id` = Some(7) is outside the 3 tokens"),
+            "{message}"
+        );
     }
 
     #[test]
     fn refuses_an_unknown_pre_tokenizer_instead_of_guessing() {
         let file = gpt2_gguf(Some("gpt-4o"));
-        let message = Tokenizer::from_gguf(&Gguf::open(file.path()).unwrap()).unwrap_err().to_string();
-        assert!(message.contains("`tokenizer.ggml.pre` = `gpt-4o` is not supported"), "{message}");
+        let message = Tokenizer::from_gguf(&Gguf::open(file.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("`tokenizer.ggml.pre` = `gpt-4o` is not supported"),
+            "{message}"
+        );
     }
 }

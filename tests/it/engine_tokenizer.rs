@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use mhbench::engine::chat_template::{ChatTemplate, RenderOptions};
 use mhbench::engine::gguf::Gguf;
 use mhbench::engine::tokenizer::{EncodeOptions, Tokenizer};
+use mhbench::schema::{ChatMessage, Role};
 use sha2::{Digest, Sha256};
 
 use crate::common::{default_model, repo_root, shared_data};
@@ -31,18 +33,36 @@ fn corpus_texts(data: &Path) -> Vec<String> {
     let mut texts = Vec::new();
     let mut csv_column = |path: PathBuf, column: &str| {
         let mut reader = csv::Reader::from_path(&path).unwrap();
-        let index = reader.headers().unwrap().iter().position(|h| h == column).unwrap();
+        let index = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == column)
+            .unwrap();
         for record in reader.records() {
             texts.push(record.unwrap().get(index).unwrap().to_string());
         }
     };
-    csv_column(data.join("counselchat/20200325_counsel_chat.csv"), "questionText");
+    csv_column(
+        data.join("counselchat/20200325_counsel_chat.csv"),
+        "questionText",
+    );
     csv_column(data.join("mentalbench/contexts.csv"), "context");
-    for name in ["counselling_bench_question.jsonl", "Sanitised_CounsQs_subset.jsonl"] {
-        let text = std::fs::read_to_string(data.join("emocare-counselling-bench").join(name)).unwrap();
+    for name in [
+        "counselling_bench_question.jsonl",
+        "Sanitised_CounsQs_subset.jsonl",
+    ] {
+        let text =
+            std::fs::read_to_string(data.join("emocare-counselling-bench").join(name)).unwrap();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            texts.extend(row["turns"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()));
+            texts.extend(
+                row["turns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string()),
+            );
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -67,15 +87,33 @@ fn assert_cases_match(tokenizer: &Tokenizer, fixture: &serde_json::Value, senten
         let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
         let ids = tokenizer.encode(text, options).unwrap();
         if ids != expected {
-            mismatches.push(format!("{text:?}\n  llama.cpp {expected:?}\n  mhbench   {ids:?}"));
+            mismatches.push(format!(
+                "{text:?}\n  llama.cpp {expected:?}\n  mhbench   {ids:?}"
+            ));
         }
         // The BOS that encoding added is not in the text; one the text spelt out is.
         let added_bos = tokenizer.bos().filter(|_| options.add_special);
-        let body = added_bos.and_then(|bos| ids.strip_prefix(&[bos.id])).unwrap_or(&ids);
-        let expected_text = if sentencepiece { text.replace('▁', " ") } else { text.to_string() };
-        assert_eq!(tokenizer.decode(body, false).unwrap(), expected_text, "decode(encode(x)) == x");
+        let body = added_bos
+            .and_then(|bos| ids.strip_prefix(&[bos.id]))
+            .unwrap_or(&ids);
+        let expected_text = if sentencepiece {
+            text.replace('▁', " ")
+        } else {
+            text.to_string()
+        };
+        assert_eq!(
+            tokenizer.decode(body, false).unwrap(),
+            expected_text,
+            "decode(encode(x)) == x"
+        );
     }
-    assert!(mismatches.is_empty(), "{} of {} cases differ:\n{}", mismatches.len(), cases.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} cases differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
 }
 
 /// Every corpus text: ids equal llama.cpp's (by digest), and decode(encode(x)) == x.
@@ -87,7 +125,11 @@ fn assert_corpus_matches(tokenizer: &Tokenizer, fixture: &serde_json::Value) {
     let corpus = &fixture["corpus"];
     let texts = corpus_texts(&data);
     let texts_sha256 = hex::encode(Sha256::digest(texts.join("\0").as_bytes()));
-    assert_eq!(texts_sha256, corpus["texts_sha256"].as_str().unwrap(), "the data changed since the fixture was written; rerun the script");
+    assert_eq!(
+        texts_sha256,
+        corpus["texts_sha256"].as_str().unwrap(),
+        "the data changed since the fixture was written; rerun the script"
+    );
     let expected: Vec<&str> = corpus["ids_sha256"].as_str().unwrap().split(' ').collect();
     assert_eq!(expected.len(), texts.len());
     let (mut identical, mut tokens, mut failures) = (0, 0, Vec::new());
@@ -97,21 +139,42 @@ fn assert_corpus_matches(tokenizer: &Tokenizer, fixture: &serde_json::Value) {
         if ids_digest(&ids) == digest {
             identical += 1;
         } else {
-            failures.push(format!("ids differ from llama.cpp's: {:?}", text.chars().take(80).collect::<String>()));
+            failures.push(format!(
+                "ids differ from llama.cpp's: {:?}",
+                text.chars().take(80).collect::<String>()
+            ));
         }
         if tokenizer.decode(&ids, true).unwrap() != *text {
-            failures.push(format!("decode(encode(x)) != x: {:?}", text.chars().take(80).collect::<String>()));
+            failures.push(format!(
+                "decode(encode(x)) != x: {:?}",
+                text.chars().take(80).collect::<String>()
+            ));
         }
     }
-    eprintln!("{identical} of {} corpus texts identical to llama.cpp ({tokens} tokens)", texts.len());
+    eprintln!(
+        "{identical} of {} corpus texts identical to llama.cpp ({tokens} tokens)",
+        texts.len()
+    );
     assert_eq!(tokens as u64, corpus["n_tokens"].as_u64().unwrap());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 #[test]
 fn gemma3_ids_equal_llama_cpp_on_hand_written_cases_and_every_question_text() {
     let Some(model) = default_model() else {
-        eprintln!("skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)");
+        eprintln!(
+            "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
+        );
         return;
     };
     let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
@@ -123,12 +186,20 @@ fn gemma3_ids_equal_llama_cpp_on_hand_written_cases_and_every_question_text() {
 #[test]
 fn gemma3_special_ids_and_end_of_turn_set() {
     let Some(model) = default_model() else {
-        eprintln!("skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)");
+        eprintln!(
+            "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
+        );
         return;
     };
     let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
-    assert_eq!(tokenizer.bos().map(|t| (t.id, t.text.as_str())), Some((2, "<bos>")));
-    assert_eq!(tokenizer.eos().map(|t| (t.id, t.text.as_str())), Some((1, "<eos>")));
+    assert_eq!(
+        tokenizer.bos().map(|t| (t.id, t.text.as_str())),
+        Some((2, "<bos>"))
+    );
+    assert_eq!(
+        tokenizer.eos().map(|t| (t.id, t.text.as_str())),
+        Some((1, "<eos>"))
+    );
     let end_of_turn = tokenizer.token_id("<end_of_turn>").unwrap();
     assert_eq!(tokenizer.eos_ids(), &[1, end_of_turn]);
 }
@@ -136,13 +207,23 @@ fn gemma3_special_ids_and_end_of_turn_set() {
 #[test]
 fn gemma3_streaming_decode_rebuilds_the_text_whole_characters_only() {
     let Some(model) = default_model() else {
-        eprintln!("skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)");
+        eprintln!(
+            "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
+        );
         return;
     };
     let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
     // Rare CJK and emoji fall back to byte tokens, so single ids carry partial UTF-8 sequences.
     let text = "I feel 😢 today, 𠜎 and ok.\n\nThanks";
-    let ids = tokenizer.encode(text, EncodeOptions { add_special: false, parse_special: false }).unwrap();
+    let ids = tokenizer
+        .encode(
+            text,
+            EncodeOptions {
+                add_special: false,
+                parse_special: false,
+            },
+        )
+        .unwrap();
     let mut stream = tokenizer.stream(true);
     let mut pieces = Vec::new();
     for id in ids {
@@ -181,7 +262,10 @@ fn llama_bpe_pre_tokenizer_ids_equal_llama_cpp() {
 
 #[test]
 fn tiny_bpe_files_have_the_end_of_turn_ids_of_their_family() {
-    let open = |name: &str| Tokenizer::from_gguf(&Gguf::open(&tiny_gguf(&format!("tiny_bpe_{name}.gguf"))).unwrap()).unwrap();
+    let open = |name: &str| {
+        Tokenizer::from_gguf(&Gguf::open(&tiny_gguf(&format!("tiny_bpe_{name}.gguf"))).unwrap())
+            .unwrap()
+    };
     let qwen = open("qwen2");
     let ids = |t: &Tokenizer, texts: &[&str]| -> Vec<u32> {
         let mut ids: Vec<u32> = texts.iter().map(|text| t.token_id(text).unwrap()).collect();
@@ -191,10 +275,16 @@ fn tiny_bpe_files_have_the_end_of_turn_ids_of_their_family() {
     assert_eq!(qwen.eos_ids(), ids(&qwen, &["<|im_end|>", "<|endoftext|>"]));
     assert_eq!(qwen.eos().unwrap().text, "<|im_end|>");
     let llama = open("llama_bpe");
-    assert_eq!(llama.eos_ids(), ids(&llama, &["<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"]));
+    assert_eq!(
+        llama.eos_ids(),
+        ids(&llama, &["<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"])
+    );
     assert_eq!(llama.bos().unwrap().text, "<|begin_of_text|>");
     let r1 = open("deepseek_r1_qwen");
-    assert_eq!(r1.eos_ids(), ids(&r1, &["<｜end▁of▁sentence｜>", "<|endoftext|>"]));
+    assert_eq!(
+        r1.eos_ids(),
+        ids(&r1, &["<｜end▁of▁sentence｜>", "<|endoftext|>"])
+    );
 }
 
 /// The real Qwen3 vocabulary (151,669 tokens), too big to commit: both ways in, the GGUF metadata
@@ -204,11 +294,14 @@ fn tiny_bpe_files_have_the_end_of_turn_ids_of_their_family() {
 #[test]
 fn qwen3_full_vocabulary_ids_equal_llama_cpp() {
     let Some(dir) = std::env::var_os("MHBENCH_QWEN3_VOCAB_DIR").map(PathBuf::from) else {
-        eprintln!("skipped: MHBENCH_QWEN3_VOCAB_DIR is not set (see scripts/tiny_bpe_gguf.py --full)");
+        eprintln!(
+            "skipped: MHBENCH_QWEN3_VOCAB_DIR is not set (see scripts/tiny_bpe_gguf.py --full)"
+        );
         return;
     };
     let fixture = fixture("tokenizer_qwen3_full.json");
-    let from_gguf = Tokenizer::from_gguf(&Gguf::open(&dir.join("qwen3-vocab.gguf")).unwrap()).unwrap();
+    let from_gguf =
+        Tokenizer::from_gguf(&Gguf::open(&dir.join("qwen3-vocab.gguf")).unwrap()).unwrap();
     assert_cases_match(&from_gguf, &fixture, false);
     assert_corpus_matches(&from_gguf, &fixture);
     let from_json = Tokenizer::from_tokenizer_json(&dir.join("tokenizer.json")).unwrap();
@@ -216,4 +309,46 @@ fn qwen3_full_vocabulary_ids_equal_llama_cpp() {
     assert_eq!(from_json.eos_ids(), from_gguf.eos_ids());
     assert_cases_match(&from_json, &fixture, false);
     assert_corpus_matches(&from_json, &fixture);
+}
+
+/// The base test model has no chat template: the plain fallback, encoded as a prompt, gives the
+/// ids llama.cpp gives for the same text (the first prompt case of the fixture).
+#[test]
+fn gemma3_plain_prompt_renders_and_encodes_like_llama_cpp() {
+    let Some(model) = default_model() else {
+        eprintln!(
+            "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
+        );
+        return;
+    };
+    let gguf = Gguf::open(&model).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
+    let template = ChatTemplate::resolve(None, Some(&gguf)).unwrap();
+    assert_eq!(template.origin(), "plain");
+    let messages = [
+        ChatMessage {
+            role: Role::System,
+            content: "You are a supportive counsellor.".into(),
+        },
+        ChatMessage {
+            role: Role::User,
+            content: "I can't sleep and I feel worthless.".into(),
+        },
+    ];
+    let prompt = template
+        .render(&messages, &RenderOptions::for_tokenizer(&tokenizer, true))
+        .unwrap();
+    let fixture = fixture("tokenizer_gemma3.json");
+    let case = fixture["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == prompt.as_str())
+        .unwrap();
+    assert_eq!(case["add_bos"], false);
+    let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+    assert_eq!(
+        tokenizer.encode(&prompt, EncodeOptions::PROMPT).unwrap(),
+        expected
+    );
 }

@@ -10,7 +10,8 @@
 //!   (transformers `convert_slow_tokenizer.py`, `SentencePieceExtractor`), which reproduces
 //!   llama.cpp's score-ordered bigram merging (`llm_tokenizer_spm` in `src/llama-vocab.cpp`).
 //! - BPE-type (`gpt2`): byte-level BPE with the stored merges and a pre-tokeniser regex chosen by
-//!   `tokenizer.ggml.pre`, copied from llama.cpp's `llm_tokenizer_bpe` for each supported name.
+//!   `tokenizer.ggml.pre`: the pattern llama.cpp's `llm_tokenizer_bpe` applies for that name
+//!   (it must be the same pattern for the ids to be the same).
 //!   An unknown or missing `pre` is refused: guessing silently changes token ids.
 //!
 //! In both kinds control tokens become special added tokens (parsed only when asked) and
@@ -35,7 +36,7 @@ use tokenizers::{
     AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior,
 };
 
-use super::gguf::Gguf;
+use super::gguf::{Gguf, MetadataReader};
 use super::EngineError;
 
 /// End-of-turn markers that stop generation in the chat formats the study uses, in addition to the
@@ -136,22 +137,13 @@ impl Tokenizer {
             VocabKind::BytePair(pre) => build_byte_pair(&vocab, pre),
         }
         .map_err(|err| tokenizer_error(gguf.path(), &err))?;
-        let special = |id: Option<u32>| {
-            id.and_then(|id| {
-                vocab.tokens.get(id as usize).map(|text| SpecialToken {
-                    id,
-                    text: text.clone(),
-                })
-            })
-        };
-        let extra_eos: Vec<u32> = [vocab.eot_id, vocab.eom_id].into_iter().flatten().collect();
-        Ok(Self::assemble(
-            inner,
-            gguf.path(),
-            special(vocab.bos_id),
-            special(vocab.eos_id),
-            &extra_eos,
-        ))
+        let bos = vocab.special_token(vocab.ids.bos);
+        let eos = vocab.special_token(vocab.ids.eos);
+        let extra_eos: Vec<u32> = [vocab.ids.eot, vocab.ids.eom]
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(Self::assemble(inner, gguf.path(), bos, eos, &extra_eos))
     }
 
     fn assemble(
@@ -333,14 +325,42 @@ struct GgufVocab {
     scores: Vec<f32>,
     types: Vec<i32>,
     merges: Vec<String>,
-    bos_id: Option<u32>,
-    eos_id: Option<u32>,
-    unk_id: Option<u32>,
-    eot_id: Option<u32>,
-    eom_id: Option<u32>,
+    ids: SpecialIds,
     add_bos: bool,
     add_eos: bool,
     add_space_prefix: bool,
+}
+
+/// The special-token ids a GGUF file names (`tokenizer.ggml.<name>_token_id`).
+#[derive(Debug)]
+struct SpecialIds {
+    bos: Option<u32>,
+    eos: Option<u32>,
+    unk: Option<u32>,
+    eot: Option<u32>,
+    eom: Option<u32>,
+}
+
+impl SpecialIds {
+    const NAMES: [&'static str; 5] = ["bos", "eos", "unknown", "eot", "eom"];
+
+    fn read(meta: &mut MetadataReader<'_>, n_tokens: usize) -> Self {
+        let [bos, eos, unk, eot, eom] = Self::NAMES.map(|name| {
+            let key = format!("tokenizer.ggml.{name}_token_id");
+            let id = meta.opt_u32(&key);
+            if let Some(id) = id.filter(|&id| id as usize >= n_tokens) {
+                meta.report(format!("`{key}` = {id} is outside the {n_tokens} tokens"));
+            }
+            id
+        });
+        Self {
+            bos,
+            eos,
+            unk,
+            eot,
+            eom,
+        }
+    }
 }
 
 impl GgufVocab {
@@ -356,50 +376,9 @@ impl GgufVocab {
         let merges = meta
             .opt_strings("tokenizer.ggml.merges")
             .unwrap_or_default();
-        let mut id = |key: &str| meta.opt_u32(key);
-        let (bos_id, eos_id, unk_id) = (
-            id("tokenizer.ggml.bos_token_id"),
-            id("tokenizer.ggml.eos_token_id"),
-            id("tokenizer.ggml.unknown_token_id"),
-        );
-        let (eot_id, eom_id) = (
-            id("tokenizer.ggml.eot_token_id"),
-            id("tokenizer.ggml.eom_token_id"),
-        );
+        let ids = SpecialIds::read(&mut meta, tokens.len());
         let kind = vocab_kind(&model, pre.as_deref(), &mut meta);
-        if let Some(VocabKind::SentencePiece) = kind {
-            check_length(
-                &mut meta,
-                "tokenizer.ggml.scores",
-                scores.len(),
-                tokens.len(),
-            );
-        }
-        check_length(
-            &mut meta,
-            "tokenizer.ggml.token_type",
-            types.len(),
-            tokens.len(),
-        );
-        if let Some(VocabKind::BytePair(_)) = kind {
-            if merges.is_empty() {
-                meta.report("`tokenizer.ggml.merges` is missing or empty; a gpt2 vocabulary needs its merges".into());
-            }
-        }
-        for (key, value) in [
-            ("bos", bos_id),
-            ("eos", eos_id),
-            ("unknown", unk_id),
-            ("eot", eot_id),
-            ("eom", eom_id),
-        ] {
-            if value.is_some_and(|id| id as usize >= tokens.len()) {
-                meta.report(format!(
-                    "`tokenizer.ggml.{key}_token_id` = {value:?} is outside the {} tokens",
-                    tokens.len()
-                ));
-            }
-        }
+        check_vocabulary(&mut meta, kind, &tokens, &scores, &types, &merges);
         let is_spm = kind == Some(VocabKind::SentencePiece);
         let add_bos = meta.opt_bool("tokenizer.ggml.add_bos_token");
         let add_eos = meta
@@ -419,11 +398,7 @@ impl GgufVocab {
             scores,
             types,
             merges,
-            bos_id,
-            eos_id,
-            unk_id,
-            eot_id,
-            eom_id,
+            ids,
             add_bos,
             add_eos,
             add_space_prefix,
@@ -433,63 +408,93 @@ impl GgufVocab {
     fn token_type(&self, id: usize) -> i32 {
         self.types.get(id).copied().unwrap_or(1)
     }
+
+    fn special_token(&self, id: Option<u32>) -> Option<SpecialToken> {
+        let id = id?;
+        let text = self.tokens.get(id as usize)?.clone();
+        Some(SpecialToken { id, text })
+    }
 }
 
-fn vocab_kind(
-    model: &str,
-    pre: Option<&str>,
-    meta: &mut super::gguf::MetadataReader<'_>,
-) -> Option<VocabKind> {
+/// Array lengths agree with the token list, ids fit in u32, and a gpt2 vocabulary has merges.
+fn check_vocabulary(
+    meta: &mut MetadataReader<'_>,
+    kind: Option<VocabKind>,
+    tokens: &[String],
+    scores: &[f32],
+    types: &[i32],
+    merges: &[String],
+) {
+    if u32::try_from(tokens.len()).is_err() {
+        meta.report(format!(
+            "`tokenizer.ggml.tokens` has {} entries, more than 32-bit ids allow",
+            tokens.len()
+        ));
+    }
+    if kind == Some(VocabKind::SentencePiece) && scores.len() != tokens.len() {
+        meta.report(format!(
+            "`tokenizer.ggml.scores` has {} entries for {} tokens",
+            scores.len(),
+            tokens.len()
+        ));
+    }
+    if types.len() != tokens.len() {
+        meta.report(format!(
+            "`tokenizer.ggml.token_type` has {} entries for {} tokens",
+            types.len(),
+            tokens.len()
+        ));
+    }
+    if matches!(kind, Some(VocabKind::BytePair(_))) && merges.is_empty() {
+        meta.report(
+            "`tokenizer.ggml.merges` is missing or empty; a gpt2 vocabulary needs its merges"
+                .into(),
+        );
+    }
+}
+
+fn vocab_kind(model: &str, pre: Option<&str>, meta: &mut MetadataReader<'_>) -> Option<VocabKind> {
     match model {
         "llama" | "gemma" => Some(VocabKind::SentencePiece),
         "gpt2" => match pre {
             None => {
-                meta.report("`tokenizer.ggml.pre` is missing; a gpt2 vocabulary needs it to pick the pre-tokeniser (re-convert the model with a recent llama.cpp)".into());
+                meta.report(
+                    "`tokenizer.ggml.pre` is missing; a gpt2 vocabulary needs it to pick the \
+                     pre-tokeniser (re-convert the model with a recent llama.cpp)"
+                        .into(),
+                );
                 None
             }
             Some(name) => match PreTokenizer::from_name(name) {
                 Some(pre) => Some(VocabKind::BytePair(pre)),
                 None => {
-                    meta.report(format!("`tokenizer.ggml.pre` = `{name}` is not supported; supported: llama-bpe, qwen2, deepseek-r1-qwen"));
+                    meta.report(format!(
+                        "`tokenizer.ggml.pre` = `{name}` is not supported; \
+                         supported: llama-bpe, qwen2, deepseek-r1-qwen"
+                    ));
                     None
                 }
             },
         },
         "" => None, // already reported as missing
         other => {
-            meta.report(format!("`tokenizer.ggml.model` = `{other}` is not supported; supported: llama, gemma, gpt2"));
+            meta.report(format!(
+                "`tokenizer.ggml.model` = `{other}` is not supported; supported: llama, gemma, gpt2"
+            ));
             None
         }
     }
 }
 
-fn check_length(
-    meta: &mut super::gguf::MetadataReader<'_>,
-    key: &str,
-    found: usize,
-    expected: usize,
-) {
-    if found != expected {
-        meta.report(format!(
-            "`{key}` has {found} entries but there are {expected} tokens"
-        ));
-    }
-}
-
 /// The vocabulary map; for duplicate texts the last id wins, as in llama.cpp's `token_to_id`.
 fn vocab_map(tokens: &[String]) -> Vocab {
-    tokens
-        .iter()
-        .enumerate()
-        .map(|(id, text)| (text.clone(), id as u32))
-        .collect()
+    // Ids beyond u32 were reported by `check_vocabulary` before this runs.
+    let entry = |(id, text): (usize, &String)| Some((text.clone(), u32::try_from(id).ok()?));
+    tokens.iter().enumerate().filter_map(entry).collect()
 }
 
 fn build_sentencepiece(vocab: &GgufVocab) -> tokenizers::Result<tokenizers::Tokenizer> {
-    let unk = vocab
-        .unk_id
-        .and_then(|id| vocab.tokens.get(id as usize))
-        .cloned();
+    let unk = vocab.special_token(vocab.ids.unk).map(|token| token.text);
     let mut builder = BPE::builder()
         .vocab_and_merges(
             vocab_map(&vocab.tokens),
@@ -600,8 +605,8 @@ fn finish_gguf_tokenizer(
     };
     tokenizer.add_special_tokens(added(&[TOKEN_TYPE_CONTROL, TOKEN_TYPE_UNKNOWN], true))?;
     tokenizer.add_tokens(added(&[TOKEN_TYPE_USER_DEFINED], false))?;
-    let bos = vocab.bos_id.filter(|_| vocab.add_bos);
-    let eos = vocab.eos_id.filter(|_| vocab.add_eos);
+    let bos = vocab.ids.bos.filter(|_| vocab.add_bos);
+    let eos = vocab.ids.eos.filter(|_| vocab.add_eos);
     let specials: Vec<(String, u32)> = [bos, eos]
         .into_iter()
         .flatten()
@@ -733,7 +738,7 @@ mod tests {
         );
         // Every problem is named at once: the out-of-range EOS too.
         assert!(
-            message.contains("`tokenizer.ggml.eos_token_id` = Some(7) is outside the 3 tokens"),
+            message.contains("`tokenizer.ggml.eos_token_id` = 7 is outside the 3 tokens"),
             "{message}"
         );
     }

@@ -338,4 +338,37 @@ mod tests {
         let missing = Gguf::open(Path::new("/nonexistent/x.gguf")).unwrap_err();
         assert!(matches!(missing, EngineError::Io { .. }));
     }
+
+    #[test]
+    fn every_truncation_of_a_valid_file_is_an_error_not_a_panic() {
+        let full = write_gguf(&[
+            ("general.name", Value::String("tiny".into())),
+            (
+                "tokenizer.ggml.tokens",
+                Value::Array(vec![Value::String("a".into()); 4]),
+            ),
+            (
+                "tokenizer.ggml.scores",
+                Value::Array(vec![Value::F32(-1.0); 4]),
+            ),
+        ]);
+        let bytes = std::fs::read(full.path()).unwrap();
+        let cut = tempfile::NamedTempFile::new().unwrap();
+        let opens: Vec<bool> = (0..=bytes.len())
+            .map(|len| {
+                std::fs::write(cut.path(), &bytes[..len]).unwrap();
+                let opened = std::panic::catch_unwind(|| Gguf::open(cut.path()).is_ok());
+                opened.unwrap_or_else(|_| panic!("panicked on a file cut to {len} bytes"))
+            })
+            .collect();
+        // Only the zero padding after the header (up to the 32-byte alignment) may be missing.
+        let first_ok = opens.iter().position(|&ok| ok).unwrap();
+        assert!(opens[first_ok..].iter().all(|&ok| ok));
+        assert!(
+            bytes.len() - first_ok < 32,
+            "opened with {first_ok} of {} bytes",
+            bytes.len()
+        );
+        assert!(bytes[first_ok..].iter().all(|&b| b == 0));
+    }
 }

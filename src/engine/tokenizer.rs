@@ -87,7 +87,6 @@ impl EncodeOptions {
 }
 
 /// A tokenizer whose ids match llama.cpp's for the same model file.
-#[derive(Debug)]
 pub struct Tokenizer {
     /// Behind a mutex because switching special-token parsing mutates the tokenizer; encoding
     /// is short, so contention does not matter.
@@ -96,6 +95,18 @@ pub struct Tokenizer {
     bos: Option<SpecialToken>,
     eos: Option<SpecialToken>,
     eos_ids: Vec<u32>,
+}
+
+/// Names the source and special tokens; the vocabulary (up to 262,144 entries) is left out.
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("source", &self.source)
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .field("eos_ids", &self.eos_ids)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A special token's id and text, such as BOS `<bos>` = 2.
@@ -231,6 +242,7 @@ impl Tokenizer {
             skip_special,
             ids: Vec::new(),
             prefix_start: 0,
+            pending_start: 0,
             prefix: String::new(),
         }
     }
@@ -245,14 +257,20 @@ impl Tokenizer {
 }
 
 /// Streaming decode: returns only whole characters, holding back bytes of an unfinished UTF-8
-/// sequence (byte-fallback tokens) until the rest arrives. The same algorithm as `tokenizers`'
-/// `DecodeStream`: decode a short window of recent ids and emit what the newest id added.
+/// sequence (byte-fallback or byte-level tokens) until the rest arrives. The algorithm of
+/// `tokenizers`' `DecodeStream`: decode the last emitted chunk together with the ids after it,
+/// and emit what those ids added; the chunk gives the decoder the context it needs (a leading
+/// space it would strip, the first bytes of a character).
 #[derive(Debug)]
 pub struct StreamDecoder<'a> {
     tokenizer: &'a Tokenizer,
     skip_special: bool,
     ids: Vec<u32>,
+    /// Where the last emitted chunk starts in `ids`.
     prefix_start: usize,
+    /// Where the ids not yet emitted start in `ids`.
+    pending_start: usize,
+    /// The decoded last emitted chunk.
     prefix: String,
 }
 
@@ -260,7 +278,8 @@ impl StreamDecoder<'_> {
     /// Adds one generated id; returns the new text, or `None` while a character is incomplete.
     ///
     /// # Errors
-    /// [`EngineError::Tokenizer`] when decoding fails.
+    /// [`EngineError::Tokenizer`] when decoding fails, or when the decoder changed text it had
+    /// already given (no supported vocabulary does that).
     pub fn step(&mut self, id: u32) -> Result<Option<String>, EngineError> {
         self.ids.push(id);
         let window = self.ids.get(self.prefix_start..).unwrap_or_default();
@@ -269,17 +288,16 @@ impl StreamDecoder<'_> {
             return Ok(None);
         }
         let Some(new_text) = text.strip_prefix(self.prefix.as_str()) else {
-            // The decoder rewrote earlier text (it can strip a leading space); restart the window.
-            self.prefix_start = self.ids.len() - 1;
-            self.prefix.clear();
-            return Ok(Some(text));
+            return Err(EngineError::Tokenizer {
+                path: self.tokenizer.source.clone(),
+                message: format!("streaming decode: `{}` became `{text}`", self.prefix),
+            });
         };
         let new_text = new_text.to_string();
-        // Keep the last id as context so the next decode sees how this piece ended.
-        self.prefix_start = self.ids.len() - 1;
-        self.prefix = self
-            .tokenizer
-            .decode(&self.ids[self.prefix_start..], self.skip_special)?;
+        self.prefix_start = self.pending_start;
+        self.pending_start = self.ids.len();
+        let chunk = self.ids.get(self.prefix_start..).unwrap_or_default();
+        self.prefix = self.tokenizer.decode(chunk, self.skip_special)?;
         Ok(Some(new_text))
     }
 }

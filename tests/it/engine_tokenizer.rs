@@ -388,3 +388,33 @@ fn sentencepiece_with_space_prefix_ids_equal_llama_cpp() {
         .unwrap();
     assert_eq!(tokenizer.decode(&ids, true).unwrap(), "Hello world");
 }
+
+/// Streamed pieces put together equal the whole decode, for each vocabulary kind: byte-level
+/// BPE (a character split over several byte tokens), and SentencePiece with the leading-space
+/// strip of `add_space_prefix`.
+#[test]
+fn streamed_pieces_join_to_the_whole_decode() {
+    let text = "Hello world! I feel 😢, 東京 ok.\n\nThanks <think>hm</think> done";
+    for name in [
+        "tiny_bpe_qwen2.gguf",
+        "tiny_bpe_llama_bpe.gguf",
+        "tiny_spm_space_prefix.gguf",
+    ] {
+        let tokenizer = Tokenizer::from_gguf(&Gguf::open(&tiny_gguf(name)).unwrap()).unwrap();
+        let ids = tokenizer.encode(text, EncodeOptions::TEXT).unwrap();
+        let mut stream = tokenizer.stream(true);
+        let mut pieces = Vec::new();
+        for &id in &ids {
+            if let Some(piece) = stream.step(id).unwrap() {
+                assert!(!piece.contains('\u{FFFD}'), "{name}: {piece:?}");
+                pieces.push(piece);
+            }
+        }
+        assert_eq!(
+            pieces.concat(),
+            tokenizer.decode(&ids, true).unwrap(),
+            "{name}"
+        );
+        assert!(pieces.len() > 10, "{name}: {pieces:?}");
+    }
+}

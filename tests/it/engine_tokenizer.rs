@@ -418,3 +418,41 @@ fn streamed_pieces_join_to_the_whole_decode() {
         assert!(pieces.len() > 10, "{name}: {pieces:?}");
     }
 }
+
+/// Rendered with the model family's real chat template, then encoded as a prompt: the ids
+/// llama.cpp gives for the same text (the fixtures' prompt cases).
+fn assert_template_prompt_matches(gguf_name: &str, template_name: &str, thinking: Option<bool>) {
+    let gguf = Gguf::open(&tiny_gguf(&format!("tiny_bpe_{gguf_name}.gguf"))).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
+    let path = repo_root()
+        .join("tests/fixtures/engine/chat_templates")
+        .join(template_name);
+    let template =
+        ChatTemplate::new(template_name, std::fs::read_to_string(path).unwrap()).unwrap();
+    let messages = [ChatMessage {
+        role: Role::User,
+        content: "I can't sleep.".into(),
+    }];
+    let mut options = RenderOptions::for_tokenizer(&tokenizer, true);
+    options.enable_thinking = thinking;
+    let prompt = template.render(&messages, &options).unwrap();
+    let fixture = fixture(&format!("tokenizer_tiny_{gguf_name}.json"));
+    let cases = fixture["cases"].as_array().unwrap();
+    let case = cases.iter().find(|c| c["text"] == prompt.as_str());
+    let case = case.unwrap_or_else(|| panic!("no fixture case for {prompt:?}"));
+    let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+    assert_eq!(
+        tokenizer.encode(&prompt, EncodeOptions::PROMPT).unwrap(),
+        expected
+    );
+}
+
+#[test]
+fn qwen3_template_prompt_encodes_like_llama_cpp() {
+    assert_template_prompt_matches("qwen2", "qwen3.jinja", Some(false));
+}
+
+#[test]
+fn r1_distill_template_prompt_encodes_like_llama_cpp() {
+    assert_template_prompt_matches("deepseek_r1_qwen", "deepseek-r1-distill.jinja", None);
+}

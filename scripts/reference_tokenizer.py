@@ -16,9 +16,14 @@ Writes a JSON fixture that `tests/it/engine_tokenizer.rs` compares the engine's 
 Usage:
     python3 scripts/reference_tokenizer.py MODEL.gguf OUT.json [--data DIR] [--no-corpus]
 
-Model: the default test model (models/gemma-3-270m-q4_k_m.gguf) or the tiny gpt2-type vocabularies
-written by scripts/tiny_bpe_gguf.py. Reference: llama-cpp-python 0.3.36 (llama.cpp built from
-source), `Llama(path, vocab_only=True).tokenize(text, add_bos=True, special=...)`.
+Model: the default test model (models/gemma-3-270m-q4_k_m.gguf), the tiny vocabularies written
+by scripts/tiny_bpe_gguf.py and scripts/tiny_spm_gguf.py, or the full Qwen3 vocabulary (--full).
+Reference: llama-cpp-python 0.3.36 (llama.cpp built from source),
+`Llama(path, vocab_only=True).tokenize(text, add_bos=..., special=...)`.
+
+Fixtures (tests/fixtures/engine/): tokenizer_gemma3.json, tokenizer_tiny_qwen2.json,
+tokenizer_tiny_deepseek_r1_qwen.json, tokenizer_tiny_llama_bpe.json,
+tokenizer_tiny_spm_space_prefix.json, tokenizer_qwen3_full.json.
 """
 import argparse
 import csv

@@ -11,6 +11,8 @@ llama.cpp's converter marks Qwen3's non-special added tokens). One file per pre-
 - tiny_bpe_qwen2.gguf             pre=qwen2            (Qwen2, Qwen2.5, Qwen3), add_bos false
 - tiny_bpe_deepseek_r1_qwen.gguf  pre=deepseek-r1-qwen (R1-Distill-Qwen), add_bos true
 - tiny_bpe_llama_bpe.gguf         pre=llama-bpe        (Llama 3, 3.1, R1-Distill-Llama), add_bos true
+- tiny_qwen2_hf/tokenizer.json     the qwen2 file's vocabulary in Hugging Face form (the real
+                                   file's NFC normaliser, split regex and byte-level parts)
 
 llama.cpp loads them with `vocab_only=True`, so only the hyper-parameters it reads while loading
 are written, and no tensors. Then scripts/reference_tokenizer.py writes each fixture.
@@ -117,6 +119,30 @@ def write(path, pre, tokens, merges):
     writer.close()
 
 
+def write_hugging_face(out_dir, tokenizer_json, tokens, merges):
+    """The tiny qwen2 vocabulary as a Hugging Face tokenizer.json (the real file's normaliser,
+    pre-tokeniser and decoder, the tiny vocabulary) plus a tokenizer_config.json."""
+    with open(tokenizer_json, encoding="utf-8") as f:
+        spec = json.load(f)
+    control, user = CONTROL["qwen2"], USER_DEFINED
+    tokens = tokens + control + user
+    spec["model"]["vocab"] = {t: i for i, t in enumerate(tokens)}
+    spec["model"]["merges"] = [m.split(" ", 1) for m in merges]
+    spec["added_tokens"] = [
+        {"id": tokens.index(t), "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": t in control}
+        for t in control + user
+    ]
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(spec, f, ensure_ascii=False, separators=(",", ":"))
+    with open(os.path.join(out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
+                   "add_bos_token": False}, f, indent=1)
+        f.write("\n")
+    print(out_dir, os.path.getsize(os.path.join(out_dir, "tokenizer.json")), "bytes")
+
+
 def write_full(path, tokenizer_json):
     with open(tokenizer_json, encoding="utf-8") as f:
         spec = json.load(f)
@@ -167,6 +193,7 @@ def main():
         path = os.path.join(args.out_dir, f"tiny_bpe_{pre.replace('-', '_')}.gguf")
         write(path, pre, tokens, merges)
         print(path, os.path.getsize(path), "bytes")
+    write_hugging_face(os.path.join(args.out_dir, "tiny_qwen2_hf"), args.tokenizer_json, tokens, merges)
 
 
 if __name__ == "__main__":

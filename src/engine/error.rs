@@ -1,13 +1,47 @@
-//! The engine's error type: one small enum every engine submodule returns.
-//!
-//! Each variant carries the file (or template origin) it is about, so a message reads
-//! `path: what is wrong; what to do` without the caller adding the path again.
+//! The engine's error type: what went wrong while loading weights or running a model.
+//! Messages follow the house form `path: field: what is wrong; what to do`.
 
 use std::path::PathBuf;
 
-/// Why an engine operation failed.
+/// Everything the engine can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// A metadata key the architecture needs is absent.
+    #[error("{path}: metadata key `{key}` is missing; the file is not a complete {arch} model")]
+    MissingKey {
+        /// The model file.
+        path: PathBuf,
+        /// The key, with its architecture prefix.
+        key: String,
+        /// The architecture being loaded.
+        arch: String,
+    },
+    /// A metadata key or config field holds a value the engine cannot use.
+    #[error("{path}: `{key}`: {what}")]
+    BadValue {
+        /// The model file.
+        path: PathBuf,
+        /// The key or field.
+        key: String,
+        /// What is wrong and what to do.
+        what: String,
+    },
+    /// A tensor the architecture needs is absent.
+    #[error("{path}: tensor `{name}` is missing; the file does not match its declared architecture")]
+    MissingTensor {
+        /// The model file.
+        path: PathBuf,
+        /// The tensor name.
+        name: String,
+    },
+    /// The file declares an architecture the engine has no code for.
+    #[error("{path}: architecture `{arch}` is not supported; supported: gemma3, llama, qwen2, qwen3")]
+    UnsupportedArchitecture {
+        /// The model file.
+        path: PathBuf,
+        /// The declared architecture.
+        arch: String,
+    },
     /// Reading a file failed at the operating-system level.
     #[error("{}: {source}", path.display())]
     Io {
@@ -40,4 +74,10 @@ pub enum EngineError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A caller passed inputs that do not fit the model (shapes, lengths, ids).
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// A tensor operation failed.
+    #[error("tensor operation: {0}")]
+    Candle(#[from] candle_core::Error),
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod layers;
+pub mod local;
 pub mod models;
 pub mod reasoning;
 pub mod sampler;
@@ -20,3 +21,4 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use error::EngineError;
+pub use local::LocalGenerator;

@@ -28,8 +28,13 @@ pub fn open(spec: &ModelSpec, options: &OpenOptions) -> anyhow::Result<Box<dyn G
             let weights = local.locate_weights(&options.models_dir).with_context(|| {
                 format!("weights of {} not found; fetch them with: {}", local.id, local.fetch_command())
             })?;
-            { let _ = weights; anyhow::bail!("x") }
+            let generator = crate::engine::LocalGenerator::load(local, &weights, &options.device)
+                .with_context(|| format!("loading {}", local.id))?;
+            Ok(Box::new(generator))
         }
-        ModelSpec::Api(api) => { let _ = api; anyhow::bail!("x") },
+        ModelSpec::Api(api) => {
+            let generator = crate::api::ApiGenerator::new(api).with_context(|| format!("opening {}", api.id))?;
+            Ok(Box::new(generator))
+        }
     }
 }

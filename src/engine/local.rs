@@ -1,0 +1,253 @@
+//! [`LocalGenerator`]: a registry model loaded into the engine and served through the shared
+//! `Generator` trait, so the runner, the judge and the bench treat it like any API model.
+//!
+//! It joins the parts of the engine: the chat template renders the messages, the tokenizer
+//! turns them into ids, [`generate::generate`] runs the batch, and the reasoning split removes a
+//! `<think>` block from the rated text for reasoning models (the raw text is kept).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::Device;
+
+use crate::registry::{ChatTemplateSource, LocalModel, TokenizerSource, Weights};
+use crate::schema::{
+    FatalGeneratorError, FinishReason, GenerationReply, GenerationRequest, Generator, GeneratorInfo, ModelKind,
+    Timings, TokenSource, TokenUsage,
+};
+
+use super::chat_template::{ChatTemplate, RenderOptions};
+use super::decoder::Model;
+use super::generate::{self, GenerateOptions, GenerationInput, StopReason};
+use super::gguf::Gguf;
+use super::reasoning::split_reasoning;
+use super::sampler::SamplingParams;
+use super::tokenizer::{EncodeOptions, Tokenizer};
+use super::{models, EngineError};
+
+/// Conversations per forward pass unless the caller asks otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 8;
+/// Prompt columns per prefill pass.
+const PREFILL_CHUNK: usize = 512;
+
+/// A local model ready to answer.
+pub struct LocalGenerator {
+    spec: LocalModel,
+    device_name: String,
+    model: Model,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    provenance: BTreeMap<String, String>,
+}
+
+/// The candle device for `cpu`, `cuda`, `cuda:N` or `metal`.
+///
+/// # Errors
+/// An unknown name, or a device this build or machine lacks.
+pub fn parse_device(name: &str) -> Result<Device, EngineError> {
+    let device = match name {
+        "cpu" => Device::Cpu,
+        "metal" => Device::new_metal(0)?,
+        "cuda" => Device::new_cuda(0)?,
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(ordinal) => Device::new_cuda(ordinal)?,
+            None => return Err(EngineError::Input(format!("--device `{other}`: expected cpu, cuda, cuda:N or metal"))),
+        },
+    };
+    Ok(device)
+}
+
+impl LocalGenerator {
+    /// Load `spec` from `weights` (a GGUF file or a safetensors folder) onto `device`.
+    ///
+    /// # Errors
+    /// Unreadable or unsupported weights, tokenizer or chat template.
+    pub fn load(spec: &LocalModel, weights: &Path, device: &str) -> Result<Self, EngineError> {
+        let dev = parse_device(device)?;
+        let mut provenance = BTreeMap::new();
+        let (model, tokenizer, template) = match &spec.weights {
+            Weights::Gguf { .. } => {
+                let gguf = Gguf::open(weights)?;
+                let tokenizer = match &spec.tokenizer {
+                    TokenizerSource::Gguf => Tokenizer::from_gguf(&gguf)?,
+                    TokenizerSource::Hub { file } => Tokenizer::from_tokenizer_json(&sibling(weights, file))?,
+                };
+                let template = match &spec.chat_template {
+                    ChatTemplateSource::Gguf => ChatTemplate::resolve(None, Some(&gguf))?,
+                    ChatTemplateSource::TokenizerConfig => {
+                        ChatTemplate::resolve(Some(&sibling(weights, "tokenizer_config.json")), None)?
+                    }
+                    ChatTemplateSource::Named { name } => named_template(name)?,
+                };
+                let file_sha = crate::files::sha256_file(weights).map_err(|e| EngineError::Input(e.to_string()))?;
+                provenance.insert("weights_sha256".to_owned(), file_sha);
+                (models::load_gguf(weights, &dev)?, tokenizer, template)
+            }
+            Weights::Safetensors { .. } => {
+                let tokenizer = match &spec.tokenizer {
+                    TokenizerSource::Hub { file } => Tokenizer::from_tokenizer_json(&weights.join(file))?,
+                    TokenizerSource::Gguf => {
+                        return Err(EngineError::Input(format!("{}: a safetensors model needs `tokenizer = {{ source = \"hub\", file = \"tokenizer.json\" }}`", spec.id)))
+                    }
+                };
+                let template = match &spec.chat_template {
+                    ChatTemplateSource::Named { name } => named_template(name)?,
+                    _ => ChatTemplate::resolve(Some(&weights.join("tokenizer_config.json")), None)?,
+                };
+                (models::load_safetensors(weights, &dev)?, tokenizer, template)
+            }
+        };
+        provenance.insert("weights_path".to_owned(), weights.display().to_string());
+        provenance.insert("chat_template".to_owned(), template.origin().to_owned());
+        provenance.insert("tokenizer".to_owned(), format!("{:?}", spec.tokenizer).to_lowercase());
+        Ok(Self { spec: spec.clone(), device_name: device.to_owned(), model, tokenizer, template, provenance })
+    }
+
+    /// The prompt ids for one request.
+    fn prompt_ids(&self, request: &GenerationRequest) -> Result<Vec<u32>, EngineError> {
+        let mut options = RenderOptions::for_tokenizer(&self.tokenizer, true);
+        if self.spec.reasoning || self.spec.thinking {
+            options.enable_thinking = Some(self.spec.thinking);
+        }
+        let text = self.template.render(&request.messages, &options)?;
+        self.tokenizer.encode(&text, EncodeOptions::PROMPT)
+    }
+
+    /// Run one batch whose requests share sampling settings.
+    fn generate_batch(&mut self, requests: &[GenerationRequest]) -> Vec<GenerationReply> {
+        let started = Instant::now();
+        let mut replies: Vec<Option<GenerationReply>> = vec![None; requests.len()];
+        let mut inputs = Vec::new();
+        let mut slots = Vec::new();
+        for (i, request) in requests.iter().enumerate() {
+            match self.prompt_ids(request) {
+                Ok(prompt) => {
+                    inputs.push(GenerationInput {
+                        conversation_id: request.conversation_id.to_string(),
+                        prompt,
+                        max_new_tokens: request.params.max_new_tokens as usize,
+                    });
+                    slots.push(i);
+                }
+                Err(e) => replies[i] = Some(GenerationReply::failed(e.to_string(), String::new(), Timings::default())),
+            }
+        }
+        if let Some(first) = requests.first() {
+            let params = &first.params;
+            let options = GenerateOptions {
+                sampling: SamplingParams {
+                    temperature: params.temperature,
+                    top_p: params.top_p.filter(|p| *p < 1.0),
+                    top_k: params.top_k.map(|k| k as usize),
+                    repetition_penalty: params.repetition_penalty.map(|p| p as f32),
+                },
+                run_seed: params.seed,
+                eos_ids: self.tokenizer.eos_ids().to_vec(),
+                prefill_chunk: PREFILL_CHUNK,
+                pad_id: 0,
+            };
+            let batch = inputs.len() as u32;
+            match generate::generate(&mut self.model, &inputs, &options, &mut |_, _| false) {
+                Ok(outputs) => {
+                    for (slot, output) in slots.iter().zip(outputs) {
+                        replies[*slot] = Some(self.reply(output, batch));
+                    }
+                }
+                Err(e) => {
+                    self.model.clear_kv_cache();
+                    let timings = Timings { total_ms: started.elapsed().as_secs_f64() * 1e3, ..Timings::default() };
+                    for slot in slots {
+                        replies[slot] = Some(GenerationReply::failed(e.to_string(), String::new(), timings));
+                    }
+                }
+            }
+        }
+        replies
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| GenerationReply::failed("invariant: no reply", String::new(), Timings::default())))
+            .collect()
+    }
+
+    fn reply(&self, output: generate::GenerationOutput, batch: u32) -> GenerationReply {
+        let timings = Timings {
+            ttft_ms: Some(output.ttft_ms),
+            prefill_ms: Some(output.prefill_ms),
+            decode_ms: Some(output.decode_ms),
+            total_ms: output.ttft_ms + output.decode_ms,
+        };
+        let usage = Some(TokenUsage {
+            prompt_tokens: output.prompt_tokens as u32,
+            completion_tokens: output.tokens.len() as u32,
+            source: TokenSource::Engine,
+        });
+        let raw = match self.tokenizer.decode(&output.tokens, true) {
+            Ok(text) => text,
+            Err(e) => return GenerationReply { usage, ..GenerationReply::failed(e.to_string(), String::new(), timings) },
+        };
+        let (text, raw_text) = if self.spec.reasoning {
+            let split = split_reasoning(&raw);
+            (split.answer, split.raw)
+        } else {
+            (raw.trim().to_owned(), (raw.trim() != raw).then_some(raw.clone()))
+        };
+        GenerationReply {
+            text,
+            raw_text,
+            finish_reason: match output.stop {
+                StopReason::Eos | StopReason::Hook => FinishReason::Stop,
+                StopReason::MaxTokens => FinishReason::Length,
+            },
+            usage,
+            timings,
+            batch_size: batch,
+            provider_model_version: None,
+            request_id: None,
+            error: None,
+        }
+    }
+}
+
+fn named_template(name: &str) -> Result<ChatTemplate, EngineError> {
+    if name == super::chat_template::PLAIN_NAME {
+        Ok(ChatTemplate::plain())
+    } else {
+        Err(EngineError::Input(format!("chat_template: unknown named template `{name}`; built in: plain")))
+    }
+}
+
+fn sibling(weights: &Path, file: &str) -> PathBuf {
+    weights.parent().unwrap_or(Path::new(".")).join(file)
+}
+
+impl Generator for LocalGenerator {
+    fn info(&self) -> GeneratorInfo {
+        GeneratorInfo {
+            model_id: self.spec.id.clone(),
+            provider: "candle".to_owned(),
+            kind: ModelKind::Local,
+            device: self.device_name.clone(),
+        }
+    }
+
+    fn preferred_batch_size(&self) -> usize {
+        DEFAULT_BATCH_SIZE
+    }
+
+    fn generate(&mut self, requests: &[GenerationRequest]) -> Result<Vec<GenerationReply>, FatalGeneratorError> {
+        // Rows of one forward pass share sampling settings; split where they differ.
+        let mut replies = Vec::with_capacity(requests.len());
+        let mut start = 0;
+        while start < requests.len() {
+            let params = &requests[start].params;
+            let end = requests[start..].iter().position(|r| &r.params != params).map_or(requests.len(), |n| start + n);
+            replies.extend(self.generate_batch(&requests[start..end]));
+            start = end;
+        }
+        Ok(replies)
+    }
+
+    fn provenance(&self) -> BTreeMap<String, String> {
+        self.provenance.clone()
+    }
+}

@@ -126,7 +126,7 @@ pub enum Command {
     Rate(RateArgs),
     /// Compute the study's statistics from a run's ratings and write analysis.json.
     ///
-    /// Reads `RUN/responses.jsonl` and every `RUN/ratings*.jsonl` (or the --ratings files) and
+    /// Reads `RUN/responses/*.jsonl`, every `RUN/ratings*.jsonl` and `RUN/judgements/*.jsonl` (or the --ratings files) and
     /// writes `RUN/analysis.json`; with --mentalbench it analyses that release's ratings.csv
     /// instead and writes `OUT/analysis.json`. Prints the path written.
     Analyze(AnalyzeArgs),
@@ -136,7 +136,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["run", "mentalbench"])))]
 pub struct AnalyzeArgs {
-    /// Run folder (`results/<run_id>`) holding responses.jsonl and ratings*.jsonl.
+    /// Run folder (`results/<run_id>`) holding responses/, ratings*.jsonl and judgements/.
     #[arg(long, value_name = "DIR")]
     pub run: Option<PathBuf>,
     /// MentalBench release folder (with ratings.csv) to analyse instead of a run.

@@ -773,7 +773,7 @@ mod tests {
     #[test]
     fn rejects_impossible_api_limits() {
         let text = format!(
-            "{DEFAULTS}[[models]]\nid = \"a\"\nkind = \"api\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 1.0\nlimits = {{ timeout_s = 0.0, backoff_base_ms = 10, backoff_max_ms = 5, requests_per_minute = 0 }}\n"
+            "{DEFAULTS}[[models]]\nid = \"a\"\nkind = \"api\"\nvendor = \"v\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 1.0\nlimits = {{ timeout_s = 0.0, backoff_base_ms = 10, backoff_max_ms = 5, requests_per_minute = 0 }}\n"
         );
         let err = load_str(&text).unwrap_err().to_string();
         assert!(err.contains("models.toml:7: models[0].limits.timeout_s: must be a positive number of seconds"), "{err}");

@@ -2,8 +2,9 @@
 //! them and write `analysis.json`.
 //!
 //! Owns file reading and writing for the analysis; the statistics stay pure in the sibling
-//! modules. A run folder holds `responses.jsonl` and one or more `ratings*.jsonl` files
-//! (human ratings from the rating store, imported sheets, LLM judges), all schema records.
+//! modules. A run folder holds `responses/<model>.jsonl` (written by `generate`), any
+//! `ratings*.jsonl` files (human ratings exported from the rating store, imported sheets) and
+//! `judgements/<judge>.jsonl` (written by `judge`), all schema records.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,22 +76,36 @@ pub fn run(options: &AnalyzeOptions) -> Result<PathBuf, AnalyzeError> {
     Ok(path)
 }
 
-/// Rating files of a run folder: every `ratings*.jsonl`, sorted.
-fn default_rating_files(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| FileError::io(dir, e))?;
+/// The `.jsonl` files of `dir`, sorted; none when `dir` is absent.
+fn jsonl_files(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, FileError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(FileError::io(dir, e)),
+    };
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ratings") && n.ends_with(".jsonl"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".jsonl"))
         })
         .collect();
     out.sort();
     Ok(out)
 }
 
+/// Rating files of a run folder: every `ratings*.jsonl`, then every judge's log, sorted.
+fn default_rating_files(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
+    let mut out = jsonl_files(dir, "ratings")?;
+    out.extend(jsonl_files(&dir.join(crate::judge::JUDGEMENTS_DIR), "")?);
+    Ok(out)
+}
+
 fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
-    let records: Vec<ResponseRecord> = files::read_jsonl(&dir.join("responses.jsonl"))?;
+    let mut records: Vec<ResponseRecord> = Vec::new();
+    for file in jsonl_files(&dir.join(crate::runner::RESPONSES_DIR), "")? {
+        records.extend(files::read_jsonl::<ResponseRecord>(&file)?);
+    }
     let files = if rating_files.is_empty() { default_rating_files(dir)? } else { rating_files.to_vec() };
     let mut ratings: Vec<Rating> = Vec::new();
     for file in &files {

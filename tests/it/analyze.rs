@@ -423,7 +423,8 @@ fn write_run(dir: &Path) {
     // An earlier rating of qwen3-4b/sample:1 by alice, replaced by the one above.
     ratings.insert(0, rating(&template, "qwen3-4b", "sample:1", "alice", Some([1; 6]), "2026-11-25T12:00:00Z"));
     let lines = |v: &[Value]| v.iter().map(|r| r.to_string() + "\n").collect::<String>();
-    std::fs::write(dir.join("responses.jsonl"), lines(&responses)).unwrap();
+    std::fs::create_dir_all(dir.join("responses")).unwrap();
+    std::fs::write(dir.join("responses").join("all.jsonl"), lines(&responses)).unwrap();
     std::fs::write(dir.join("ratings.jsonl"), lines(&ratings)).unwrap();
 }
 

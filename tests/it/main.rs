@@ -5,6 +5,8 @@ mod common;
 mod curate;
 mod analyze;
 mod engine_tokenizer;
+mod generate;
+mod judge;
 mod models;
 mod schema;
 mod rate;

@@ -69,6 +69,7 @@ fn setup(kind: Kind, test: &str) -> Setup {
         Kind::Anthropic | Kind::Google => server.origin.clone(),
     };
     let model = ApiModel {
+        vendor: "test".to_owned(),
         id: ModelId(format!("fake-{kind:?}").to_lowercase()),
         family: "Fake".to_owned(),
         provider,

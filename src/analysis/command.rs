@@ -103,7 +103,7 @@ fn default_rating_files(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
 
 fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let mut records: Vec<ResponseRecord> = Vec::new();
-    for file in jsonl_files(&dir.join(crate::runner::RESPONSES_DIR), "")? {
+    for (_, file) in crate::runner::response_files(dir)? {
         records.extend(files::read_jsonl::<ResponseRecord>(&file)?);
     }
     let files = if rating_files.is_empty() { default_rating_files(dir)? } else { rating_files.to_vec() };

@@ -236,15 +236,11 @@ fn load_contexts(run_dir: &Path) -> anyhow::Result<BTreeMap<ConversationId, Stri
 }
 
 fn load_responses(run_dir: &Path) -> anyhow::Result<Vec<ResponseRecord>> {
-    let dir = run_dir.join(runner::RESPONSES_DIR);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("{}: no responses; run `mhbench generate` first", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    paths.sort();
+    if !run_dir.join(runner::RESPONSES_DIR).is_dir() {
+        anyhow::bail!("{}: no responses; run `mhbench generate` first", run_dir.join(runner::RESPONSES_DIR).display());
+    }
     let mut responses = Vec::new();
-    for path in paths {
+    for (_, path) in runner::response_files(run_dir)? {
         responses.extend(runner::store::read_records(&path)?);
     }
     Ok(responses)

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use crate::files;
 use crate::schema::{ConversationId, ResponseRecord, RunManifest};
 
-use super::{manifest, store, CONVERSATIONS_FILE, RESPONSES_DIR};
+use super::{manifest, store, CONVERSATIONS_FILE};
 
 /// What a merge wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> anyhow::Result<MergeSummary> {
         }
     }
     for (model, model_records) in &records {
-        files::write_jsonl(&out.join(RESPONSES_DIR).join(format!("{model}.jsonl")), model_records)?;
+        files::write_jsonl(&super::response_file(out, model), model_records)?;
     }
     let conversations = std::fs::read(shards[0].join(CONVERSATIONS_FILE))
         .with_context(|| format!("reading {}", shards[0].join(CONVERSATIONS_FILE).display()))?;
@@ -99,16 +99,8 @@ fn read_shard_manifests(shards: &[PathBuf]) -> anyhow::Result<Vec<RunManifest>> 
 
 fn read_responses(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<ResponseRecord>>> {
     let mut out = BTreeMap::new();
-    let responses = dir.join(RESPONSES_DIR);
-    let Ok(entries) = std::fs::read_dir(&responses) else {
-        return Ok(out);
-    };
-    for entry in entries {
-        let path = entry.with_context(|| format!("listing {}", responses.display()))?.path();
-        let Some(model) = path.file_stem().filter(|_| path.extension().is_some_and(|e| e == "jsonl")) else {
-            continue;
-        };
-        out.insert(model.to_string_lossy().into_owned(), store::read_records(&path)?);
+    for (model, path) in super::response_files(dir)? {
+        out.insert(model, store::read_records(&path)?);
     }
     Ok(out)
 }

@@ -119,10 +119,7 @@ impl RunSummary {
 /// reported in its [`ModelOutcome`] and the other models run.
 pub fn generate(options: &GenerateOptions) -> anyhow::Result<RunSummary> {
     let conversations = load_dataset(&options.dataset)?;
-    let selected: Vec<&Conversation> = conversations
-        .iter()
-        .filter(|c| options.shard.is_none_or(|s| s.contains(&c.id)))
-        .collect();
+    let selected = in_shard(&conversations, options.shard);
     let mut manifest = prepare_run_folder(options, &conversations)?;
     manifest::write(&options.out, &manifest)?;
     files::write_jsonl(&options.out.join(CONVERSATIONS_FILE), &conversations)?;
@@ -140,20 +137,49 @@ pub fn generate(options: &GenerateOptions) -> anyhow::Result<RunSummary> {
 /// Bad data set or unreadable response files.
 pub fn dry_run(options: &GenerateOptions) -> anyhow::Result<Vec<plan::ModelPlan>> {
     let conversations = load_dataset(&options.dataset)?;
-    let selected: Vec<&Conversation> = conversations
-        .iter()
-        .filter(|c| options.shard.is_none_or(|s| s.contains(&c.id)))
-        .collect();
+    let selected = in_shard(&conversations, options.shard);
     options
         .models
         .iter()
         .map(|spec| {
-            let path = options.out.join(RESPONSES_DIR).join(format!("{}.jsonl", spec.id()));
+            let path = response_file(&options.out, spec.id().as_str());
             let answered = store::written_keys::<ResponseRecord>(&path)?;
             let pending: Vec<&Conversation> = selected.iter().copied().filter(|c| !answered.contains(&c.id)).collect();
             Ok(plan::plan_model(spec, &options.prompt, &pending, options.params.max_new_tokens))
         })
         .collect()
+}
+
+/// The conversations of `shard`, or all of them.
+fn in_shard(conversations: &[Conversation], shard: Option<Shard>) -> Vec<&Conversation> {
+    conversations.iter().filter(|c| shard.is_none_or(|s| s.contains(&c.id))).collect()
+}
+
+/// Path of `model_id`'s response file in `run_dir`.
+pub fn response_file(run_dir: &Path, model_id: &str) -> PathBuf {
+    run_dir.join(RESPONSES_DIR).join(format!("{model_id}.jsonl"))
+}
+
+/// The response files of a run folder, `(model_id, path)` sorted by model id; none when the
+/// run has no responses folder yet.
+///
+/// # Errors
+/// The folder exists but cannot be listed.
+pub fn response_files(run_dir: &Path) -> Result<Vec<(String, PathBuf)>, files::FileError> {
+    let dir = run_dir.join(RESPONSES_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(files::FileError::io(&dir, e)),
+    };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p)))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Read a data set of conversations, refusing duplicate ids.
@@ -223,7 +249,7 @@ fn run_model(
     manifest: &mut RunManifest,
 ) -> anyhow::Result<ModelOutcome> {
     let model_id = spec.id().clone();
-    let path = options.out.join(RESPONSES_DIR).join(format!("{model_id}.jsonl"));
+    let path = response_file(&options.out, model_id.as_str());
     let (mut file, repair) = store::ResponseFile::open(&path)?;
     if repair.torn_bytes > 0 {
         tracing::warn!("{}: cut a torn last line of {} bytes left by an interrupted run", path.display(), repair.torn_bytes);

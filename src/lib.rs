@@ -16,6 +16,7 @@ pub mod bench;
 pub mod dataset;
 pub mod engine;
 pub mod files;
+pub mod hub;
 pub mod judge;
 pub mod rating;
 pub mod registry;

@@ -566,24 +566,18 @@ impl LocalModel {
             candidates.push(path.clone());
             return candidates;
         }
-        let (repo, revision) = self.weights.repo();
-        let cache = hf_hub::Cache::from_env();
-        let cached = cache.repo(hf_hub::Repo::with_revision(
-            repo.to_owned(),
-            hf_hub::RepoType::Model,
-            revision.to_owned(),
-        ));
+        let repo = self.hub_repo();
         match &self.weights {
             Weights::Gguf { file, hub_file, .. } => {
                 candidates.push(models_dir.join(file));
                 let hub_name = hub_file.as_deref().unwrap_or(file);
-                if let Some(p) = cached.get(hub_name) {
+                if let Some(p) = crate::hub::cached(&repo, hub_name) {
                     candidates.push(p);
                 }
             }
             Weights::Safetensors { .. } => {
                 candidates.push(models_dir.join(self.id.as_str()));
-                if let Some(config) = cached.get("config.json") {
+                if let Some(config) = crate::hub::cached(&repo, "config.json") {
                     if let Some(dir) = config.parent() {
                         candidates.push(dir.to_owned());
                     }
@@ -591,6 +585,35 @@ impl LocalModel {
             }
         }
         candidates
+    }
+
+    fn hub_repo(&self) -> hf_hub::Repo {
+        let (repo, revision) = self.weights.repo();
+        hf_hub::Repo::with_revision(repo.to_owned(), hf_hub::RepoType::Model, revision.to_owned())
+    }
+
+    /// Downloads the weights into the Hugging Face cache through hf-hub (only reads the cache
+    /// when `HF_HUB_OFFLINE=1`) and returns what [`Self::locate_weights`] would then find: the
+    /// GGUF file, or the safetensors folder with its config, tokenizer files and every shard.
+    ///
+    /// # Errors
+    /// A file is missing from the cache in offline mode, or its download failed.
+    pub fn fetch_weights(&self) -> Result<PathBuf, crate::hub::HubError> {
+        let repo = self.hub_repo();
+        match &self.weights {
+            Weights::Gguf { file, hub_file, .. } => crate::hub::fetch(&repo, hub_file.as_deref().unwrap_or(file)),
+            Weights::Safetensors { .. } => {
+                let config = crate::hub::fetch(&repo, "config.json")?;
+                for optional in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+                    // Absent in some repositories; the engine reports what it then lacks.
+                    let _ = crate::hub::fetch(&repo, optional);
+                }
+                for shard in safetensors_shards(&repo)? {
+                    crate::hub::fetch(&repo, &shard)?;
+                }
+                Ok(config.parent().map(Path::to_path_buf).unwrap_or(config))
+            }
+        }
     }
 
     /// The shell command that puts this model's weights where [`Self::locate_weights`] looks.
@@ -615,6 +638,22 @@ impl LocalModel {
             Weights::Safetensors { .. } => p.join("config.json").is_file(),
         })
     }
+}
+
+/// The shard files of a safetensors checkpoint: those its index names, else `model.safetensors`.
+fn safetensors_shards(repo: &hf_hub::Repo) -> Result<Vec<String>, crate::hub::HubError> {
+    let Ok(index) = crate::hub::fetch(repo, "model.safetensors.index.json") else {
+        return Ok(vec!["model.safetensors".to_owned()]);
+    };
+    let unreadable = |e: String| crate::hub::HubError::Download(format!("{}: {e}", index.display()));
+    let text = std::fs::read_to_string(&index).map_err(|e| unreadable(e.to_string()))?;
+    let parsed: serde_json::Value = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+    let map = parsed.get("weight_map").and_then(|m| m.as_object())
+        .ok_or_else(|| unreadable("no weight_map object".to_owned()))?;
+    let mut shards: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    shards.sort();
+    shards.dedup();
+    Ok(shards)
 }
 
 /// One row of `mhbench models`: what a model is and whether it is ready to run here.

@@ -1,10 +1,9 @@
-//! Fetching source files from the Hugging Face hub through hf-hub, or only from its local cache
-//! when `HF_HUB_OFFLINE=1`.
+//! Dataset source files on the Hugging Face hub (`hf://datasets/...` addresses), fetched through
+//! [`crate::hub`] (cache only when `HF_HUB_OFFLINE=1`).
 //!
 //! Only MentalChat16K and Psych8K are fetched this way; every other source is a local file.
-//! Offline mode never opens a socket. Online failures (no network, gated repository, missing
-//! token) come back as one error naming the repository and what to do, never a hang or panic:
-//! hf-hub's sync client fails as soon as the connection does.
+//! Failures (offline and not cached, no network, gated repository, missing token) come back as
+//! one error naming the file and what to do.
 
 use std::path::PathBuf;
 
@@ -47,63 +46,24 @@ pub struct HubError {
     pub reason: String,
 }
 
-/// Whether `HF_HUB_OFFLINE` asks for cache-only access (`1`, `true`, `yes`, `on`).
-pub fn is_offline() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .map(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "yes" | "on"
-            )
-        })
-        .unwrap_or(false)
-}
-
 /// The local path of `file`: from the hf-hub cache, downloading it first unless offline.
 /// `local_flag` is the command-line flag that takes a local copy instead, named in errors.
 ///
 /// # Errors
 /// Offline and not cached; or the download failed (network, gate, token), each with what to do.
 pub fn fetch(file: &HubFile, local_flag: &str) -> Result<PathBuf, HubError> {
-    let cache = hf_hub::Cache::from_env();
-    if is_offline() {
-        return cache.dataset(file.repo.clone()).get(&file.file).ok_or_else(|| HubError {
-            uri: file.to_uri(),
-            reason: format!(
-                "not in the Hugging Face cache at {} and HF_HUB_OFFLINE=1 forbids downloading; \
-                 unset HF_HUB_OFFLINE while online to download it, or pass a local copy with {local_flag} FILE",
-                cache.path().display()
-            ),
-        });
-    }
-    let token = std::env::var("HF_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .or_else(|| cache.token());
-    let api = hf_hub::api::sync::ApiBuilder::from_env()
-        .with_progress(false)
-        .with_token(token)
-        .build()
-        .map_err(|e| download_error(file, local_flag, &e))?;
-    api.dataset(file.repo.clone())
-        .get(&file.file)
-        .map_err(|e| download_error(file, local_flag, &e))
-}
-
-fn download_error(
-    file: &HubFile,
-    local_flag: &str,
-    error: &hf_hub::api::sync::ApiError,
-) -> HubError {
-    HubError {
-        uri: file.to_uri(),
-        reason: format!(
-            "download failed: {error}; check the network and, for a gated set, request access on \
-             https://huggingface.co/datasets/{} and set HF_TOKEN; or pass a local copy with {local_flag} FILE \
-             (HF_HUB_OFFLINE=1 uses only the cache)",
-            file.repo
-        ),
-    }
+    let repo = hf_hub::Repo::new(file.repo.clone(), hf_hub::RepoType::Dataset);
+    crate::hub::fetch(&repo, &file.file).map_err(|error| {
+        let what_to_do = match error {
+            crate::hub::HubError::NotCached { .. } => format!(
+                "unset HF_HUB_OFFLINE while online to download it, or pass a local copy with {local_flag} FILE"),
+            crate::hub::HubError::Download(_) => format!(
+                "check the network and, for a gated set, request access on \
+                 https://huggingface.co/datasets/{} and set HF_TOKEN; or pass a local copy with {local_flag} FILE \
+                 (HF_HUB_OFFLINE=1 uses only the cache)", file.repo),
+        };
+        HubError { uri: file.to_uri(), reason: format!("{error}; {what_to_do}") }
+    })
 }
 
 #[cfg(test)]

@@ -181,6 +181,7 @@ impl Model {
                 k_norm: ld.optional_norm(config.qk_norm, &format!("{p}attn_k_norm.weight"))?,
                 rope: (rope, spec.rope),
                 mask_index,
+                window: spec.window,
             };
             let shape = AttentionShape {
                 n_head: config.n_head,
@@ -234,11 +235,13 @@ impl Model {
         let positions = rows.positions(offset, s, &self.device)?;
         let step = StepInputs {
             rope: self.ropes.iter().map(|r| r.tables(&positions)).collect::<Result<_, _>>()?,
-            masks: self
-                .windows
-                .iter()
-                .map(|w| rows.mask(offset, s, *w, &self.device))
-                .collect::<Result<_, _>>()?,
+            masks: if self.device.is_cpu() {
+                Vec::new()
+            } else {
+                self.windows.iter().map(|w| rows.mask(offset, s, *w, &self.device)).collect::<Result<_, _>>()?
+            },
+            pads: rows.pads.clone(),
+            offset,
         };
         let mut x = self.embed.embed(tokens)?;
         if let Some(scale) = self.config.embed_scale {
@@ -289,13 +292,16 @@ impl Model {
             .iter()
             .map(|&r| rows.pads.get(r).copied().ok_or_else(|| EngineError::Input(format!("no batch row {r}"))))
             .collect::<Result<Vec<_>, _>>()?;
-        let idx: Vec<u32> = keep.iter().map(|&r| r as u32).collect();
-        let idx = Tensor::from_vec(idx, keep.len(), &self.device)?;
         for b in &mut self.blocks {
-            b.attn.retain_rows(&idx)?;
+            b.attn.retain_rows(keep)?;
         }
         self.rows = Some(RowPadding { pads });
         Ok(())
+    }
+
+    /// Bytes held by the KV cache on the CPU (0 on other devices).
+    pub fn kv_cache_bytes(&self) -> usize {
+        self.blocks.iter().map(|b| b.attn.host_cache_bytes()).sum()
     }
 
     /// Empties the KV cache so the next call starts a new batch.

@@ -6,9 +6,10 @@
 //! Reference: llama.cpp `src/llama-graph.cpp` / `src/models/*.cpp` (build_attn, build_ffn,
 //! ggml_rope_ext modes NORM and NEOX), whose numerics the tests compare against.
 
-use candle_core::quantized::QMatMul;
+use candle_core::quantized::{GgmlDType, QMatMul};
 use candle_core::{DType, Device, Module, Tensor, D};
 
+use super::host_attention::{HeadShape, HostKvCache, Visibility};
 use super::weights::WeightSource;
 use super::EngineError;
 
@@ -45,11 +46,26 @@ impl Linear {
     /// # Errors
     /// Shape mismatch.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
-        let y = self.weight.forward(x)?;
+        let y = if self.needs_two_rows(x) {
+            // candle multiplies one row by a Q6K weight with a different kernel (compact GEMV)
+            // than several rows (repacked tiles), and the two round differently; a zero second
+            // row keeps every row on the tiled kernel, so a prompt's logits never depend on
+            // how many rows share its call.
+            let pair = Tensor::cat(&[x, &x.zeros_like()?], 0)?;
+            self.weight.forward(&pair)?.narrow(0, 0, 1)?
+        } else {
+            self.weight.forward(x)?
+        };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         })
+    }
+
+    fn needs_two_rows(&self, x: &Tensor) -> bool {
+        let one_row = x.dims().iter().rev().skip(1).product::<usize>() == 1;
+        let q6k = matches!(&self.weight, QMatMul::QTensor(t) if t.dtype() == GgmlDType::Q6K);
+        one_row && q6k && x.device().is_cpu()
     }
 
     /// Looks up rows of the weight as embeddings: `[b, s]` ids give `[b, s, in]`.
@@ -250,6 +266,11 @@ impl KvCache {
     pub fn clear(&mut self) {
         self.kv = None;
     }
+
+    /// Where the cached tensors live, if any.
+    fn device(&self) -> Option<Device> {
+        self.kv.as_ref().map(|(k, _)| k.device().clone())
+    }
 }
 
 /// Shape and options of one attention layer.
@@ -265,12 +286,18 @@ pub struct AttentionShape {
     pub scale: f64,
 }
 
-/// Per-forward inputs every layer shares: rotary tables per rotary variant and masks per window.
+/// Per-forward inputs every layer shares: rotary tables per rotary variant, the batch's padding
+/// and, off the CPU, additive masks per window.
 pub struct StepInputs {
     /// (cos, sin) per rotary variant, each `[b, s, d/2]`.
     pub rope: Vec<(Tensor, Tensor)>,
-    /// The full causal mask and, if any layer has a window, the windowed one.
+    /// The full causal mask and, if any layer has a window, the windowed one (empty on the CPU,
+    /// whose attention kernel reads `pads` and `offset` instead).
     pub masks: Vec<Tensor>,
+    /// Left padding per row.
+    pub pads: Vec<usize>,
+    /// Column of the first input token.
+    pub offset: usize,
 }
 
 /// Multi-head self-attention with optional q/k norms, a KV cache and grouped-query heads.
@@ -285,7 +312,9 @@ pub struct Attention {
     rope: Rotary,
     rope_index: usize,
     mask_index: usize,
+    window: Option<usize>,
     cache: KvCache,
+    host_cache: HostKvCache,
 }
 
 /// The loaded parts of an [`Attention`] layer.
@@ -306,14 +335,16 @@ pub struct AttentionParts {
     pub rope: (Rotary, usize),
     /// Index of this layer's mask in [`StepInputs::masks`].
     pub mask_index: usize,
+    /// This layer's sliding window (`None`: full causal attention).
+    pub window: Option<usize>,
 }
 
 impl Attention {
     /// Assembles a layer from loaded parts.
     pub fn new(parts: AttentionParts, shape: AttentionShape) -> Self {
-        let AttentionParts { q, k, v, o, q_norm, k_norm, rope, mask_index } = parts;
-        Self { q, k, v, o, q_norm, k_norm, shape, rope: rope.0, rope_index: rope.1, mask_index,
-            cache: KvCache::default() }
+        let AttentionParts { q, k, v, o, q_norm, k_norm, rope, mask_index, window } = parts;
+        Self { q, k, v, o, q_norm, k_norm, shape, rope: rope.0, rope_index: rope.1, mask_index, window,
+            cache: KvCache::default(), host_cache: HostKvCache::default() }
     }
 
     fn heads(&self, x: &Tensor, n: usize, norm: Option<&RmsNorm>) -> Result<Tensor, EngineError> {
@@ -331,17 +362,32 @@ impl Attention {
     /// # Errors
     /// Shape mismatch between input, cache and step inputs.
     pub fn forward(&mut self, x: &Tensor, step: &StepInputs) -> Result<Tensor, EngineError> {
-        let (b, s, _) = x.dims3()?;
-        let AttentionShape { n_head, n_kv_head, head_dim, scale } = self.shape;
-        let missing = || EngineError::Input("step inputs lack this layer's rope or mask".into());
+        let missing = || EngineError::Input("step inputs lack this layer's rope".into());
         let (cos, sin) = step.rope.get(self.rope_index).ok_or_else(missing)?;
-        let mask = step.masks.get(self.mask_index).ok_or_else(missing)?;
-        let q = self.heads(&self.q.forward(x)?, n_head, self.q_norm.as_ref())?;
-        let k = self.heads(&self.k.forward(x)?, n_kv_head, self.k_norm.as_ref())?;
-        let v = self.heads(&self.v.forward(x)?, n_kv_head, None)?;
-        let q = (self.rope.apply(&q, cos, sin)? * scale)?;
+        let q = self.heads(&self.q.forward(x)?, self.shape.n_head, self.q_norm.as_ref())?;
+        let k = self.heads(&self.k.forward(x)?, self.shape.n_kv_head, self.k_norm.as_ref())?;
+        let v = self.heads(&self.v.forward(x)?, self.shape.n_kv_head, None)?;
+        let q = (self.rope.apply(&q, cos, sin)? * self.shape.scale)?;
         let k = self.rope.apply(&k, cos, sin)?;
-        let (k, v) = self.cache.append(&k, &v)?;
+        let out = if x.device().is_cpu() {
+            self.host_cache.append(&k, &v)?;
+            let AttentionShape { n_head, n_kv_head, head_dim, .. } = self.shape;
+            let visible = Visibility { pads: &step.pads, offset: step.offset, window: self.window };
+            self.host_cache.attend(&q, HeadShape { n_head, n_kv_head, head_dim }, visible)?
+        } else {
+            self.attend_with_mask(&q, &k, &v, step)?
+        };
+        self.o.forward(&out)
+    }
+
+    /// The device path: matmuls over the whole cache with an additive mask.
+    fn attend_with_mask(&mut self, q: &Tensor, k: &Tensor, v: &Tensor, step: &StepInputs)
+        -> Result<Tensor, EngineError> {
+        let (b, _, s, _) = q.dims4()?;
+        let AttentionShape { n_head, n_kv_head, head_dim, .. } = self.shape;
+        let mask = step.masks.get(self.mask_index)
+            .ok_or_else(|| EngineError::Input("step inputs lack this layer's mask".into()))?;
+        let (k, v) = self.cache.append(k, v)?;
         let kv = k.dim(2)?;
         // Grouped-query attention without copying keys: query head h uses kv head h / groups,
         // so [b, n_head, s, d] regroups as [b, n_kv_head, groups * s, d].
@@ -351,26 +397,36 @@ impl Attention {
         let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
         let probs = probs.reshape((b, n_kv_head, groups * s, kv))?;
         let out = probs.matmul(&v)?.reshape((b, n_head, s, head_dim))?;
-        let out = out.transpose(1, 2)?.reshape((b, s, n_head * head_dim))?;
-        self.o.forward(&out)
+        Ok(out.transpose(1, 2)?.reshape((b, s, n_head * head_dim))?)
     }
 
     /// Number of cached columns.
     pub fn cached_columns(&self) -> usize {
-        self.cache.len()
+        self.cache.len().max(self.host_cache.columns())
+    }
+
+    /// Bytes held by the CPU cache.
+    pub fn host_cache_bytes(&self) -> usize {
+        self.host_cache.bytes()
     }
 
     /// Keeps only the given batch rows in the cache.
     ///
     /// # Errors
     /// A row index out of range.
-    pub fn retain_rows(&mut self, rows: &Tensor) -> Result<(), EngineError> {
-        self.cache.retain_rows(rows)
+    pub fn retain_rows(&mut self, rows: &[usize]) -> Result<(), EngineError> {
+        if !self.cache.is_empty() {
+            let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+            let device = self.cache.device().unwrap_or(Device::Cpu);
+            self.cache.retain_rows(&Tensor::from_vec(idx, rows.len(), &device)?)?;
+        }
+        self.host_cache.retain_rows(rows)
     }
 
     /// Empties the cache.
     pub fn clear_cache(&mut self) {
         self.cache.clear();
+        self.host_cache.clear();
     }
 }
 

@@ -12,6 +12,7 @@ pub mod decoder;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod host_attention;
 pub mod layers;
 pub mod local;
 pub mod models;

@@ -20,14 +20,19 @@ pub struct OpenOptions {
 /// Open `spec` as a generator.
 ///
 /// # Errors
-/// Local weights missing (the message names the command that fetches them) or failing to load;
+/// Local weights neither present nor fetchable from the hub (the message names the command that
+/// fetches them) or failing to load;
 /// an API model whose key variable is unset.
 pub fn open(spec: &ModelSpec, options: &OpenOptions) -> anyhow::Result<Box<dyn Generator>> {
     match spec {
         ModelSpec::Local(local) => {
-            let weights = local.locate_weights(&options.models_dir).with_context(|| {
-                format!("weights of {} not found; fetch them with: {}", local.id, local.fetch_command())
-            })?;
+            let weights = match local.locate_weights(&options.models_dir) {
+                Some(found) => found,
+                None => local.fetch_weights().with_context(|| {
+                    format!("weights of {} are not here and could not be fetched from the hub; \
+                             fetch them with: {}", local.id, local.fetch_command())
+                })?,
+            };
             let generator = crate::engine::LocalGenerator::load(local, &weights, &options.device)
                 .with_context(|| format!("loading {}", local.id))?;
             Ok(Box::new(generator))

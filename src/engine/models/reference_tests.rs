@@ -254,8 +254,8 @@ fn tiny_prompts() -> Vec<Vec<u32>> {
         .collect()
 }
 
-// The shared decoder's batching and chunking are exact up to float rounding: checked on the tiny
-// models, whose logits do not amplify rounding (1e-4 as the issue asks).
+// The shared decoder's batching and chunking are exact up to float rounding (1e-4, as the issue
+// asks) on every architecture.
 #[test]
 fn tiny_models_left_padded_batch_of_8_and_chunked_prefill_match_single_pass() {
     for name in ["llama", "qwen2", "qwen3"] {
@@ -297,27 +297,26 @@ fn tiny_batched_sampled_generation_equals_one_at_a_time() {
     println!("tiny qwen3: batched replies {:?}", batched.iter().map(|b| (b.tokens.len(), b.stop)).collect::<Vec<_>>());
 }
 
-// Gemma 3 amplifies float rounding (a ~1e-7 difference from a different matmul shape grows to
-// ~1 logit by the last layer through its post-MLP RMSNorm of near-zero outputs, measured layer by
-// layer; llama.cpp itself moves by 0.77 between f16 and f32 KV caches), so batch and chunk
-// invariance cannot be held to 1e-4 on this model with shape-dependent kernels. These tests bound
-// the difference at 2.5 logits (a wrong mask or position shifts logits by tens) and report it.
+// Gemma 3 amplifies float rounding (a ~1e-7 difference grows to ~1 logit through its post-MLP
+// RMSNorm of near-zero outputs), so these two checks hold only because every row's arithmetic is
+// independent of its neighbours and of the chunking: the CPU attention kernel visits exactly a
+// query's visible keys in column order, and one-row Q6K matmuls take the tiled kernel too.
 #[test]
-fn gemma3_left_padded_batch_of_8_stays_close_to_each_prompt_alone() {
+fn gemma3_left_padded_batch_of_8_matches_each_prompt_alone() {
     let Some(mut model) = gemma() else { return };
     let prompts = prompts_of_mixed_length();
     let worst = batch_vs_alone(&mut model, &prompts);
     println!("gemma3: batch of 8 (lengths {:?}) vs alone: max |diff| = {worst:.2e}",
         prompts.iter().map(Vec::len).collect::<Vec<_>>());
-    assert!(worst < 2.5, "{worst}");
+    assert!(worst < 1e-4, "{worst}");
 }
 
 #[test]
-fn gemma3_chunked_prefill_stays_close_to_one_shot() {
+fn gemma3_chunked_prefill_matches_one_shot() {
     let Some(mut model) = gemma() else { return };
     let prompt = &gemma_cases()[4].prompt_ids;
     let short = chunked_vs_one_shot(&mut model, &gemma_cases()[2].prompt_ids, 7);
     let long = chunked_vs_one_shot(&mut model, prompt, 200);
     println!("gemma3: 20-token prompt in chunks of 7: max |diff| = {short:.2e}; {}-token prompt in chunks of 200: {long:.2e}", prompt.len());
-    assert!(short < 2.5 && long < 2.5, "{short} {long}");
+    assert!(short < 1e-4 && long < 1e-4, "{short} {long}");
 }

@@ -19,6 +19,7 @@ pub mod files;
 pub mod judge;
 pub mod rating;
 pub mod registry;
+pub mod report;
 pub mod rubric;
 pub mod runner;
 pub mod schema;

@@ -13,6 +13,7 @@
 
 pub mod figures;
 pub mod gallery;
+pub mod lenient;
 pub mod performance;
 pub mod render;
 pub mod view;
@@ -94,7 +95,9 @@ pub fn read_analysis(dir: &Path) -> Result<Analysis, ReportError> {
     if version.analysis_version != ANALYSIS_VERSION {
         return Err(ReportError::AnalysisVersion { path, found: version.analysis_version });
     }
-    Ok(files::parse_json_document(&path, &text)?)
+    // Non-finite statistics were written as null: parse to a value, then read leniently.
+    let value: serde_json::Value = files::parse_json_document(&path, &text)?;
+    lenient::from_value(value).map_err(|message| ReportError::File(FileError::at(&path, None, message)))
 }
 
 /// Render the report of `options.run_dir` into `run_dir/report/`.

@@ -205,7 +205,7 @@ fn missing_headline(analysis: &Analysis) -> String {
     let unrated: usize = analysis.coverage.iter().map(|c| c.unrated).sum();
     let failures: usize = analysis.coverage.iter().map(|c| c.parse_failures).sum();
     let scores: usize = analysis.coverage.iter().flat_map(|c| c.missing_scores.values()).sum();
-    format!("Missing ratings: {unrated} reply ratings never given, {failures} unparseable judge outputs, {scores} attribute scores left blank (all left out, never counted as zero).")
+    format!("Missing ratings: never given {unrated}, unparseable judge output {failures}, blank attribute scores {scores}; all left out, never counted as zero.")
 }
 
 fn scores_table(analysis: &Analysis, panel: Option<&PanelAnalysis>) -> Table {

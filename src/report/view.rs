@@ -369,3 +369,18 @@ fn judges_table(analysis: &Analysis) -> Table {
     }
     Table { title: "LLM judges against the human panel (per reply)".to_owned(), headers, rows }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_p_values_read_the_same_everywhere() {
+        assert_eq!(number(Some(4.256)), "4.26");
+        assert_eq!(number(Some(f64::NAN)), "n/a", "non-finite statistics print as n/a");
+        assert_eq!(number(None), "n/a");
+        assert_eq!(p_value(Some(0.0004)), "< 0.001");
+        assert_eq!(p_value(Some(0.04550026)), "0.046");
+        assert_eq!(signed(-0.125), "-0.12");
+    }
+}

@@ -167,3 +167,11 @@ async fn report_page_renders_in_chromium_without_console_errors_and_with_every_f
     std::fs::write(artifacts.join("report.png"), client.screenshot().await.unwrap()).unwrap();
     client.close().await.unwrap();
 }
+
+#[test]
+fn report_help_names_the_run_folder() {
+    let output = run(mhbench().args(["report", "--help"]));
+    assert!(output.status.success());
+    let help = stdout(&output);
+    assert!(help.contains("--run <DIR>") && help.contains("run `mhbench analyze` first"), "{help}");
+}

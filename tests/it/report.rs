@@ -175,3 +175,34 @@ fn report_help_names_the_run_folder() {
     let help = stdout(&output);
     assert!(help.contains("--run <DIR>") && help.contains("run `mhbench analyze` first"), "{help}");
 }
+
+#[test]
+fn an_analysis_of_another_layout_asks_for_a_fresh_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    analyze(dir.path());
+    let path = dir.path().join("analysis.json");
+    let text = read(path.clone()).replacen("\"analysis_version\": 2", "\"analysis_version\": 1", 1);
+    std::fs::write(&path, text).unwrap();
+    let output = run(mhbench().args(["report", "--run"]).arg(dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!("mhbench: error: rendering the report: {}:1: analysis_version: 1 is not the supported 2; rerun `mhbench analyze` with this mhbench\n", path.display())
+    );
+}
+
+#[test]
+fn judge_only_ratings_report_the_judge_panel_and_say_why_bland_altman_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let path = dir.path().join("ratings.jsonl");
+    let judges: String = read(path.clone()).lines().filter(|l| l.contains("\"llm:")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, judges).unwrap();
+    analyze(dir.path());
+    report(dir.path());
+    let markdown = read(dir.path().join("report/report.md"));
+    assert!(markdown.contains("scores from the llm:gpt-4o (llm:gpt-4o) panel"), "{markdown}");
+    assert!(markdown.contains("- Bland-Altman plots of judges against humans: no human ratings to compare the judges with."), "{markdown}");
+    assert!(markdown.contains("Only one rater: no agreement to measure."), "{markdown}");
+}

@@ -5,7 +5,7 @@
 
 use plotters::prelude::*;
 
-use super::{font, grid_size, render, series_color, slug, DrawResult, Figure, FigureError};
+use super::{font, grid, grid_size, render, series_color, slug, DrawResult, Figure, FigureError};
 use crate::analysis::judge::BlandAltman;
 
 /// The plots of `judge`, one per `(measure, agreement)`.
@@ -14,7 +14,7 @@ use crate::analysis::judge::BlandAltman;
 /// A plotters backend failure.
 pub fn bland_altman(judge: &str, measures: &[(String, BlandAltman)]) -> Result<Figure, FigureError> {
     let id = format!("bland-altman-{}", slug(judge));
-    let (width, height, _) = grid_size(measures.len(), 3, (340, 280), 0);
+    let (width, height) = grid_size(measures.len(), 3, (340, 280), 0);
     let svg = render(&id, (width, height), |root| draw(root, measures))?;
     Ok(Figure {
         id,
@@ -26,9 +26,7 @@ pub fn bland_altman(judge: &str, measures: &[(String, BlandAltman)]) -> Result<F
 }
 
 fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, measures: &[(String, BlandAltman)]) -> DrawResult {
-    let (_, _, rows) = grid_size(measures.len(), 3, (1, 1), 0);
-    let columns = measures.len().clamp(1, 3);
-    let panels = root.split_evenly((rows, columns));
+    let panels = root.split_evenly(grid(measures.len(), 3));
     for ((measure, ba), panel) in measures.iter().zip(&panels) {
         let max_count = ba.points.iter().map(|p| p.count).max().unwrap_or(1) as f64;
         let spread = ba.points.iter().map(|p| p.difference.abs()).fold(ba.upper_limit.abs().max(ba.lower_limit.abs()), f64::max) + 0.3;

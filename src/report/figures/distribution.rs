@@ -4,7 +4,7 @@
 use plotters::prelude::*;
 
 use super::axis::Categories;
-use super::{font, grid_size, render, DrawResult, Figure, FigureError};
+use super::{font, grid, grid_size, render, DrawResult, Figure, FigureError};
 
 /// Colours of scores 1..5, red (1) through grey (3) to green (5).
 const SCORE_COLORS: [RGBColor; 5] = [RGBColor(202, 0, 32), RGBColor(244, 165, 130), RGBColor(200, 200, 200), RGBColor(146, 197, 222), RGBColor(5, 113, 176)];
@@ -16,7 +16,7 @@ const SCORE_COLORS: [RGBColor; 5] = [RGBColor(202, 0, 32), RGBColor(244, 165, 13
 pub fn distributions(models: &[String], attributes: &[String], counts: &[Vec<[usize; 5]>]) -> Result<Figure, FigureError> {
     let id = "distributions".to_owned();
     let panel_height = 70 + 24 * u32::try_from(models.len()).unwrap_or(1);
-    let (width, height, _) = grid_size(attributes.len(), 2, (460, panel_height), 40);
+    let (width, height) = grid_size(attributes.len(), 2, (460, panel_height), 40);
     let svg = render(&id, (width, height), |root| draw(root, models, attributes, counts))?;
     Ok(Figure {
         id,
@@ -34,9 +34,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, models: &[String
         legend.draw(&Rectangle::new([(x, 12), (x + 14, 26)], color.filled()))?;
         legend.draw(&Text::new(format!("{}", s + 1), (x + 18, 12), font(12)))?;
     }
-    let (_, _, rows) = grid_size(attributes.len(), 2, (1, 1), 0);
-    let columns = if attributes.len() > 1 { 2 } else { 1 };
-    let panels = body.split_evenly((rows, columns));
+    let panels = body.split_evenly(grid(attributes.len(), 2));
     let nm = models.len();
     for ((a, attribute), panel) in attributes.iter().enumerate().zip(&panels) {
         let y = Categories::new(models.iter().rev().cloned().collect());

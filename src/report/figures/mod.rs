@@ -111,13 +111,17 @@ pub fn slug(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect()
 }
 
-/// Pixels for a grid of `count` panels `columns` wide, each `panel` pixels, plus a header.
-pub(crate) fn grid_size(count: usize, columns: usize, panel: (u32, u32), header: u32) -> (u32, u32, usize) {
+/// A grid of `count` panels at most `columns` wide, as (rows, columns).
+pub(crate) fn grid(count: usize, columns: usize) -> (usize, usize) {
     let columns = columns.clamp(1, count.max(1));
-    let rows = count.div_ceil(columns).max(1);
-    let width = panel.0 * u32::try_from(columns).unwrap_or(1);
-    let height = header + panel.1 * u32::try_from(rows).unwrap_or(1);
-    (width, height, rows)
+    (count.div_ceil(columns).max(1), columns)
+}
+
+/// Pixels of such a grid of `panel`-sized panels under a `header` strip.
+pub(crate) fn grid_size(count: usize, columns: usize, panel: (u32, u32), header: u32) -> (u32, u32) {
+    let (rows, columns) = grid(count, columns);
+    let as_u32 = |n: usize| u32::try_from(n).unwrap_or(1);
+    (panel.0 * as_u32(columns), header + panel.1 * as_u32(rows))
 }
 
 /// Draw a legend on `area`: one row per entry, a colour swatch and its label.

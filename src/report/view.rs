@@ -123,6 +123,7 @@ fn headlines(analysis: &Analysis, panel: Option<&PanelAnalysis>, performance: &[
     if let Some(panel) = panel {
         out.extend(composite_headlines(analysis, panel));
         out.extend(gap_headlines(panel));
+        out.extend(comparison_headlines(analysis, panel));
         out.extend(safety_headline(panel));
     }
     out.extend(agreement_headline(analysis));
@@ -165,6 +166,36 @@ fn gap_headlines(panel: &PanelAnalysis) -> Vec<String> {
         ),
         format!("{} is positive for {positive} of {} models, with p < 0.05 for {significant}.", largest.name, gaps.len()),
     ]
+}
+
+/// Friedman across models and closed minus open, on each composite.
+fn comparison_headlines(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<String> {
+    let mut out = Vec::new();
+    for def in &analysis.rubric.composites {
+        let Some(comparison) = panel.comparisons.iter().find(|c| c.measure == def.short) else { continue };
+        if let Some(f) = &comparison.friedman {
+            let verdict = if f.p_value < 0.05 { "Models differ on" } else { "No clear difference between models on" };
+            out.push(format!(
+                "{verdict} {}: Friedman Q = {:.1} (df {}, {} conversations), p {}, Kendall's W = {:.2}.",
+                def.short,
+                f.q,
+                f.df,
+                f.n_blocks,
+                p_value(Some(f.p_value)),
+                f.kendall_w
+            ));
+        }
+        if let Some(g) = &comparison.closed_vs_open {
+            out.push(format!(
+                "Closed minus open models on {}: {} ({:.2} vs {:.2}).",
+                def.short,
+                with_ci(g.difference, g.ci.as_ref(), signed),
+                g.closed_mean,
+                g.open_mean
+            ));
+        }
+    }
+    out
 }
 
 fn safety_headline(panel: &PanelAnalysis) -> Option<String> {

@@ -62,6 +62,11 @@ fn report_of_a_rated_run_shows_scores_speed_price_and_every_figure() {
     // Human panel: qwen3-4b's gap is 1/3 on every conversation; gpt-4o's is -1/2 on sample:2
     // (bob's safety 2) and 0 elsewhere, -1/8 on average: qwen3-4b has the largest gap.
     assert!(markdown.contains("Largest cognitive-affective gap (CSS - ARS): qwen3-4b, +0.33 [+0.33, +0.33]"), "{markdown}");
+    // gpt-4o's CSS (5, 4.5, 5, 5) beats qwen3-4b's 11/3 in all four conversations: ranks 2 and
+    // 1 in every block, Q = 12/(4*2*3) * (8^2 + 4^2) - 3*4*3 = 4 on 1 df, W = Q/(n(k-1)) = 1;
+    // closed (gpt-4o) minus open (qwen3-4b) = 4.875 - 3.667.
+    assert!(markdown.contains("Models differ on CSS: Friedman Q = 4.0 (df 1, 4 conversations), p 0.046, Kendall's W = 1.00."), "{markdown}");
+    assert!(markdown.contains("Closed minus open models on CSS: +1.21 ["), "{markdown}");
     // qwen3-4b: 4 replies x 120 tokens in 4 x 1980.75 ms = 60.58 tokens/s. gpt-4o at 2.50 and
     // 10.00 USD per million tokens: (41 x 2.50 + 120 x 10.00) / 1e6 = 0.0013025 USD a reply.
     assert!(markdown.contains("| qwen3-4b | local | 4 | 0 | 0 | 0 | 60.6 | n/a |"), "{markdown}");

@@ -18,8 +18,9 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.add_template(HTML, include_str!("templates/index.html"))?;
     env.add_template(MARKDOWN, include_str!("templates/report.md"))?;
-    // A Markdown table cell must not contain a bare `|` or a line break.
-    env.add_filter("cell", |value: String| value.replace('|', "\\|").replace('\n', " "));
+    // A Markdown table cell must not contain a bare `|` or a line break, and reply text must
+    // not become live HTML in a Markdown viewer.
+    env.add_filter("cell", |value: String| value.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;"));
     Ok(env)
 }
 
@@ -60,6 +61,7 @@ mod tests {
             headlines: vec![format!("Highest CSS: {model} (4.00).")],
             scores: table.clone(),
             failures: table.clone(),
+            worst: None,
             generation: None,
             coverage: table,
             agreement: Vec::new(),
@@ -85,9 +87,9 @@ mod tests {
 
     #[test]
     fn markdown_links_figures_and_escapes_table_pipes() {
-        let md = markdown(&view("a|b"), &gallery()).unwrap();
+        let md = markdown(&view("a|<b>"), &gallery()).unwrap();
         assert!(md.contains("![Heat](figures/heatmap.svg)"), "{md}");
-        assert!(md.contains("| a\\|b | 4.00 | "), "{md}");
+        assert!(md.contains("| a\\|&lt;b&gt; | 4.00 | "), "{md}");
         assert!(md.contains("- Bland-Altman: no judge."));
     }
 }

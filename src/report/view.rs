@@ -42,6 +42,8 @@ pub struct ReportView {
     pub scores: Table,
     /// Low scores and unsafe replies per model.
     pub failures: Table,
+    /// The lowest-scoring replies, for reading; `None` when the analysis lists none.
+    pub worst: Option<Table>,
     /// Generation outcomes, speed and price per model; `None` without response files.
     pub generation: Option<Table>,
     /// Ratings each rater gave and missed.
@@ -101,6 +103,7 @@ pub fn build(analysis: &Analysis, performance: &[ModelPerformance]) -> ReportVie
         headlines: headlines(analysis, panel, performance),
         scores: scores_table(analysis, panel),
         failures: failures_table(analysis, panel),
+        worst: panel.filter(|p| !p.failures.worst.is_empty()).map(worst_table),
         generation: (!performance.is_empty()).then(|| generation_table(performance)),
         coverage: coverage_table(analysis),
         agreement: analysis.agreement.iter().map(|set| agreement_table(&set.raters, &set.attributes)).collect(),
@@ -290,6 +293,38 @@ fn failures_table(analysis: &Analysis, panel: Option<&PanelAnalysis>) -> Table {
     Table { title: "Failures: share of replies flagged unsafe or scored 2 or lower on safety, and share of scores of 2 or lower per attribute".to_owned(), headers, rows }
 }
 
+/// How many worst replies the report shows, and how much of each reply.
+const WORST_SHOWN: usize = 10;
+const EXCERPT_CHARS: usize = 280;
+
+fn excerpt(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}...", &flat[..cut]),
+        None => flat,
+    }
+}
+
+fn worst_table(panel: &PanelAnalysis) -> Table {
+    let headers = ["Model", "Conversation", "Mean score", "Safety flag", "Reply (start)"].map(String::from).to_vec();
+    let rows = panel
+        .failures
+        .worst
+        .iter()
+        .take(WORST_SHOWN)
+        .map(|w| {
+            vec![
+                w.model.clone(),
+                w.conversation.clone(),
+                plain(w.mean_score),
+                if w.safety_flag { "yes" } else { "" }.to_owned(),
+                w.text.as_deref().map_or_else(|| "(text not available)".to_owned(), excerpt),
+            ]
+        })
+        .collect();
+    Table { title: format!("Lowest-scoring replies (the {WORST_SHOWN} lowest, for reading)"), headers, rows }
+}
+
 fn generation_table(performance: &[ModelPerformance]) -> Table {
     let headers = ["Model", "Kind", "Replies", "Errors", "Safety blocks", "Cut at max tokens", "Tokens/s", "USD per 1,000 replies"].map(String::from).to_vec();
     let rows = performance
@@ -413,5 +448,12 @@ mod tests {
         assert_eq!(p_value(Some(0.0004)), "< 0.001");
         assert_eq!(p_value(Some(0.04550026)), "0.046");
         assert_eq!(signed(-0.125), "-0.12");
+    }
+
+    #[test]
+    fn excerpts_flatten_whitespace_and_cut_long_replies() {
+        assert_eq!(excerpt("a\n\n b"), "a b");
+        let long = "é".repeat(EXCERPT_CHARS + 5);
+        assert_eq!(excerpt(&long), format!("{}...", "é".repeat(EXCERPT_CHARS)));
     }
 }

@@ -73,6 +73,7 @@ fn report_of_a_rated_run_shows_scores_speed_price_and_every_figure() {
     assert!(markdown.contains("| gpt-4o | api | 4 | 0 | 0 | 0 | n/a | 1.30 |"), "{markdown}");
     // The judge left one reply unrated and could not parse another.
     assert!(markdown.contains("| llm:gpt-4o | llm | 8 | 6 | 1 | 1 | 0 | 0 |"), "{markdown}");
+    assert!(markdown.contains("| Exam nerves can feel overwhelming... |"), "the worst replies are shown for reading");
     assert!(markdown.contains("Quality against peak memory (local models): response records do not carry peak memory"));
     assert_self_contained(&read(dir.path().join("report/index.html")));
 }

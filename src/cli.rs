@@ -509,7 +509,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => {
             // Prices only feed the quality-against-price figure; without a readable registry the
             // report says so instead of failing.
-            let registry = Registry::load(&cli.global.registry).ok();
+            let registry = Registry::load(&cli.global.registry)
+                .map_err(|e| tracing::warn!("reading the model registry: {e}; API prices are left out of the report"))
+                .ok();
             let files = crate::report::run(&crate::report::ReportOptions { run_dir: args.run, registry }).context("rendering the report")?;
             let mut stdout = io::stdout().lock();
             writeln!(stdout, "{}", files.html.display())?;

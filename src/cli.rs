@@ -130,6 +130,21 @@ pub enum Command {
     /// writes `RUN/analysis.json`; with --mentalbench it analyses that release's ratings.csv
     /// instead and writes `OUT/analysis.json`. Prints the path written.
     Analyze(AnalyzeArgs),
+    /// Render a run's analysis.json as an HTML page and a Markdown file with SVG figures.
+    ///
+    /// Reads `RUN/analysis.json` (run `mhbench analyze` first), `RUN/responses/*.jsonl` for speed,
+    /// price and failures, and the registry's prices; writes `RUN/report/index.html`
+    /// (self-contained, offline), `RUN/report/report.md` and `RUN/report/figures/*.svg`.
+    /// Prints the paths written.
+    Report(ReportArgs),
+}
+
+/// Render a run's analysis.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Folder holding analysis.json: a run folder, or the --out of `analyze --mentalbench`.
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
 }
 
 /// Compute the study's statistics.
@@ -489,6 +504,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let path = result?;
             writeln!(io::stdout(), "{}", path.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(args) => {
+            // Prices only feed the quality-against-price figure; without a readable registry the
+            // report says so instead of failing.
+            let registry = Registry::load(&cli.global.registry)
+                .map_err(|e| tracing::warn!("reading the model registry: {e}; API prices are left out of the report"))
+                .ok();
+            let files = crate::report::run(&crate::report::ReportOptions { run_dir: args.run, registry }).context("rendering the report")?;
+            let mut stdout = io::stdout().lock();
+            writeln!(stdout, "{}", files.html.display())?;
+            writeln!(stdout, "{}", files.markdown.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rate(args) => rate::run(args.command),

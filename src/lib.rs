@@ -20,6 +20,7 @@ pub mod hub;
 pub mod judge;
 pub mod rating;
 pub mod registry;
+pub mod report;
 pub mod rubric;
 pub mod runner;
 pub mod schema;

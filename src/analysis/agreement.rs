@@ -17,7 +17,7 @@
 //!   Its CI is a percentile bootstrap over units (not Krippendorff's own resampling scheme).
 //! - Fleiss (1971) kappa for more than two raters: `statsmodels.stats.inter_rater.fleiss_kappa`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, FisherSnedecor, Normal};
 
 use super::bootstrap::{Bootstrap, BootstrapCi, Interval};
@@ -25,7 +25,7 @@ use super::compare::two_sided_normal_p;
 use crate::schema::Score;
 
 /// Kappa weighting scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KappaWeights {
     /// Only exact agreement counts.
@@ -37,7 +37,7 @@ pub enum KappaWeights {
 }
 
 /// Cohen's kappa with its asymptotic inference.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kappa {
     /// Weighting used.
     pub weights: KappaWeights,
@@ -131,7 +131,7 @@ pub fn cohen_kappa(pairs: &[(u8, u8)], weights: KappaWeights) -> Option<Kappa> {
 }
 
 /// One ICC form.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IccForm {
     /// `ICC(1,1)`, `ICC(A,1)`, `ICC(C,1)`, `ICC(1,k)`, `ICC(A,k)` or `ICC(C,k)`.
     pub form: String,
@@ -150,7 +150,7 @@ pub struct IccForm {
 }
 
 /// All six ICC forms of one units x raters matrix.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IccSet {
     /// Units (rows) used: those rated by every rater.
     pub n: usize,
@@ -248,7 +248,7 @@ pub fn icc(rows: &[Vec<f64>]) -> Option<IccSet> {
 }
 
 /// Krippendorff's alpha difference function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlphaLevel {
     /// Any two different values differ by 1.
@@ -349,7 +349,7 @@ impl Coincidences {
 }
 
 /// Krippendorff's alpha at one level with its bootstrap CI.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alpha {
     /// Difference function.
     pub level: AlphaLevel,
@@ -402,7 +402,7 @@ pub fn fleiss_kappa(units: &[Vec<u8>]) -> Option<f64> {
 }
 
 /// Agreement of a rater set on one attribute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttributeAgreement {
     /// Attribute id.
     pub attribute: String,

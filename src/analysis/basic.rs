@@ -6,7 +6,7 @@
 //! the default of numpy's `percentile` and R's `quantile`; ranks average ties like
 //! `scipy.stats.rankdata(method="average")`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Arithmetic mean; `None` for an empty slice.
 pub fn mean(values: &[f64]) -> Option<f64> {
@@ -106,7 +106,7 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
 }
 
 /// Location and spread of a sample, as the report shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Number of values.
     pub n: usize,

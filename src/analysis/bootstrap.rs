@@ -8,12 +8,12 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::basic;
 
 /// How to bootstrap: number of resamples and seed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bootstrap {
     /// Resamples drawn; 0 turns bootstrap intervals off.
     pub resamples: usize,
@@ -22,7 +22,7 @@ pub struct Bootstrap {
 }
 
 /// A two-sided 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// Lower bound.
     pub low: f64,
@@ -31,7 +31,7 @@ pub struct Interval {
 }
 
 /// A percentile bootstrap interval and how many resamples produced it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BootstrapCi {
     /// 2.5th and 97.5th percentiles of the resampled statistic.
     pub ci95: Interval,

@@ -15,7 +15,7 @@
 //! - Closed vs open: difference of mean scores with a percentile bootstrap that resamples
 //!   whole conversations (a cluster bootstrap, Field & Welsh 2007).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
 use super::basic;
@@ -23,7 +23,7 @@ use super::bootstrap::{Bootstrap, BootstrapCi};
 use super::input::ModelGroup;
 
 /// Result of a Wilcoxon signed-rank test on paired differences.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Wilcoxon {
     /// Non-zero differences used.
     pub n: usize,
@@ -78,7 +78,7 @@ pub fn two_sided_normal_p(z: f64) -> f64 {
 }
 
 /// Result of a Friedman test.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Friedman {
     /// Blocks (conversations) with a value for every model.
     pub n_blocks: usize,
@@ -139,7 +139,7 @@ pub fn holm(p_values: &[f64]) -> Vec<f64> {
 }
 
 /// One model-vs-model Wilcoxon comparison on conversations both were scored on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseComparison {
     /// First model.
     pub model_a: String,
@@ -156,7 +156,7 @@ pub struct PairwiseComparison {
 }
 
 /// Comparison of all models on one measure (attribute or composite).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeasureComparison {
     /// Attribute id or composite short name.
     pub measure: String,
@@ -171,7 +171,7 @@ pub struct MeasureComparison {
 }
 
 /// Mean score of closed models minus that of open models, with a conversation-cluster CI.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupDifference {
     /// Mean over all scored replies of closed models.
     pub closed_mean: f64,

@@ -9,7 +9,7 @@
 //! group's attributes has no composite and is counted as missing. The gap's CI resamples
 //! conversations, keeping each reply's two composites paired.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::basic::{self, Summary};
 use super::bootstrap::{Bootstrap, BootstrapCi};
@@ -19,7 +19,7 @@ use super::input::{PanelScores, RatingTable};
 use crate::rubric::Rubric;
 
 /// A rubric group's composite, resolved to attribute indices.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompositeDef {
     /// Group id (`cognitive`).
     pub group: String,
@@ -64,7 +64,7 @@ pub fn per_conversation(scores: &PanelScores, def: &CompositeDef, model: usize) 
 }
 
 /// One composite of one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompositeStats {
     /// Short name (`CSS`).
     pub composite: String,
@@ -81,7 +81,7 @@ pub struct CompositeStats {
 }
 
 /// The gap first composite minus second for one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
     /// Name, e.g. `CSS - ARS`.
     pub name: String,
@@ -98,7 +98,7 @@ pub struct Gap {
 }
 
 /// Composites and gap of one model under one panel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelComposites {
     /// Model id.
     pub model: String,

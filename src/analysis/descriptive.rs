@@ -6,14 +6,14 @@
 //! 1993), so replies to the same conversation move together. Reference: numpy
 //! `mean`/`std(ddof=1)`/`percentile` (checked in tests against `reference.json`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::basic::{self, Summary};
 use super::bootstrap::{Bootstrap, BootstrapCi};
 use super::input::{PanelScores, RatingTable};
 
 /// Descriptive statistics of one model on one attribute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellStats {
     /// Model id.
     pub model: String,

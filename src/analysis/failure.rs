@@ -5,13 +5,13 @@
 //! safety is named by the caller (`--safety-attribute`, default `safety`), never assumed by
 //! this module; shares are over scored replies only, with missing replies counted beside them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::basic;
 use super::input::{PanelScores, RatingTable};
 
 /// Low-score shares of one model on one attribute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LowShares {
     /// Model id.
     pub model: String,
@@ -26,7 +26,7 @@ pub struct LowShares {
 }
 
 /// Unsafe replies of one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SafetyFailures {
     /// Model id.
     pub model: String,
@@ -41,7 +41,7 @@ pub struct SafetyFailures {
 }
 
 /// A low-scoring reply, for reading.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorstResponse {
     /// Model id.
     pub model: String,
@@ -60,7 +60,7 @@ pub struct WorstResponse {
 }
 
 /// The failure section of one panel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failures {
     /// Per model x attribute.
     pub low_shares: Vec<LowShares>,

@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rubric::Rubric;
 use crate::schema::{Rating, RaterKind, RatingStatus, ResponseRecord};
 
 /// Whether a generator model's weights are public, the study's closed-vs-open split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelGroup {
     /// Reached only through a provider's API.
@@ -25,7 +25,7 @@ pub enum ModelGroup {
 }
 
 /// A model that produced rated replies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// Model id.
     pub id: String,
@@ -37,7 +37,7 @@ pub struct ModelInfo {
 }
 
 /// A rater who rated replies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaterInfo {
     /// Rater id.
     pub id: String,
@@ -65,7 +65,7 @@ pub struct CellRating {
 }
 
 /// How completely one rater covered the replies.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RaterCoverage {
     /// Rater id.
     pub rater: String,
@@ -87,7 +87,7 @@ pub struct RaterCoverage {
 }
 
 /// Ratings that could not be used at all, counted so nothing disappears silently.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dropped {
     /// Ratings of a reply that is not among the study's responses.
     pub ratings_of_unknown_responses: usize,
@@ -291,7 +291,7 @@ impl RatingTable {
 }
 
 /// Who a panel's scores come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Panel {
     /// `human` for all human raters together, else the LLM judge's rater id.
     pub id: String,

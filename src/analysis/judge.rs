@@ -13,7 +13,7 @@
 //!   means (one row per generator model), optionally leaving out the judge's own provider's
 //!   models, as the MentalAlign analysis does.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::agreement::{self, IccSet};
@@ -21,7 +21,7 @@ use super::basic;
 use super::input::ModelInfo;
 
 /// A correlation with its two-sided p-value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Correlation {
     /// The coefficient.
     pub r: f64,
@@ -30,7 +30,7 @@ pub struct Correlation {
 }
 
 /// Bland-Altman agreement of judge - human.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlandAltman {
     /// Mean difference.
     pub bias: f64,
@@ -40,10 +40,39 @@ pub struct BlandAltman {
     pub lower_limit: f64,
     /// bias + 1.96 SD.
     pub upper_limit: f64,
+    /// The plotted pairs: each distinct (mean, difference) with how many replies share it, so
+    /// a report can draw the plot without the per-reply data (scores on a Likert scale repeat).
+    pub points: Vec<BlandAltmanPoint>,
+}
+
+/// One point of a Bland-Altman plot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlandAltmanPoint {
+    /// (human + judge) / 2.
+    pub mean: f64,
+    /// judge - human.
+    pub difference: f64,
+    /// Replies with exactly these values.
+    pub count: usize,
+}
+
+/// Distinct (mean, difference) pairs of `human` and `judge` with their counts, ordered by
+/// mean, then difference.
+fn bland_altman_points(human: &[f64], judge: &[f64]) -> Vec<BlandAltmanPoint> {
+    let mut pairs: Vec<(f64, f64)> = human.iter().zip(judge).map(|(h, j)| ((h + j) / 2.0, j - h)).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut points: Vec<BlandAltmanPoint> = Vec::new();
+    for (mean, difference) in pairs {
+        match points.last_mut() {
+            Some(last) if last.mean == mean && last.difference == difference => last.count += 1,
+            _ => points.push(BlandAltmanPoint { mean, difference, count: 1 }),
+        }
+    }
+    points
 }
 
 /// Item-level agreement of paired values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairedAgreement {
     /// Pairs used.
     pub n: usize,
@@ -114,12 +143,13 @@ pub fn paired_agreement(human: &[f64], judge: &[f64]) -> Option<PairedAgreement>
             sd,
             lower_limit: bias - 1.96 * sd,
             upper_limit: bias + 1.96 * sd,
+            points: bland_altman_points(human, judge),
         }),
     })
 }
 
 /// Agreement on per-model means.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelLevel {
     /// Models left out (the judge's own provider's), empty for the all-models variant.
     pub excluded_models: Vec<String>,
@@ -134,7 +164,7 @@ pub struct ModelLevel {
 }
 
 /// One model's mean under each panel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeans {
     /// Model id.
     pub model: String,
@@ -147,7 +177,7 @@ pub struct ModelMeans {
 }
 
 /// Judge vs human on one measure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeMeasure {
     /// Attribute id or composite short name.
     pub measure: String,
@@ -230,5 +260,19 @@ mod tests {
         assert_eq!((a.bias, a.mae), (1.0, 1.0));
         assert!((a.mse - 5.0 / 3.0).abs() < 1e-15);
         assert!((a.ccc.unwrap() - 6.0 / 11.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn bland_altman_points_count_repeated_pairs() {
+        // (1, 2) twice and (3, 3) once: means 1.5 and 3, differences 1 and 0.
+        let a = paired_agreement(&[1.0, 3.0, 1.0], &[2.0, 3.0, 2.0]).unwrap();
+        let points = a.bland_altman.unwrap().points;
+        assert_eq!(
+            points,
+            [
+                BlandAltmanPoint { mean: 1.5, difference: 1.0, count: 2 },
+                BlandAltmanPoint { mean: 3.0, difference: 0.0, count: 1 },
+            ]
+        );
     }
 }

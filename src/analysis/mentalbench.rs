@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::DateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::input::{ModelGroup, ModelInfo, ResponseEntry};
 use crate::files::{ErrorList, FileError};
@@ -33,7 +33,7 @@ pub const HUMAN_RATER: &str = "human_expert";
 const SCORE_COLUMNS: [&str; 7] = ["guidance", "informativeness", "relevance", "safety", "empathy", "helpfulness", "understanding"];
 
 /// What loading changed or left out, for `analysis.json`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     /// Rows read from ratings.csv.
     pub rows: usize,

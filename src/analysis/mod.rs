@@ -26,7 +26,7 @@ pub mod judge;
 pub mod mentalbench;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use self::bootstrap::Bootstrap;
 use self::input::{Dropped, ModelInfo, Panel, PanelScores, RaterCoverage, RaterInfo, RatingTable};
@@ -34,10 +34,10 @@ use crate::rubric::Rubric;
 use crate::schema::RaterKind;
 
 /// Layout version of `analysis.json`; bumped whenever its shape changes.
-pub const ANALYSIS_VERSION: u32 = 1;
+pub const ANALYSIS_VERSION: u32 = 2;
 
 /// What to compute and how.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisOptions {
     /// Bootstrap resamples and seed for every bootstrap CI.
     pub bootstrap: Bootstrap,
@@ -48,7 +48,7 @@ pub struct AnalysisOptions {
 }
 
 /// Rubric facts repeated in the output so a reader needs no other file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RubricSummary {
     /// Rubric id.
     pub id: String,
@@ -61,7 +61,7 @@ pub struct RubricSummary {
 }
 
 /// Everything computed for one panel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PanelAnalysis {
     /// Who the scores come from.
     pub panel: Panel,
@@ -78,7 +78,7 @@ pub struct PanelAnalysis {
 }
 
 /// Agreement among one set of raters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RaterSetAgreement {
     /// Rater ids (columns, in this order).
     pub raters: Vec<String>,
@@ -87,7 +87,7 @@ pub struct RaterSetAgreement {
 }
 
 /// One judge against the human panel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeAnalysis {
     /// Judge rater id.
     pub judge: String,
@@ -98,7 +98,7 @@ pub struct JudgeAnalysis {
 }
 
 /// The whole analysis, as written to `analysis.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     /// Layout version ([`ANALYSIS_VERSION`]).
     pub analysis_version: u32,

@@ -236,7 +236,7 @@ fn model_comparison_matches_scipy_pingouin_statsmodels() {
     }
 }
 
-fn mentalbench_dir() -> Option<PathBuf> {
+pub(crate) fn mentalbench_dir() -> Option<PathBuf> {
     common::shared_data().map(|d| d.join("mentalbench")).filter(|d| d.join("ratings.csv").is_file())
 }
 
@@ -390,7 +390,7 @@ fn rating(template: &Value, model: &str, conversation: &str, rater: &str, scores
 /// A run: gpt-4o (API) and qwen3-4b (local) answer sample:1..4; humans alice and bob and the
 /// judge llm:gpt-4o rate them, with a superseded rating, a parse failure, a missing rating and a
 /// safety flag.
-fn write_run(dir: &Path) {
+pub(crate) fn write_run(dir: &Path) {
     let (response, template) = record_templates();
     let mut responses = Vec::new();
     let mut ratings = Vec::new();

@@ -44,3 +44,94 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A real headless Chromium driven over WebDriver (chromedriver), for the page tests.
+pub mod browser {
+    use std::net::TcpStream;
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use fantoccini::{Client, ClientBuilder};
+    use serde_json::{json, Value};
+
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+    /// Why the browser tests cannot run here, if they cannot.
+    pub fn missing_browser() -> Option<String> {
+        (!Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists())
+            .then(|| format!("{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"))
+    }
+
+    /// A running chromedriver, killed on drop.
+    pub struct Driver(Child);
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// Start chromedriver on a free port and wait until it listens.
+    pub fn start_chromedriver() -> (Driver, u16) {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let driver = Driver(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (driver, port)
+    }
+
+    /// A headless Chromium session with a fresh profile in `profile`, keeping the browser's
+    /// console log for [`console_log`].
+    pub async fn connect(port: u16, profile: &Path) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap()
+    }
+
+    /// Run `script` in the page and return its value.
+    pub async fn js(client: &Client, script: &str) -> Value {
+        client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// The browser console entries since the last call (`level`, `message`, `source`), read
+    /// through chromedriver's log endpoint, which fantoccini does not wrap.
+    #[allow(dead_code)]
+    pub async fn console_log(client: &Client, port: u16) -> Vec<Value> {
+        let session = client.session_id().await.unwrap().expect("a WebDriver session is open");
+        let url = format!("http://127.0.0.1:{port}/session/{session}/se/log");
+        let response: Value = reqwest::Client::new().post(url).json(&json!({ "type": "browser" })).send().await.unwrap().json().await.unwrap();
+        response["value"].as_array().cloned().unwrap_or_else(|| panic!("no log entries in {response}"))
+    }
+}

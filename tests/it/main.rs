@@ -11,3 +11,4 @@ mod models;
 mod schema;
 mod rate;
 mod rate_browser;
+mod report;

@@ -3,74 +3,20 @@
 //! rater's page shows nothing of it; no model id appears in the page. Screenshots go to
 //! `target/test-artifacts/` for a human to look at. Prints `skipped: ...` without Chromium.
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
+use crate::common::browser::{connect, js, missing_browser, start_chromedriver};
 use crate::rate::{fixture, plan, Server, ATTRIBUTES, MODELS};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ENTER: char = '\u{E007}';
 const ESCAPE: char = '\u{E00C}';
 const ARROW_LEFT: char = '\u{E012}';
 const ARROW_RIGHT: char = '\u{E014}';
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_chromedriver() -> (Driver, u16) {
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let driver = Driver(child);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "chromedriver did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (driver, port)
-}
-
-async fn connect(port: u16, profile: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap()
-}
 
 /// Press keys one after another on whatever has focus, as a person at a keyboard would.
 async fn press(client: &Client, keys: &[char]) {
@@ -79,10 +25,6 @@ async fn press(client: &Client, keys: &[char]) {
         actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
     }
     client.perform_actions(actions).await.unwrap();
-}
-
-async fn js(client: &Client, script: &str) -> Value {
-    client.execute(script, vec![]).await.unwrap()
 }
 
 /// Poll `script` until it returns `expected` (10 s at most).
@@ -112,8 +54,8 @@ async fn screenshot(client: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rater_rates_with_the_keyboard_and_the_other_rater_sees_nothing_of_it() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        println!("skipped: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+    if let Some(why) = missing_browser() {
+        println!("skipped: {why}");
         return;
     }
     let fx = fixture();

@@ -1,0 +1,210 @@
+//! Which figures a report has: each is drawn when its data is in `analysis.json` or the run,
+//! and otherwise left out with a one-line reason, never drawn empty.
+//!
+//! Owns choosing and feeding the figure builders in [`super::figures`]; computes nothing
+//! beyond reading the analysis' numbers into the builders' inputs.
+
+use serde::Serialize;
+
+use super::figures::bland_altman::bland_altman;
+use super::figures::cost::{quality_cost, CostAxis, CostPoint};
+use super::figures::distribution::distributions;
+use super::figures::heatmap::heatmap;
+use super::figures::radar::{radar, RadarSeries};
+use super::figures::scores::{composites, Estimate, ModelScores};
+use super::figures::{Figure, FigureError};
+use super::performance::ModelPerformance;
+use super::view::primary_panel;
+use crate::analysis::{Analysis, PanelAnalysis};
+use crate::schema::ModelKind;
+
+/// A figure left out and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Omission {
+    /// The figure that would have been drawn.
+    pub title: String,
+    /// Why it was not.
+    pub reason: String,
+}
+
+/// The drawn figures, in report order, and the omitted ones.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Gallery {
+    /// Drawn figures.
+    pub figures: Vec<Figure>,
+    /// Figures left out.
+    pub omitted: Vec<Omission>,
+}
+
+impl Gallery {
+    fn add(&mut self, figure: Result<Figure, FigureError>) -> Result<(), FigureError> {
+        self.figures.push(figure?);
+        Ok(())
+    }
+
+    fn omit(&mut self, title: &str, reason: impl Into<String>) {
+        self.omitted.push(Omission { title: title.to_owned(), reason: reason.into() });
+    }
+}
+
+/// Draw every figure the data allows.
+///
+/// # Errors
+/// A plotting backend failure.
+pub fn build(analysis: &Analysis, performance: &[ModelPerformance]) -> Result<Gallery, FigureError> {
+    let mut gallery = Gallery::default();
+    let Some(panel) = primary_panel(analysis) else {
+        gallery.omit("All score figures", "analysis.json has no rating panel");
+        return Ok(gallery);
+    };
+    scores_figure(&mut gallery, analysis, panel)?;
+    heatmap_figure(&mut gallery, analysis, panel)?;
+    radar_figures(&mut gallery, analysis)?;
+    distribution_figure(&mut gallery, analysis, panel)?;
+    bland_altman_figures(&mut gallery, analysis)?;
+    cost_figures(&mut gallery, analysis, panel, performance)?;
+    Ok(gallery)
+}
+
+fn composite_names(analysis: &Analysis) -> Vec<String> {
+    analysis.rubric.composites.iter().map(|d| d.short.clone()).collect()
+}
+
+fn scores_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis) -> Result<(), FigureError> {
+    let rows: Vec<ModelScores> = panel
+        .composites
+        .iter()
+        .map(|m| ModelScores {
+            model: m.model.clone(),
+            composites: m.composites.iter().map(|c| c.summary.as_ref().map(|s| Estimate { mean: s.mean, ci: c.mean_ci.map(|ci| (ci.ci95.low, ci.ci95.high)) })).collect(),
+            gap: m.gap.as_ref().map(|g| Estimate { mean: g.mean, ci: g.mean_ci.map(|ci| (ci.ci95.low, ci.ci95.high)) }),
+        })
+        .collect();
+    if rows.iter().all(|r| r.composites.iter().all(Option::is_none)) {
+        gallery.omit("Composite scores and gap", "no reply has every attribute of a composite scored");
+        return Ok(());
+    }
+    let gap_name = panel.composites.iter().find_map(|m| m.gap.as_ref().map(|g| g.name.clone())).unwrap_or_else(|| "gap".to_owned());
+    gallery.add(composites(&composite_names(analysis), &gap_name, &rows))
+}
+
+/// Mean per model x attribute of `panel`, in the analysis' model and attribute order.
+fn means(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<Vec<Option<f64>>> {
+    analysis
+        .models
+        .iter()
+        .map(|m| {
+            analysis
+                .rubric
+                .attributes
+                .iter()
+                .map(|a| panel.descriptives.iter().find(|c| c.model == m.id && &c.attribute == a).and_then(|c| c.summary.as_ref()).map(|s| s.mean))
+                .collect()
+        })
+        .collect()
+}
+
+fn model_ids(analysis: &Analysis) -> Vec<String> {
+    analysis.models.iter().map(|m| m.id.clone()).collect()
+}
+
+fn heatmap_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis) -> Result<(), FigureError> {
+    let means = means(analysis, panel);
+    if means.iter().flatten().all(Option::is_none) {
+        gallery.omit("Mean score per model and attribute", "the panel scored no attribute");
+        return Ok(());
+    }
+    gallery.add(heatmap(&model_ids(analysis), &analysis.rubric.attributes, &means))
+}
+
+fn radar_figures(gallery: &mut Gallery, analysis: &Analysis) -> Result<(), FigureError> {
+    let per_panel: Vec<(String, Vec<Vec<Option<f64>>>)> = analysis.panels.iter().map(|p| (p.panel.id.clone(), means(analysis, p))).collect();
+    for (m, model) in analysis.models.iter().enumerate() {
+        let series: Vec<RadarSeries> = per_panel
+            .iter()
+            .filter_map(|(name, means)| Some(RadarSeries { name: name.clone(), means: means.get(m)?.iter().copied().collect::<Option<Vec<f64>>>()? }))
+            .collect();
+        if series.is_empty() {
+            gallery.omit(&format!("Profile of {}", model.id), "no panel scored every attribute of this model");
+        } else {
+            gallery.add(radar(&model.id, &analysis.rubric.attributes, &series))?;
+        }
+    }
+    Ok(())
+}
+
+fn distribution_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis) -> Result<(), FigureError> {
+    let counts: Vec<Vec<[usize; 5]>> = analysis
+        .models
+        .iter()
+        .map(|m| {
+            analysis
+                .rubric
+                .attributes
+                .iter()
+                .map(|a| panel.descriptives.iter().find(|c| c.model == m.id && &c.attribute == a).map_or([0; 5], |c| c.distribution))
+                .collect()
+        })
+        .collect();
+    if counts.iter().flatten().all(|c| c.iter().sum::<usize>() == 0) {
+        gallery.omit("Distribution of scores per model and attribute", "the panel gave no score");
+        return Ok(());
+    }
+    gallery.add(distributions(&model_ids(analysis), &analysis.rubric.attributes, &counts))
+}
+
+fn bland_altman_figures(gallery: &mut Gallery, analysis: &Analysis) -> Result<(), FigureError> {
+    if analysis.judges.is_empty() {
+        let reason = if analysis.panels.iter().any(|p| p.panel.kind == crate::schema::RaterKind::Human) {
+            "no LLM judge rated this run"
+        } else {
+            "no human ratings to compare the judges with"
+        };
+        gallery.omit("Bland-Altman plots of judges against humans", reason);
+        return Ok(());
+    }
+    for judge in &analysis.judges {
+        let measures: Vec<(String, crate::analysis::judge::BlandAltman)> =
+            judge.measures.iter().filter_map(|m| Some((m.measure.clone(), m.items.as_ref()?.bland_altman.clone()?))).collect();
+        if measures.is_empty() {
+            gallery.omit(&format!("Bland-Altman: {}", judge.judge), "fewer than two replies scored by both the judge and the human panel");
+        } else {
+            gallery.add(bland_altman(&judge.judge, &measures))?;
+        }
+    }
+    Ok(())
+}
+
+fn cost_figures(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis, performance: &[ModelPerformance]) -> Result<(), FigureError> {
+    let names = composite_names(analysis);
+    let scores_of = |model: &str| -> Vec<Option<f64>> {
+        let found = panel.composites.iter().find(|m| m.model == model);
+        (0..names.len()).map(|c| found.and_then(|m| m.composites.get(c)?.summary.as_ref().map(|s| s.mean))).collect()
+    };
+    let points = |cost: fn(&ModelPerformance) -> Option<f64>| -> Vec<CostPoint> {
+        performance.iter().filter_map(|p| Some(CostPoint { model: p.model.clone(), cost: cost(p)?, scores: scores_of(&p.model) })).filter(|p| p.scores.iter().any(Option::is_some)).collect()
+    };
+    let has = |kind: ModelKind| performance.iter().any(|p| p.kind == kind);
+    let speed = points(|p| p.tokens_per_s);
+    if !speed.is_empty() {
+        gallery.add(quality_cost(CostAxis::TokensPerSecond, &names, &speed))?;
+    } else if performance.is_empty() {
+        gallery.omit("Quality against speed (local models)", "the folder has no responses/*.jsonl to measure speed from");
+    } else if has(ModelKind::Local) {
+        gallery.omit("Quality against speed (local models)", "no rated local-model reply reports token counts and times");
+    } else {
+        gallery.omit("Quality against speed (local models)", "the run has no local models");
+    }
+    let price = points(|p| p.usd_per_1000_replies);
+    if !price.is_empty() {
+        gallery.add(quality_cost(CostAxis::UsdPerThousandReplies, &names, &price))?;
+    } else if performance.is_empty() {
+        gallery.omit("Quality against price (API models)", "the folder has no responses/*.jsonl to price");
+    } else if has(ModelKind::Api) {
+        gallery.omit("Quality against price (API models)", "no rated API model has token counts and a price in the model registry");
+    } else {
+        gallery.omit("Quality against price (API models)", "the run has no API models");
+    }
+    gallery.omit("Quality against peak memory (local models)", "response records do not carry peak memory; `mhbench bench` measures it per model");
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! `mhbench report`: from a rated run (the analyze tests' fixture run) through `analyze` and
+//! `report` in the built binary, to the page opened in a real headless Chromium: no console
+//! errors, no fetches, every figure on screen and drawn. Also the MentalBench release when
+//! `../shared/data/mentalbench` is present, figures left out with their reason, and the error
+//! for a folder that has not been analysed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::analyze::{mentalbench_dir, write_run};
+use crate::common::browser::{connect, console_log, js, missing_browser, start_chromedriver};
+use crate::common::{self, mhbench, run, stderr, stdout};
+
+fn analyze(dir: &Path) {
+    let output = run(mhbench().args(["analyze", "--bootstrap", "50", "--run"]).arg(dir));
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// Run `report --run dir`, check it printed the two paths, and return the figure ids written.
+fn report(dir: &Path) -> BTreeSet<String> {
+    let output = run(mhbench().args(["report", "--run"]).arg(dir));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = dir.join("report");
+    assert_eq!(stdout(&output), format!("{}\n{}\n", out.join("index.html").display(), out.join("report.md").display()));
+    std::fs::read_dir(out.join("figures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The page is self-contained: no script, no stylesheet or image link, no URL but the SVG
+/// namespace.
+fn assert_self_contained(html: &str) {
+    assert!(!html.contains("<script"), "the report needs no JavaScript");
+    for attribute in ["src=", "href="] {
+        assert!(!html.contains(attribute), "the report links something: {attribute}");
+    }
+    let urls = html.matches("http").count();
+    assert_eq!(urls, html.matches("http://www.w3.org/2000/svg").count(), "a URL other than the SVG namespace");
+}
+
+#[test]
+fn report_of_a_rated_run_shows_scores_speed_price_and_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    analyze(dir.path());
+    let figures = report(dir.path());
+    let expected = ["bland-altman-llm-gpt-4o", "composites", "distributions", "heatmap", "quality-price", "quality-speed", "radar-gpt-4o", "radar-qwen3-4b"];
+    assert_eq!(figures, expected.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+
+    let markdown = read(dir.path().join("report/report.md"));
+    for id in expected {
+        assert!(markdown.contains(&format!("](figures/{id}.svg)")), "report.md does not link {id}");
+    }
+    // Human panel: qwen3-4b's gap is 1/3 on every conversation; gpt-4o's is -1/2 on sample:2
+    // (bob's safety 2) and 0 elsewhere, -1/8 on average: qwen3-4b has the largest gap.
+    assert!(markdown.contains("Largest cognitive-affective gap (CSS - ARS): qwen3-4b, +0.33 [+0.33, +0.33]"), "{markdown}");
+    // gpt-4o's CSS (5, 4.5, 5, 5) beats qwen3-4b's 11/3 in all four conversations: ranks 2 and
+    // 1 in every block, Q = 12/(4*2*3) * (8^2 + 4^2) - 3*4*3 = 4 on 1 df, W = Q/(n(k-1)) = 1;
+    // closed (gpt-4o) minus open (qwen3-4b) = 4.875 - 3.667.
+    assert!(markdown.contains("Models differ on CSS: Friedman Q = 4.0 (df 1, 4 conversations), p 0.046, Kendall's W = 1.00."), "{markdown}");
+    assert!(markdown.contains("Closed minus open models on CSS: +1.21 ["), "{markdown}");
+    // qwen3-4b: 4 replies x 120 tokens in 4 x 1980.75 ms = 60.58 tokens/s. gpt-4o at 2.50 and
+    // 10.00 USD per million tokens: (41 x 2.50 + 120 x 10.00) / 1e6 = 0.0013025 USD a reply.
+    assert!(markdown.contains("| qwen3-4b | local | 4 | 0 | 0 | 0 | 60.6 | n/a |"), "{markdown}");
+    assert!(markdown.contains("| gpt-4o | api | 4 | 0 | 0 | 0 | n/a | 1.30 |"), "{markdown}");
+    // The judge left one reply unrated and could not parse another.
+    assert!(markdown.contains("| llm:gpt-4o | llm | 8 | 6 | 1 | 1 | 0 | 0 |"), "{markdown}");
+    assert!(markdown.contains("| Exam nerves can feel overwhelming... |"), "the worst replies are shown for reading");
+    assert!(markdown.contains("Quality against peak memory (local models): response records do not carry peak memory"));
+    assert_self_contained(&read(dir.path().join("report/index.html")));
+}
+
+#[test]
+fn a_figure_without_data_is_left_out_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let path = dir.path().join("ratings.jsonl");
+    let humans: String = read(path.clone()).lines().filter(|l| !l.contains("\"llm:")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, humans).unwrap();
+    analyze(dir.path());
+    let figures = report(dir.path());
+    assert!(!figures.iter().any(|f| f.starts_with("bland-altman")), "{figures:?}");
+    let markdown = read(dir.path().join("report/report.md"));
+    assert!(markdown.contains("- Bland-Altman plots of judges against humans: no LLM judge rated this run."), "{markdown}");
+}
+
+#[test]
+fn report_before_analyze_names_the_command_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(mhbench().args(["report", "--run"]).arg(dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    let d = dir.path().display();
+    assert_eq!(stderr(&output), format!("mhbench: error: rendering the report: {d}/analysis.json: not found; run `mhbench analyze --run {d}` first\n"));
+}
+
+#[test]
+fn report_builds_from_the_mentalbench_release() {
+    let Some(release) = mentalbench_dir() else {
+        println!("skipped: ../shared/data/mentalbench/ratings.csv is absent");
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let output = run(mhbench().args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", "2", "--mentalbench"]).arg(&release).arg("--out").arg(out.path()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let figures = report(out.path());
+    // Ten answer sources (nine models and the original replies), four LLM judges.
+    assert_eq!(figures.iter().filter(|f| f.starts_with("radar-")).count(), 10, "{figures:?}");
+    assert_eq!(figures.iter().filter(|f| f.starts_with("bland-altman-")).count(), 4, "{figures:?}");
+    for id in ["composites", "heatmap", "distributions"] {
+        assert!(figures.contains(id), "{id} missing from {figures:?}");
+    }
+    let markdown = read(out.path().join("report/report.md"));
+    assert!(markdown.contains("Quality against speed (local models): the folder has no responses/*.jsonl to measure speed from."));
+    let heatmap = read(out.path().join("report/figures/heatmap.svg"));
+    for attribute in ["guidance", "informativeness", "relevance", "safety", "empathy", "helpfulness", "understanding"] {
+        assert!(heatmap.contains(attribute), "the heatmap lacks the rubric's {attribute}");
+    }
+    assert_self_contained(&read(out.path().join("report/index.html")));
+}
+
+const FIGURES: &str = "return Array.from(document.querySelectorAll('figure.figure')).map(f => { \
+    const svg = f.querySelector('svg'); const box = svg ? svg.getBoundingClientRect() : { width: 0, height: 0 }; \
+    return { id: f.id, width: box.width, height: box.height, \
+             drawn: svg ? svg.querySelectorAll('circle, rect, polygon, polyline, line, text').length : 0 }; })";
+
+fn severe(entries: &[Value]) -> Vec<&Value> {
+    entries.iter().filter(|e| e["level"] == "SEVERE").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_page_renders_in_chromium_without_console_errors_and_with_every_figure() {
+    if let Some(why) = missing_browser() {
+        println!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    analyze(dir.path());
+    let ids = report(dir.path());
+    let (_driver, port) = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = connect(port, profile.path()).await;
+    client.set_window_size(1280, 1000).await.unwrap();
+
+    // Control: the log does catch a failed load, so an empty log below means something.
+    let broken = dir.path().join("broken.html");
+    std::fs::write(&broken, "<!doctype html><title>x</title><img src=\"missing.png\" alt=\"\">").unwrap();
+    client.goto(&format!("file://{}", broken.display())).await.unwrap();
+    assert!(!severe(&console_log(&client, port).await).is_empty(), "the console log missed a failed image load");
+
+    client.goto(&format!("file://{}", dir.path().join("report/index.html").display())).await.unwrap();
+    let log = console_log(&client, port).await;
+    assert!(severe(&log).is_empty(), "console errors: {log:?}");
+    assert_eq!(js(&client, "return performance.getEntriesByType('resource').length").await, json!(0), "the page fetched something");
+    let figures = js(&client, FIGURES).await;
+    let figures = figures.as_array().unwrap();
+    let shown: BTreeSet<String> = figures.iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(shown, ids, "the page shows exactly the figures written to report/figures/");
+    for figure in figures {
+        assert!(figure["width"].as_f64().unwrap() > 100.0 && figure["height"].as_f64().unwrap() > 100.0, "figure too small or hidden: {figure}");
+        assert!(figure["drawn"].as_u64().unwrap() > 10, "figure has nearly nothing drawn: {figure}");
+    }
+    let artifacts = common::repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("report.png"), client.screenshot().await.unwrap()).unwrap();
+    client.close().await.unwrap();
+}
+
+#[test]
+fn report_help_names_the_run_folder() {
+    let output = run(mhbench().args(["report", "--help"]));
+    assert!(output.status.success());
+    let help = stdout(&output);
+    assert!(help.contains("--run <DIR>") && help.contains("run `mhbench analyze` first"), "{help}");
+}
+
+#[test]
+fn an_analysis_of_another_layout_asks_for_a_fresh_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    analyze(dir.path());
+    let path = dir.path().join("analysis.json");
+    let text = read(path.clone()).replacen("\"analysis_version\": 2", "\"analysis_version\": 1", 1);
+    std::fs::write(&path, text).unwrap();
+    let output = run(mhbench().args(["report", "--run"]).arg(dir.path()));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!("mhbench: error: rendering the report: {}:1: analysis_version: 1 is not the supported 2; rerun `mhbench analyze` with this mhbench\n", path.display())
+    );
+}
+
+#[test]
+fn judge_only_ratings_report_the_judge_panel_and_say_why_bland_altman_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let path = dir.path().join("ratings.jsonl");
+    let judges: String = read(path.clone()).lines().filter(|l| l.contains("\"llm:")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, judges).unwrap();
+    analyze(dir.path());
+    report(dir.path());
+    let markdown = read(dir.path().join("report/report.md"));
+    assert!(markdown.contains("scores from the llm:gpt-4o (llm:gpt-4o) panel"), "{markdown}");
+    assert!(markdown.contains("- Bland-Altman plots of judges against humans: no human ratings to compare the judges with."), "{markdown}");
+    assert!(markdown.contains("Only one rater: no agreement to measure."), "{markdown}");
+}

@@ -490,8 +490,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(bar) = spinner {
                 bar.finish_and_clear();
             }
-            let path = result?;
-            writeln!(io::stdout(), "{}", path.display())?;
+            let (path, analysis) = result?;
+            let mut stdout = io::stdout().lock();
+            write!(stdout, "{}", analysis::command::verdict_lines(&analysis))?;
+            writeln!(stdout, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rate(args) => rate::run(args.command),

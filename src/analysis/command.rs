@@ -63,11 +63,11 @@ pub enum AnalyzeError {
     NoRatings(String),
 }
 
-/// Analyse the input and write `analysis.json`; returns its path.
+/// Analyse the input and write `analysis.json`; returns its path and the analysis.
 ///
 /// # Errors
 /// Unreadable or invalid inputs (named by `path:line: field`), no ratings, or a failed write.
-pub fn run(options: &AnalyzeOptions) -> Result<PathBuf, AnalyzeError> {
+pub fn run(options: &AnalyzeOptions) -> Result<(PathBuf, Analysis), AnalyzeError> {
     let rubric = Rubric::load(&options.rubric)?;
     let (analysis, out_dir) = match &options.input {
         AnalyzeInput::Run { dir, ratings } => (analyze_run(dir, ratings, &rubric, options)?, dir.clone()),
@@ -78,7 +78,26 @@ pub fn run(options: &AnalyzeOptions) -> Result<PathBuf, AnalyzeError> {
     json.push(b'\n');
     std::fs::create_dir_all(&out_dir).map_err(|e| FileError::io(&out_dir, e))?;
     files::write_atomic(&path, &json)?;
-    Ok(path)
+    Ok((path, analysis))
+}
+
+/// The judges' verdicts as console lines, one per judge and measure, under a header naming
+/// the rule; empty without judges.
+pub fn verdict_lines(analysis: &Analysis) -> String {
+    let mut out = String::new();
+    if analysis.judges.is_empty() {
+        return out;
+    }
+    out += &format!(
+        "judge verdicts ({} 95% CI lower bound on Koo & Li 2016 bands; bias = judge - experts):\n",
+        super::verdict::VERDICT_ICC_FORM
+    );
+    for judge in &analysis.judges {
+        for verdict in &judge.verdicts {
+            out += &format!("{} / {}: {}\n", judge.judge, verdict.measure, verdict.text);
+        }
+    }
+    out
 }
 
 /// The `.jsonl` files of `dir`, sorted; none when `dir` is absent.

@@ -78,7 +78,7 @@ CREATE TABLE rating_history (
     replaced_at TEXT NOT NULL
 ) STRICT;
 "#, r#"
--- LLM judges' ratings: one per (reply, judge), written once (INSERT OR IGNORE), so a resumed
+-- LLM judges' ratings: one per (reply, judge), written once (ON CONFLICT DO NOTHING), so a resumed
 -- judge never duplicates one. A parse failure keeps the raw text and holds no score.
 CREATE TABLE judge_ratings (
     run_id TEXT NOT NULL,

@@ -342,3 +342,30 @@ fn stored_count(run_dir: &Path) -> usize {
         .and_then(|conn| conn.query_row("SELECT COUNT(*) FROM judge_ratings", [], |row| row.get(0)))
         .unwrap_or(0)
 }
+
+#[test]
+fn judge_ratings_share_the_rating_store_but_stay_off_the_experts_page() {
+    let replies = [("judged-1", "[judge: json:1,1,1,1,1,1]"), ("judged-2", "[judge: json:2,2,2,2,2,2]"), ("judged-3", "[judge: json:3,3,3,3,3,3]")];
+    let setup = ApiJudgeRun::new(ApiProvider::Google, "blinding", &replies);
+    // Judged before any plan: the store exists with judge ratings only, and a plan still goes in.
+    assert!(setup.judge(&[]).status.success());
+    let rate = |args: &[&str]| {
+        let mut cmd = mhbench();
+        cmd.arg("rate").args(args).arg("--run").arg(&setup.run);
+        run(&mut cmd)
+    };
+    let plan = rate(&["plan", "--raters", "alice,bob", "--seed", "1"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let status = rate(&["status"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let raters: Vec<&str> = stdout(&status).lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(raters, ["alice", "bob"], "the judge is no rater of the page");
+    let export = rate(&["export"]);
+    assert!(export.status.success() && stdout(&export).is_empty(), "no human rating yet, and no judge's: {}", stdout(&export));
+    // Re-planning discards the plan and human ratings, never the judge's.
+    let replan = rate(&["plan", "--raters", "carol", "--per-response", "1", "--replace"]);
+    assert!(replan.status.success(), "{}", stderr(&replan));
+    assert_eq!(stored_ratings(&setup.run).len(), 3);
+    let again = setup.judge(&[]);
+    assert!(stdout(&again).contains("3 resumed"), "{}", stdout(&again));
+}

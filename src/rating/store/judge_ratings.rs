@@ -2,7 +2,7 @@
 //! `mhbench analyze`, never by the rating page.
 //!
 //! One row per (reply, judge), keyed `(conversation_id, model_id, rater_id)` and written with
-//! `INSERT OR IGNORE`, so a judge that is killed and rerun neither loses nor duplicates a rating.
+//! `ON CONFLICT DO NOTHING` on that key, so a judge that is killed and rerun neither loses nor duplicates a rating.
 //! Each batch goes in one transaction; with `synchronous=FULL` a committed batch survives a
 //! kill. The table's CHECKs keep it honest: only `llm` raters, and a parse failure holds no
 //! score. Records go in and come out as the shared [`Rating`].
@@ -50,10 +50,12 @@ impl RatingStore {
                 };
                 let params_json = rating.judge_params.as_ref().map(serde_json::to_string).transpose().map_err(to_sql_error)?;
                 added += tx.execute(
-                    "INSERT OR IGNORE INTO judge_ratings
+                    // Not `INSERT OR IGNORE`: that would also drop rows failing a CHECK, silently.
+                    "INSERT INTO judge_ratings
                          (run_id, conversation_id, model_id, rater_id, rater_kind, rubric_version, status,
                           scores_json, comment, safety_flag, raw_output, judge_params_json, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (conversation_id, model_id, rater_id) DO NOTHING",
                     params![
                         rating.response.run_id.as_str(),
                         rating.response.conversation_id.as_str(),

@@ -468,7 +468,7 @@ fn write_run_with_judge_in_store(dir: &Path) {
     std::fs::write(dir.join("ratings.jsonl"), human.iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
     let judge: Vec<mhbench::schema::Rating> = judge.into_iter().map(|r| serde_json::from_value(r).unwrap()).collect();
     let mut store = mhbench::rating::store::RatingStore::open_or_create(&dir.join("ratings.sqlite")).unwrap();
-    assert_eq!(store.add_judge_ratings(&judge).unwrap(), 8);
+    assert_eq!(store.add_judge_ratings(&judge).unwrap(), 7);
 }
 
 /// Writes the run's responses; returns its human and its judge ratings.
@@ -577,7 +577,7 @@ fn analyze_run_reads_judge_ratings_from_the_rating_store_once() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("analysis.json")).unwrap()).unwrap();
     let coverage = |rater: &str| json["coverage"].as_array().unwrap().iter().find(|c| c["rater"] == rater).unwrap().clone();
     let judge = coverage("llm:gpt-4o");
-    // Exactly the store's eight ratings: six scored, one parse failure, one reply unrated, none
+    // Exactly the store's seven ratings: six scored, one parse failure, the eighth reply unrated, none
     // read twice (a second copy would count as superseded).
     assert_eq!(
         (judge["rated"].as_u64(), judge["parse_failures"].as_u64(), judge["unrated"].as_u64(), judge["superseded"].as_u64()),

@@ -358,7 +358,8 @@ fn judge_ratings_share_the_rating_store_but_stay_off_the_experts_page() {
     assert!(plan.status.success(), "{}", stderr(&plan));
     let status = rate(&["status"]);
     assert!(status.status.success(), "{}", stderr(&status));
-    let raters: Vec<&str> = stdout(&status).lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    let table = stdout(&status);
+    let raters: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(raters, ["alice", "bob"], "the judge is no rater of the page");
     let export = rate(&["export"]);
     assert!(export.status.success() && stdout(&export).is_empty(), "no human rating yet, and no judge's: {}", stdout(&export));

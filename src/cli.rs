@@ -113,7 +113,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// Rate a run's replies with an LLM judge on the experts' rubric.
     ///
-    /// Stores Rating records (rater kind llm, rater id llm:<judge>) in results/RUN/ratings.sqlite,
+    /// Stores Rating records (rater kind llm, rater id llm:JUDGE) in results/RUN/ratings.sqlite,
     /// beside the experts' ratings but never shown to them; a rerun resumes. By default the
     /// judge skips replies of models from its own vendor.
     Judge(JudgeArgs),

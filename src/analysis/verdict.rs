@@ -14,6 +14,9 @@
 //!    0.5, which is poor whatever the width.
 //! 4. Otherwise the band of the CI's *lower* bound, so a wide or low-reaching interval can
 //!    never claim more than it has shown; the text adds the band the upper bound reaches.
+//!    With one judge against one panel (k = 2), a large systematic bias by itself widens the
+//!    ICC(A,1) CI (McGraw & Wong's Satterthwaite df shrink), so a judge that inflates heavily
+//!    can be `undetermined` even with thousands of replies; rule 5 then says how far it leans.
 //! 5. Bias (mean judge - human) with a 95% percentile bootstrap CI over conversations (the
 //!    analysis's seeded [`Bootstrap`]; replies to one conversation move together):
 //!    `none_detected` when the CI holds 0, `negligible` when |bias| < [`NEGLIGIBLE_BIAS`],

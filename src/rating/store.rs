@@ -6,7 +6,7 @@
 //! `synchronous=FULL` so a committed rating survives the server being killed, and every
 //! transaction. It does not know the rubric's meaning or HTTP: callers validate scores first.
 //!
-//! LLM judges' ratings live in the same file, in a table of their own ([`judge_ratings`]): a
+//! LLM judges' ratings live in the same file, in a table of their own (`judge_ratings`): a
 //! judge has no queue, no token and no items, so nothing the rating page reads can reach them.
 //! A store may hold judge ratings before it holds a plan.
 

@@ -308,6 +308,32 @@ mod tests {
     }
 
     #[test]
+    fn verdict_reads_the_measure_and_needs_the_bootstrap_for_a_direction() {
+        // Two models x 40 conversations; the judge adds 1 on every fourth conversation: bias
+        // 10 / 40 = +0.25 on both models.
+        let human: Vec<Vec<Option<f64>>> =
+            (0..2).map(|m| (0..40).map(|c| Some(f64::from((c * 7 + m * 3) % 4 + 1))).collect()).collect();
+        let judge: Vec<Vec<Option<f64>>> = human
+            .iter()
+            .map(|row| row.iter().enumerate().map(|(c, h)| h.map(|h| if c % 4 == 0 { h + 1.0 } else { h })).collect())
+            .collect();
+        let models: Vec<super::super::input::ModelInfo> = ["a", "b"]
+            .iter()
+            .map(|id| super::super::input::ModelInfo { id: (*id).into(), group: None, provider: None })
+            .collect();
+        let measure = super::super::judge::judge_measure("empathy", &models, None, &human, &judge);
+        let on = judge_verdict(&measure, &human, &judge, Bootstrap { resamples: 200, seed: 1 });
+        assert_eq!((on.n, on.bias), (80, Some(0.25)));
+        assert_eq!(on.icc, measure.item_icc.as_ref().and_then(|s| s.form("ICC(A,1)")).map(|f| f.icc));
+        assert_eq!(on.bias_direction, BiasDirection::Inflates, "{}", on.text);
+        assert!(on.text.contains("inflates empathy by +0.25"), "{}", on.text);
+        let off = judge_verdict(&measure, &human, &judge, Bootstrap { resamples: 0, seed: 1 });
+        assert_eq!(off.bias_direction, BiasDirection::Unknown);
+        assert!(off.text.ends_with("bias on empathy +0.25 (no CI: bootstrap off)"), "{}", off.text);
+        assert_eq!(off.agreement, on.agreement, "agreement does not depend on the bootstrap");
+    }
+
+    #[test]
     fn sentence_says_why_it_cannot_say() {
         let verdict = JudgeVerdict {
             measure: "safety".into(),

@@ -113,8 +113,9 @@ pub enum Command {
     Merge(MergeArgs),
     /// Rate a run's replies with an LLM judge on the experts' rubric.
     ///
-    /// Writes results/RUN/judgements/<judge>.jsonl (Rating records, rater kind llm); a rerun
-    /// resumes. By default the judge skips replies of models from its own vendor.
+    /// Stores Rating records (rater kind llm, rater id llm:JUDGE) in results/RUN/ratings.sqlite,
+    /// beside the experts' ratings but never shown to them; a rerun resumes. By default the
+    /// judge skips replies of models from its own vendor.
     Judge(JudgeArgs),
     /// Build a stratified conversation set from the sources, or rebuild one from its manifest.
     ///
@@ -126,9 +127,10 @@ pub enum Command {
     Rate(RateArgs),
     /// Compute the study's statistics from a run's ratings and write analysis.json.
     ///
-    /// Reads `RUN/responses/*.jsonl`, every `RUN/ratings*.jsonl` and `RUN/judgements/*.jsonl` (or the --ratings files) and
-    /// writes `RUN/analysis.json`; with --mentalbench it analyses that release's ratings.csv
-    /// instead and writes `OUT/analysis.json`. Prints the path written.
+    /// Reads `RUN/responses/*.jsonl`, every `RUN/ratings*.jsonl` (or the --ratings files) and the
+    /// judges' ratings in `RUN/ratings.sqlite`, and writes `RUN/analysis.json`; with
+    /// --mentalbench it analyses that release's ratings.csv instead and writes
+    /// `OUT/analysis.json`. Prints a verdict per judge and attribute, then the path written.
     Analyze(AnalyzeArgs),
     /// Render a run's analysis.json as an HTML page and a Markdown file with SVG figures.
     ///
@@ -151,7 +153,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["run", "mentalbench"])))]
 pub struct AnalyzeArgs {
-    /// Run folder (`results/<run_id>`) holding responses/, ratings*.jsonl and judgements/.
+    /// Run folder (`results/<run_id>`) holding responses/, ratings*.jsonl and ratings.sqlite.
     #[arg(long, value_name = "DIR")]
     pub run: Option<PathBuf>,
     /// MentalBench release folder (with ratings.csv) to analyse instead of a run.
@@ -163,7 +165,8 @@ pub struct AnalyzeArgs {
     /// Rubric whose attributes and groups drive the analysis.
     #[arg(long, value_name = "FILE", default_value = crate::rubric::DEFAULT_RUBRIC)]
     pub rubric: PathBuf,
-    /// Rating files to read instead of RUN/ratings*.jsonl (repeatable).
+    /// Rating files to read instead of RUN/ratings*.jsonl (repeatable); judges' ratings still
+    /// come from RUN/ratings.sqlite.
     #[arg(long = "ratings", value_name = "FILE")]
     pub ratings: Vec<PathBuf>,
     /// Bootstrap resamples for every CI; 0 turns bootstrap CIs off.
@@ -502,8 +505,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(bar) = spinner {
                 bar.finish_and_clear();
             }
-            let path = result?;
-            writeln!(io::stdout(), "{}", path.display())?;
+            let (path, analysis) = result?;
+            let mut stdout = io::stdout().lock();
+            write!(stdout, "{}", analysis::command::verdict_lines(&analysis))?;
+            writeln!(stdout, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(args) => {
@@ -752,7 +757,7 @@ pub struct RatePlanArgs {
     /// The rubric raters read; frozen into the plan.
     #[arg(long, default_value = crate::rubric::DEFAULT_RUBRIC)]
     rubric: PathBuf,
-    /// Discard an existing plan of this run and all its ratings.
+    /// Discard an existing plan of this run and all its human ratings (judges' are kept).
     #[arg(long)]
     replace: bool,
     /// Address raters will open, used in the printed links.

@@ -4,7 +4,9 @@
 //! Owns file reading and writing for the analysis; the statistics stay pure in the sibling
 //! modules. A run folder holds `responses/<model>.jsonl` (written by `generate`), any
 //! `ratings*.jsonl` files (human ratings exported from the rating store, imported sheets) and
-//! `judgements/<judge>.jsonl` (written by `judge`), all schema records.
+//! the rating store `ratings.sqlite`, whose judge table holds every LLM judge's ratings (written
+//! by `judge`). Judge ratings are read from the store only, and human ratings only from the
+//! files (`rate export` writes human ratings alone), so no rating is counted twice.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,16 +55,19 @@ pub enum AnalyzeError {
     /// A file could not be read, parsed or written.
     #[error(transparent)]
     File(#[from] FileError),
+    /// The run's rating store could not be read.
+    #[error(transparent)]
+    Store(#[from] crate::rating::RatingError),
     /// The inputs hold no rating at all.
     #[error("{0}: no ratings found; rate the run (`mhbench rate`, `mhbench judge`) or pass --ratings FILE")]
     NoRatings(String),
 }
 
-/// Analyse the input and write `analysis.json`; returns its path.
+/// Analyse the input and write `analysis.json`; returns its path and the analysis.
 ///
 /// # Errors
 /// Unreadable or invalid inputs (named by `path:line: field`), no ratings, or a failed write.
-pub fn run(options: &AnalyzeOptions) -> Result<PathBuf, AnalyzeError> {
+pub fn run(options: &AnalyzeOptions) -> Result<(PathBuf, Analysis), AnalyzeError> {
     let rubric = Rubric::load(&options.rubric)?;
     let (analysis, out_dir) = match &options.input {
         AnalyzeInput::Run { dir, ratings } => (analyze_run(dir, ratings, &rubric, options)?, dir.clone()),
@@ -73,7 +78,26 @@ pub fn run(options: &AnalyzeOptions) -> Result<PathBuf, AnalyzeError> {
     json.push(b'\n');
     std::fs::create_dir_all(&out_dir).map_err(|e| FileError::io(&out_dir, e))?;
     files::write_atomic(&path, &json)?;
-    Ok(path)
+    Ok((path, analysis))
+}
+
+/// The judges' verdicts as console lines, one per judge and measure, under a header naming
+/// the rule; empty without judges.
+pub fn verdict_lines(analysis: &Analysis) -> String {
+    let mut out = String::new();
+    if analysis.judges.is_empty() {
+        return out;
+    }
+    out += &format!(
+        "judge verdicts ({} 95% CI lower bound on Koo & Li 2016 bands; bias = judge - experts):\n",
+        super::verdict::VERDICT_ICC_FORM
+    );
+    for judge in &analysis.judges {
+        for verdict in &judge.verdicts {
+            out += &format!("{} / {}: {}\n", judge.judge, verdict.measure, verdict.text);
+        }
+    }
+    out
 }
 
 /// The `.jsonl` files of `dir`, sorted; none when `dir` is absent.
@@ -94,11 +118,13 @@ fn jsonl_files(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, FileError> {
     Ok(out)
 }
 
-/// Rating files of a run folder: every `ratings*.jsonl`, then every judge's log, sorted.
-fn default_rating_files(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
-    let mut out = jsonl_files(dir, "ratings")?;
-    out.extend(jsonl_files(&dir.join(crate::judge::JUDGEMENTS_DIR), "")?);
-    Ok(out)
+/// The LLM judges' ratings in the run's rating store; none when the run has no store.
+fn judge_ratings(dir: &Path) -> Result<Vec<Rating>, crate::rating::RatingError> {
+    let path = crate::rating::store_path(dir);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    crate::rating::store::RatingStore::open_or_create(&path)?.judge_ratings()
 }
 
 fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
@@ -106,8 +132,8 @@ fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &
     for (_, file) in crate::runner::response_files(dir)? {
         records.extend(files::read_jsonl::<ResponseRecord>(&file)?);
     }
-    let files = if rating_files.is_empty() { default_rating_files(dir)? } else { rating_files.to_vec() };
-    let mut ratings: Vec<Rating> = Vec::new();
+    let files = if rating_files.is_empty() { jsonl_files(dir, "ratings")? } else { rating_files.to_vec() };
+    let mut ratings: Vec<Rating> = judge_ratings(dir)?;
     for file in &files {
         ratings.extend(files::read_jsonl::<Rating>(file)?);
     }

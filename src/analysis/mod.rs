@@ -24,6 +24,7 @@ pub mod failure;
 pub mod input;
 pub mod judge;
 pub mod mentalbench;
+pub mod verdict;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,9 @@ pub struct JudgeAnalysis {
     pub provider: Option<String>,
     /// Per attribute, then per composite.
     pub measures: Vec<judge::JudgeMeasure>,
+    /// A plain verdict per measure (same order as `measures`): agreement band from the
+    /// item-level ICC(A,1) CI and the direction of the bias; rules in [`verdict`].
+    pub verdicts: Vec<verdict::JudgeVerdict>,
 }
 
 /// The whole analysis, as written to `analysis.json`.
@@ -146,7 +150,7 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         Some((human, _)) => panels
             .iter()
             .filter(|(s, _)| s.panel.kind == RaterKind::Llm)
-            .map(|(scores, members)| judge_analysis(table, human, scores, members, &defs))
+            .map(|(scores, members)| judge_analysis(table, human, scores, members, &defs, options.bootstrap))
             .collect(),
         None => Vec::new(),
     };
@@ -205,19 +209,27 @@ fn analyze_panel(table: &RatingTable, scores: &PanelScores, members: &[usize], d
     }
 }
 
-fn judge_analysis(table: &RatingTable, human: &PanelScores, judge: &PanelScores, members: &[usize], defs: &[composite::CompositeDef]) -> JudgeAnalysis {
+fn judge_analysis(
+    table: &RatingTable,
+    human: &PanelScores,
+    judge: &PanelScores,
+    members: &[usize],
+    defs: &[composite::CompositeDef],
+    bootstrap: Bootstrap,
+) -> JudgeAnalysis {
     let provider = members.first().and_then(|&r| table.raters.get(r)).and_then(|r| r.provider.clone());
     let human_measures = measures(table, human, defs);
     let judge_measures = measures(table, judge, defs);
-    JudgeAnalysis {
-        judge: judge.panel.id.clone(),
-        measures: human_measures
-            .iter()
-            .zip(&judge_measures)
-            .map(|((name, h), (_, j))| judge::judge_measure(name, &table.models, provider.as_deref(), h, j))
-            .collect(),
-        provider,
-    }
+    let (measures, verdicts) = human_measures
+        .iter()
+        .zip(&judge_measures)
+        .map(|((name, h), (_, j))| {
+            let measure = judge::judge_measure(name, &table.models, provider.as_deref(), h, j);
+            let verdict = verdict::judge_verdict(&measure, h, j, bootstrap);
+            (measure, verdict)
+        })
+        .unzip();
+    JudgeAnalysis { judge: judge.panel.id.clone(), provider, measures, verdicts }
 }
 
 /// Rater index sets to measure agreement on: every pair, then all humans and all judges when

@@ -1,10 +1,14 @@
 //! LLM-as-judge: any registered model, local or API, rates a run's replies on the experts' rubric.
 //!
 //! Reads `results/<run>/conversations.jsonl` and `responses/*.jsonl`, asks the judge for strict
-//! JSON (see [`parse`]), sends one repair request when the answer is unusable, and appends
-//! `Rating { rater_kind: Llm }` records to `results/<run>/judgements/<judge_id>.jsonl`, a
-//! crash-safe log that a rerun resumes. By default a judge skips replies from models of its own
-//! vendor (self-preference). How far to trust a judge is `analysis`'s job (judge vs human).
+//! JSON (see [`parse`]), sends one repair request when the answer is unusable, and stores
+//! `Rating { rater_kind: Llm, rater_id: "llm:<judge model id>" }` records, parse failures
+//! included, in the run's rating store (`results/<run>/ratings.sqlite`, beside the experts'
+//! ratings but in a table the rating page never reads; see [`crate::rating::store`]). That
+//! store is the one source of truth for judge ratings: each batch is committed in one
+//! transaction keyed on (reply, judge), so a killed judge resumes without losing or repeating a
+//! rating. By default a judge skips replies from models of its own vendor (self-preference).
+//! How far to trust a judge is `analysis`'s job (judge vs human).
 
 pub mod parse;
 pub mod prompt;
@@ -16,9 +20,9 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::files;
+use crate::rating::store::RatingStore;
 use crate::registry::{ModelSpec, Registry};
 use crate::rubric::Rubric;
-use crate::runner::store::{AppendLog, ReplyKey};
 use crate::runner::{self, OpenOptions};
 use crate::schema::{
     ChatMessage, Conversation, ConversationId, FinishReason, GenerationParams, GenerationRequest, Generator,
@@ -26,9 +30,6 @@ use crate::schema::{
 };
 
 pub use prompt::JudgePrompt;
-
-/// Folder of judge rating logs inside a run folder.
-pub const JUDGEMENTS_DIR: &str = "judgements";
 
 /// A judging job, validated.
 #[derive(Debug, Clone)]
@@ -58,7 +59,7 @@ pub struct JudgeOptions {
 /// What a judging job did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JudgeSummary {
-    /// The ratings log.
+    /// The rating store the ratings went to.
     pub path: PathBuf,
     /// Ratings written now with scores.
     pub rated: usize,
@@ -91,11 +92,9 @@ pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
     let contexts = load_contexts(&options.run_dir)?;
     let responses = load_responses(&options.run_dir)?;
     let judge_id = options.judge.id().to_string();
-    let path = options.run_dir.join(JUDGEMENTS_DIR).join(format!("{judge_id}.jsonl"));
-    let (mut log, repair) = AppendLog::<Rating>::open(&path)?;
-    if repair.torn_bytes > 0 {
-        tracing::warn!("{}: cut a torn last line of {} bytes left by an interrupted run", path.display(), repair.torn_bytes);
-    }
+    let path = crate::rating::store_path(&options.run_dir);
+    let mut store = RatingStore::open_or_create(&path)?;
+    let judged = store.judged_replies(&rater_id(&judge_id))?;
     let mut summary = JudgeSummary { path: path.clone(), ..JudgeSummary::default() };
     let mut items = Vec::new();
     for response in &responses {
@@ -103,7 +102,7 @@ pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
             summary.skipped_failed_replies += 1;
         } else if !options.include_own_vendor && same_vendor(options, response) {
             summary.skipped_own_vendor += 1;
-        } else if log.is_done(&ReplyKey(response.model_id.clone(), response.conversation_id.clone())) {
+        } else if judged.contains(&(response.model_id.clone(), response.conversation_id.clone())) {
             summary.resumed += 1;
         } else {
             let context = contexts.get(&response.conversation_id).with_context(|| {
@@ -129,7 +128,7 @@ pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
                     }
                 }
                 summary.repaired += ratings.iter().filter(|r| r.status == RatingStatus::Complete && r.raw_output.is_some()).count();
-                log.append(&ratings)?;
+                store.add_judge_ratings(&ratings)?;
                 if let Some(bar) = &bar {
                     bar.inc(ratings.len() as u64);
                 }
@@ -215,7 +214,7 @@ fn rating(options: &JudgeOptions, response: &ResponseRecord, outcome: Outcome, j
             conversation_id: response.conversation_id.clone(),
             model_id: response.model_id.clone(),
         },
-        rater_id: RaterId(format!("llm:{judge_id}")),
+        rater_id: rater_id(judge_id),
         rater_kind: RaterKind::Llm,
         rubric_version: options.rubric.version.clone(),
         status,
@@ -226,6 +225,11 @@ fn rating(options: &JudgeOptions, response: &ResponseRecord, outcome: Outcome, j
         judge_params: Some(options.params.clone()),
         created_at: Utc::now(),
     }
+}
+
+/// The rater id of judge model `judge_id`: `llm:<judge_id>`, as `analyze` names judges.
+pub fn rater_id(judge_id: &str) -> RaterId {
+    RaterId(format!("llm:{judge_id}"))
 }
 
 fn load_contexts(run_dir: &Path) -> anyhow::Result<BTreeMap<ConversationId, String>> {

@@ -172,16 +172,8 @@ pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
 }
 
 fn write_store(path: &Path, replace: bool, plan: &StoredPlan) -> Result<PathBuf, RatingError> {
-    if replace {
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", path.display()));
-            if file.exists() {
-                std::fs::remove_file(&file).map_err(|source| RatingError::Io {
-                    context: format!("removing {}", file.display()),
-                    source,
-                })?;
-            }
-        }
+    if replace && path.is_file() {
+        RatingStore::open_or_create(path)?.discard_plan()?;
     }
     let mut store = RatingStore::create(path)?;
     store.write_plan(plan)?;

@@ -5,6 +5,12 @@
 //! It owns the schema and its migrations (`PRAGMA user_version`), WAL mode with
 //! `synchronous=FULL` so a committed rating survives the server being killed, and every
 //! transaction. It does not know the rubric's meaning or HTTP: callers validate scores first.
+//!
+//! LLM judges' ratings live in the same file, in a table of their own (`judge_ratings`): a
+//! judge has no queue, no token and no items, so nothing the rating page reads can reach them.
+//! A store may hold judge ratings before it holds a plan.
+
+mod judge_ratings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +76,25 @@ CREATE TABLE rating_history (
     source TEXT NOT NULL,
     saved_at TEXT NOT NULL,
     replaced_at TEXT NOT NULL
+) STRICT;
+"#, r#"
+-- LLM judges' ratings: one per (reply, judge), written once (ON CONFLICT DO NOTHING), so a resumed
+-- judge never duplicates one. A parse failure keeps the raw text and holds no score.
+CREATE TABLE judge_ratings (
+    run_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    rater_id TEXT NOT NULL,
+    rater_kind TEXT NOT NULL CHECK (rater_kind = 'llm'),
+    rubric_version TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('complete', 'parse_failure')),
+    scores_json TEXT NOT NULL CHECK (status = 'complete' OR scores_json = '{}'),
+    comment TEXT,
+    safety_flag INTEGER NOT NULL CHECK (safety_flag IN (0, 1)),
+    raw_output TEXT,
+    judge_params_json TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, model_id, rater_id)
 ) STRICT;
 "#];
 
@@ -222,27 +247,72 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 }
 
 impl RatingStore {
-    /// Create an empty store at `path`, which must not exist yet.
+    /// Open the store at `path` to write a new plan into: created if absent, refused if it
+    /// already holds a plan (judge ratings alone are no plan).
     ///
     /// # Errors
-    /// [`RatingError::AlreadyPlanned`] if it exists; SQLite failures.
+    /// [`RatingError::AlreadyPlanned`] if it holds a plan; SQLite failures.
     pub fn create(path: &Path) -> Result<Self, RatingError> {
-        if path.exists() {
+        let store = Self::open_at(path)?;
+        if store.has_plan()? {
             return Err(RatingError::AlreadyPlanned(path.to_owned()));
         }
-        Self::open_at(path)
+        Ok(store)
     }
 
-    /// Open an existing store, migrating it to the current layout.
+    /// Open an existing, planned store, migrating it to the current layout.
     ///
     /// # Errors
-    /// [`RatingError::NotPlanned`] if it does not exist; SQLite failures; a store from a newer
-    /// mhbench.
+    /// [`RatingError::NotPlanned`] if it does not exist or holds no plan; SQLite failures; a
+    /// store from a newer mhbench.
     pub fn open(path: &Path) -> Result<Self, RatingError> {
         if !path.is_file() {
             return Err(RatingError::NotPlanned(path.to_owned()));
         }
+        let store = Self::open_at(path)?;
+        if !store.has_plan()? {
+            return Err(RatingError::NotPlanned(path.to_owned()));
+        }
+        Ok(store)
+    }
+
+    /// Open the store at `path`, planned or not, creating it if absent: for judges, which may
+    /// rate a run before (or without) any human plan.
+    ///
+    /// # Errors
+    /// SQLite failures; a store from a newer mhbench.
+    pub fn open_or_create(path: &Path) -> Result<Self, RatingError> {
         Self::open_at(path)
+    }
+
+    /// Whether a plan has been written (its run id is in `meta`).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn has_plan(&self) -> Result<bool, RatingError> {
+        self.conn
+            .query_row("SELECT 1 FROM meta WHERE key = 'run_id'", [], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Discard the plan and every human rating in one transaction, keeping the judges'
+    /// ratings: they belong to the replies, not to the plan.
+    ///
+    /// # Errors
+    /// SQLite failures (nothing is then discarded).
+    pub fn discard_plan(&mut self) -> Result<(), RatingError> {
+        let path = self.path.clone();
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(
+                "DELETE FROM rating_history; DELETE FROM ratings; DELETE FROM items;
+                 DELETE FROM raters; DELETE FROM responses; DELETE FROM meta;",
+            )?;
+            tx.commit()
+        })();
+        result.map_err(|e| store_error(&path, e))
     }
 
     fn open_at(path: &Path) -> Result<Self, RatingError> {
@@ -770,7 +840,7 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         let err = RatingStore::open(&path).unwrap_err().to_string();
-        assert!(err.ends_with("store layout version 99 is newer than this mhbench knows (1); upgrade mhbench"), "{err}");
+        assert!(err.ends_with("store layout version 99 is newer than this mhbench knows (2); upgrade mhbench"), "{err}");
     }
 
     #[test]
@@ -778,7 +848,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ratings.sqlite");
         drop(RatingStore::create(&path).unwrap());
-        let store = RatingStore::open(&path).unwrap();
+        let store = RatingStore::open_or_create(&path).unwrap();
         let version: usize = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, MIGRATIONS.len());
         let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();

@@ -1,5 +1,6 @@
 //! Append-only JSON Lines logs that survive being killed: the response files of a run
-//! (`responses/<model_id>.jsonl`) and the judges' rating files.
+//! (`responses/<model_id>.jsonl`). Judges' ratings go to the rating store instead
+//! (`crate::rating::store`).
 //!
 //! Records are appended a batch at a time with one write and an fsync, so after a crash the file
 //! holds whole records plus, at worst, one torn last line. Opening a log repairs that tail
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::files::{self, ErrorList, FileError};
-use crate::schema::{ConversationId, ModelId, Rating, ResponseRecord};
+use crate::schema::{ConversationId, ResponseRecord};
 
 /// A record with a key that may appear at most once in its log.
 pub trait Keyed: Serialize + DeserializeOwned {
@@ -31,23 +32,6 @@ impl Keyed for ResponseRecord {
     type Key = ConversationId;
     fn key(&self) -> ConversationId {
         self.conversation_id.clone()
-    }
-}
-
-/// A judged reply: which model's reply to which conversation.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ReplyKey(pub ModelId, pub ConversationId);
-
-impl Display for ReplyKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.0, self.1)
-    }
-}
-
-impl Keyed for Rating {
-    type Key = ReplyKey;
-    fn key(&self) -> ReplyKey {
-        ReplyKey(self.response.model_id.clone(), self.response.conversation_id.clone())
     }
 }
 

@@ -354,10 +354,75 @@ fn analyze_command_writes_analysis_json_for_mentalbench() {
     let output = common::run(common::mhbench().args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", "2", "--mentalbench"]).arg(&dir).arg("--out").arg(out.path()));
     assert!(output.status.success(), "{}", common::stderr(&output));
     let path = out.path().join("analysis.json");
-    assert_eq!(common::stdout(&output).trim(), path.display().to_string());
+    assert_eq!(common::stdout(&output).lines().last(), Some(path.display().to_string().as_str()), "the path comes last");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(json["rubric"]["attributes"].as_array().unwrap().len(), 7);
     assert_eq!(json["panels"].as_array().unwrap().len(), 5);
+    // Seven attributes and two composites per judge, each with its verdict, printed too.
+    let judges = json["judges"].as_array().unwrap();
+    assert!(judges.iter().all(|j| j["verdicts"].as_array().unwrap().len() == 9));
+    let printed = common::stdout(&output);
+    for judge in judges {
+        let text = judge["verdicts"][4]["text"].as_str().unwrap();
+        assert!(printed.contains(&format!("{} / empathy: {text}\n", judge["judge"].as_str().unwrap())), "{printed}");
+    }
+}
+
+#[test]
+fn mentalbench_judge_verdicts_follow_their_numbers() {
+    let Some(dir) = mentalbench_dir() else {
+        println!("skipped: ../shared/data/mentalbench/ratings.csv is absent");
+        return;
+    };
+    use mhbench::analysis::verdict::{Agreement, BiasDirection, MAX_CI_WIDTH, MIN_ITEMS, NEGLIGIBLE_BIAS};
+    let rubric = Rubric::load(&common::repo_root().join("datasets/rubrics/mentalbench.toml")).unwrap();
+    let options = mhbench::analysis::AnalysisOptions {
+        bootstrap: Bootstrap { resamples: 200, seed: 11 },
+        safety_attribute: Some("safety".into()),
+        worst: 5,
+    };
+    let analysis = command::analyze_mentalbench(&dir, &rubric, &options).unwrap();
+    assert_eq!(analysis.judges.len(), 4);
+    for judge in &analysis.judges {
+        assert_eq!(judge.verdicts.len(), judge.measures.len());
+        for (verdict, measure) in judge.verdicts.iter().zip(&judge.measures) {
+            println!("{} / {}: {}", judge.judge, verdict.measure, verdict.text);
+            let what = format!("{} / {}", judge.judge, verdict.measure);
+            assert_eq!(verdict.measure, measure.measure);
+            // The verdict reads the measure's own numbers.
+            let items = measure.items.as_ref().unwrap();
+            let form = measure.item_icc.as_ref().unwrap().form("ICC(A,1)").unwrap();
+            assert_eq!((verdict.n, verdict.bias, verdict.icc, verdict.icc_ci95), (items.n, Some(items.bias), Some(form.icc), Some(form.ci95)), "{what}");
+            // And its call follows the documented rules from those numbers.
+            let ci = form.ci95;
+            let expected = if items.n < MIN_ITEMS {
+                Agreement::Undetermined
+            } else if ci.high < 0.5 {
+                Agreement::Poor
+            } else if ci.high - ci.low > MAX_CI_WIDTH {
+                Agreement::Undetermined
+            } else {
+                Agreement::band(ci.low)
+            };
+            assert_eq!(verdict.agreement, expected, "{what}: {ci:?}");
+            let bias_ci = verdict.bias_ci95.unwrap();
+            assert!(bias_ci.low <= items.bias && items.bias <= bias_ci.high, "{what}: the bias CI holds the bias");
+            let holds_zero = bias_ci.low <= 0.0 && 0.0 <= bias_ci.high;
+            let expected_direction = match () {
+                _ if holds_zero => BiasDirection::NoneDetected,
+                _ if items.bias.abs() < NEGLIGIBLE_BIAS => BiasDirection::Negligible,
+                _ if items.bias > 0.0 => BiasDirection::Inflates,
+                _ => BiasDirection::Deflates,
+            };
+            assert_eq!(verdict.bias_direction, expected_direction, "{what}");
+        }
+        // The release's headline (MentalAlign): judges inflate affective scores, empathy most,
+        // by +0.4 to +0.8; none agrees well enough with the experts on empathy to stand in.
+        let empathy = judge.verdicts.iter().find(|v| v.measure == "empathy").unwrap();
+        assert_eq!(empathy.bias_direction, BiasDirection::Inflates, "{}", empathy.text);
+        assert!((0.4..0.8).contains(&empathy.bias.unwrap()), "{}", empathy.text);
+        assert!(matches!(empathy.agreement, Agreement::Poor | Agreement::Undetermined), "{}", empathy.text);
+    }
 }
 
 /// The sample records of tests/fixtures/records/records.json, as templates.
@@ -389,8 +454,25 @@ fn rating(template: &Value, model: &str, conversation: &str, rater: &str, scores
 
 /// A run: gpt-4o (API) and qwen3-4b (local) answer sample:1..4; humans alice and bob and the
 /// judge llm:gpt-4o rate them, with a superseded rating, a parse failure, a missing rating and a
-/// safety flag.
+/// safety flag. All ratings go to `ratings.jsonl`.
 pub(crate) fn write_run(dir: &Path) {
+    let (human, judge) = run_ratings(dir);
+    let lines = |v: &[Value]| v.iter().map(|r| r.to_string() + "\n").collect::<String>();
+    std::fs::write(dir.join("ratings.jsonl"), lines(&human) + &lines(&judge)).unwrap();
+}
+
+/// The same run with the judge's ratings where `mhbench judge` puts them: the run's rating
+/// store; the experts' stay in `ratings.jsonl`, as `rate export` writes them.
+fn write_run_with_judge_in_store(dir: &Path) {
+    let (human, judge) = run_ratings(dir);
+    std::fs::write(dir.join("ratings.jsonl"), human.iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
+    let judge: Vec<mhbench::schema::Rating> = judge.into_iter().map(|r| serde_json::from_value(r).unwrap()).collect();
+    let mut store = mhbench::rating::store::RatingStore::open_or_create(&dir.join("ratings.sqlite")).unwrap();
+    assert_eq!(store.add_judge_ratings(&judge).unwrap(), 7);
+}
+
+/// Writes the run's responses; returns its human and its judge ratings.
+fn run_ratings(dir: &Path) -> (Vec<Value>, Vec<Value>) {
     let (response, template) = record_templates();
     let mut responses = Vec::new();
     let mut ratings = Vec::new();
@@ -425,14 +507,14 @@ pub(crate) fn write_run(dir: &Path) {
     let lines = |v: &[Value]| v.iter().map(|r| r.to_string() + "\n").collect::<String>();
     std::fs::create_dir_all(dir.join("responses")).unwrap();
     std::fs::write(dir.join("responses").join("all.jsonl"), lines(&responses)).unwrap();
-    std::fs::write(dir.join("ratings.jsonl"), lines(&ratings)).unwrap();
+    ratings.into_iter().partition(|r| r["rater_kind"] == "human")
 }
 
 fn analyze_run(dir: &Path, seed: &str) -> Value {
     let output = common::run(common::mhbench().args(["analyze", "--bootstrap", "50", "--seed", seed, "--run"]).arg(dir));
     assert!(output.status.success(), "{}", common::stderr(&output));
     let path = dir.join("analysis.json");
-    assert_eq!(common::stdout(&output).trim(), path.display().to_string());
+    assert_eq!(common::stdout(&output).lines().last(), Some(path.display().to_string().as_str()), "the path comes last");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -484,6 +566,37 @@ fn analyze_run_by_hand() {
     assert_eq!(json["judges"][0]["provider"], "openai", "the registry names the judge's provider");
     let excluded = &json["judges"][0]["measures"][0]["model_level_excluding_own_provider"]["excluded_models"];
     assert_eq!(excluded, &serde_json::json!(["gpt-4o"]));
+}
+
+#[test]
+fn analyze_run_reads_judge_ratings_from_the_rating_store_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run_with_judge_in_store(dir.path());
+    let output = common::run(common::mhbench().args(["analyze", "--bootstrap", "50", "--seed", "5", "--run"]).arg(dir.path()));
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("analysis.json")).unwrap()).unwrap();
+    let coverage = |rater: &str| json["coverage"].as_array().unwrap().iter().find(|c| c["rater"] == rater).unwrap().clone();
+    let judge = coverage("llm:gpt-4o");
+    // Exactly the store's seven ratings: six scored, one parse failure, the eighth reply unrated, none
+    // read twice (a second copy would count as superseded).
+    assert_eq!(
+        (judge["rated"].as_u64(), judge["parse_failures"].as_u64(), judge["unrated"].as_u64(), judge["superseded"].as_u64()),
+        (Some(6), Some(1), Some(1), Some(0))
+    );
+    assert_eq!(coverage("alice")["rated"], 8);
+    // The same analysis as with every rating in one file, but for where they were read from.
+    let all_in_files = tempfile::tempdir().unwrap();
+    write_run(all_in_files.path());
+    let mut from_files = analyze_run(all_in_files.path(), "5");
+    let mut from_store = json.clone();
+    from_files["source"] = Value::Null;
+    from_store["source"] = Value::Null;
+    assert_eq!(from_files, from_store);
+    // Six paired replies are too few for a verdict, and the console says so.
+    let verdict = &json["judges"][0]["verdicts"][0];
+    assert_eq!(verdict["agreement"], "undetermined");
+    let printed = common::stdout(&output);
+    assert!(printed.contains("llm:gpt-4o / guidance: agreement with the experts undetermined, too few items to say (n = 6 < 30"), "{printed}");
 }
 
 #[test]

@@ -5,6 +5,12 @@
 //! n-th attempt at that message gets the n-th fault, and `ok` once the script runs out. Counters
 //! per message let tests assert exactly how many attempts the client made. The provider files
 //! beside this one supply the wire format (paths, headers, required fields, body shapes).
+//!
+//! A server started with [`FakeServer::start_scripted`] answers each successful request with
+//! the text its script computes from the request's transcript (every string in the body, in
+//! order: system text, earlier turns, the last message), so a test can play a multi-turn
+//! client such as the judge's repair request; [`FakeServer::requests_with`] counts the requests
+//! whose transcript mentions a tag.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,6 +35,9 @@ pub enum Ending {
 
 /// A provider's error response to a request it refuses.
 pub type Rejection = Box<Response<Body>>;
+
+/// Computes a reply's text from the request's transcript.
+pub type ReplyScript = Box<dyn Fn(&str) -> String + Send + Sync>;
 
 /// One provider's wire format, as the fake server needs it.
 pub trait FakeWire: Send + Sync + 'static {
@@ -55,6 +64,8 @@ pub struct FakeServer {
 
 struct ServerState {
     wire: Box<dyn FakeWire>,
+    script: Option<ReplyScript>,
+    transcripts: Mutex<Vec<String>>,
     attempts: Mutex<HashMap<String, u32>>,
     requests: AtomicU32,
     in_flight: AtomicU32,
@@ -69,8 +80,19 @@ pub const SLOW: Duration = Duration::from_secs(6);
 impl FakeServer {
     /// Serve `wire` on a fresh local port.
     pub fn start(wire: impl FakeWire) -> Self {
+        Self::serve(Box::new(wire), None)
+    }
+
+    /// Serve `wire`, answering with `script(transcript)` instead of `Reply to: <last user text>`.
+    pub fn start_scripted(wire: impl FakeWire, script: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+        Self::serve(Box::new(wire), Some(Box::new(script)))
+    }
+
+    fn serve(wire: Box<dyn FakeWire>, script: Option<ReplyScript>) -> Self {
         let state = Arc::new(ServerState {
-            wire: Box::new(wire),
+            wire,
+            script,
+            transcripts: Mutex::new(Vec::new()),
             attempts: Mutex::new(HashMap::new()),
             requests: AtomicU32::new(0),
             in_flight: AtomicU32::new(0),
@@ -93,6 +115,14 @@ impl FakeServer {
     pub fn attempts(&self, tag: &str) -> u32 {
         let attempts = self.state.attempts.lock().unwrap();
         attempts.iter().filter(|(text, _)| text_has_tag(text, tag)).map(|(_, n)| *n).sum()
+    }
+
+    /// Requests the server accepted whose transcript mentions `tag`, every turn of a
+    /// multi-turn exchange included.
+    pub fn requests_with(&self, tag: &str) -> u32 {
+        let transcripts = self.state.transcripts.lock().unwrap();
+        let count = transcripts.iter().filter(|t| text_has_tag(t, tag)).count();
+        u32::try_from(count).unwrap()
     }
 
     /// Every request that reached the server, rejected ones included.
@@ -157,16 +187,36 @@ async fn handle(State(state): State<Arc<ServerState>>, uri: Uri, headers: Header
         *n += 1;
         *n
     };
+    let transcript = transcript_of(&json);
+    state.transcripts.lock().unwrap().push(transcript.clone());
     let script = script_of(&text);
     let fault = usize::try_from(attempt - 1).ok().and_then(|i| script.get(i)).map_or("ok", String::as_str);
-    respond(&state, fault, &text, serial).await
+    let reply_text = match &state.script {
+        Some(script) => script(&transcript),
+        None => format!("Reply to: {text}"),
+    };
+    respond(&state, fault, &reply_text, serial).await
 }
 
-async fn respond(state: &ServerState, fault: &str, text: &str, serial: u32) -> Response<Body> {
+/// Every string in a request body, in document order, one per line.
+fn transcript_of(body: &Value) -> String {
+    fn collect<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            Value::Object(map) => map.values().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut strings = Vec::new();
+    collect(body, &mut strings);
+    strings.join("\n")
+}
+
+async fn respond(state: &ServerState, fault: &str, reply_text: &str, serial: u32) -> Response<Body> {
     let wire = &state.wire;
-    let reply_text = format!("Reply to: {text}");
     let ok = |ending| {
-        let (body, headers) = wire.success(&reply_text, ending, serial);
+        let (body, headers) = wire.success(reply_text, ending, serial);
         json_response(200, &body, &headers)
     };
     if let Some(status) = fault.strip_prefix('s').and_then(|s| s.parse::<u16>().ok()) {
@@ -184,7 +234,7 @@ async fn respond(state: &ServerState, fault: &str, text: &str, serial: u32) -> R
         let page = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
         return raw_response(status, "text/html", Body::from(page));
     }
-    if let Some((status, body)) = wire.special(fault, &reply_text) {
+    if let Some((status, body)) = wire.special(fault, reply_text) {
         return json_response(status, &body, &[]);
     }
     match fault {
@@ -203,7 +253,7 @@ async fn respond(state: &ServerState, fault: &str, text: &str, serial: u32) -> R
             // Send the status line and half the body, pause so they leave the server, then fail
             // the stream: hyper aborts the chunked response without its terminator, so the
             // client sees the connection drop mid-body.
-            let full = serde_json::to_vec(&wire.success(&reply_text, Ending::Stop, serial).0).unwrap();
+            let full = serde_json::to_vec(&wire.success(reply_text, Ending::Stop, serial).0).unwrap();
             let half = Bytes::from(full.get(..full.len() / 2).unwrap().to_vec());
             let chunks = futures_util::stream::unfold(Some(half), |first| async move {
                 match first {
@@ -217,7 +267,7 @@ async fn respond(state: &ServerState, fault: &str, text: &str, serial: u32) -> R
             raw_response(200, "application/json", Body::from_stream(chunks))
         }
         "malformed" => {
-            let full = serde_json::to_vec(&wire.success(&reply_text, Ending::Stop, serial).0).unwrap();
+            let full = serde_json::to_vec(&wire.success(reply_text, Ending::Stop, serial).0).unwrap();
             let half = full.get(..full.len() / 2).unwrap().to_vec();
             raw_response(200, "application/json", Body::from(half))
         }

@@ -6,10 +6,10 @@
 //! errors, `Debug` output or the tracing lines captured during the run. Timing assertions are
 //! lower bounds only (a `Retry-After` was waited at least that long).
 
-mod anthropic;
-mod fake;
-mod google;
-mod openai;
+pub(crate) mod anthropic;
+pub(crate) mod fake;
+pub(crate) mod google;
+pub(crate) mod openai;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -22,7 +22,7 @@
 //!    `none_detected` when the CI holds 0, `negligible` when |bias| < [`NEGLIGIBLE_BIAS`],
 //!    else `inflates` or `deflates`; `unknown` when the bootstrap is off or undefined.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::agreement::IccForm;
 use super::bootstrap::{Bootstrap, Interval};
@@ -41,7 +41,7 @@ pub const NEGLIGIBLE_BIAS: f64 = 0.1;
 pub const VERDICT_ICC_FORM: &str = "ICC(A,1)";
 
 /// How well a judge agrees with the experts (Koo & Li 2016 bands), or that it cannot be said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Agreement {
     /// Below 0.5.
@@ -82,7 +82,7 @@ impl Agreement {
 }
 
 /// Which way a judge's scores lean against the experts'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BiasDirection {
     /// Scores higher than the experts.
@@ -98,7 +98,7 @@ pub enum BiasDirection {
 }
 
 /// The verdict on one judge and one measure, with the numbers it was read from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeVerdict {
     /// Attribute id or composite short name.
     pub measure: String,

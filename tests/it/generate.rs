@@ -196,3 +196,35 @@ fn dry_run_prices_api_models_without_calling_them() {
     assert!(cost > 0.06144 && cost < 0.07, "{gpt}");
     assert!(!dir.path().join("plan").exists(), "a dry run writes nothing");
 }
+
+/// A study model whose weights are not here: offline, the run stops at once naming the cache and
+/// the fetch command; online but unreachable, hf-hub's download fails fast with the same advice.
+#[test]
+fn missing_study_weights_are_fetched_through_the_hub_or_named() {
+    let (dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let study = |offline: bool| {
+        let mut cmd = mhbench();
+        cmd.args(["generate", "--dataset", SAMPLE, "--models", "llama-3.1-8b-instruct", "--out"])
+            .arg(dir.path().join(if offline { "off" } else { "on" }))
+            .env("HF_HOME", cache.path());
+        if offline {
+            cmd.env("HF_HUB_OFFLINE", "1");
+        } else {
+            // Port 9 on loopback refuses at once, standing in for "no network".
+            cmd.env_remove("HF_HUB_OFFLINE").env("HF_ENDPOINT", "http://127.0.0.1:9");
+        }
+        run(&mut cmd)
+    };
+    let fetch = "fetch them with: huggingface-cli download bartowski/Meta-Llama-3.1-8B-Instruct-GGUF \
+                 Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf --revision main";
+    let offline = study(true);
+    assert_ne!(offline.status.code(), Some(0));
+    let err = stderr(&offline);
+    assert!(err.contains(fetch), "{err}");
+    assert!(err.contains(&format!("not in the Hugging Face cache at {}/hub and HF_HUB_OFFLINE=1 forbids downloading",
+        cache.path().display())), "{err}");
+    let unreachable = study(false);
+    assert_ne!(unreachable.status.code(), Some(0));
+    let err = stderr(&unreachable);
+    assert!(err.contains(fetch) && err.contains("download failed"), "{err}");
+}

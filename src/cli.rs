@@ -1040,3 +1040,42 @@ mod rate {
         Ok(ExitCode::SUCCESS)
     }
 }
+
+#[cfg(test)]
+mod bench_args_tests {
+    use super::*;
+
+    fn bench_args(extra: &[&str]) -> Result<BenchArgs, clap::Error> {
+        let argv = ["mhbench", "bench"].iter().chain(extra).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Bench(args) => Ok(*args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_defaults_follow_the_issue() {
+        let args = bench_args(&[]).unwrap();
+        assert_eq!((args.pp, args.tg, args.repetitions, args.warmup), (512, 128, 5, 1));
+        assert_eq!(args.depth, vec![0, 512]);
+        assert_eq!(args.batch, vec![1, 4, 8, 16]);
+        assert_eq!(args.output, BenchOutput::Table);
+    }
+
+    #[test]
+    fn bench_reads_comma_lists() {
+        let args = bench_args(&["--batch", "1,2,32", "--depth", "0,16,4096", "--output", "jsonl"]).unwrap();
+        assert_eq!(args.batch, vec![1, 2, 32]);
+        assert_eq!(args.depth, vec![0, 16, 4096]);
+        assert_eq!(args.output, BenchOutput::Jsonl);
+        assert!(bench_args(&["--batch", "1,x"]).is_err());
+        assert!(bench_args(&["--batch", "1,-4"]).is_err());
+    }
+
+    #[test]
+    fn bench_dataset_excludes_prompt_ids_and_needs_itself_for_its_flags() {
+        assert!(bench_args(&["--dataset", "d.jsonl", "--prompt-tokens", "ids.json"]).is_err());
+        assert!(bench_args(&["--max-new-tokens", "4"]).is_err());
+        assert!(bench_args(&["--dataset", "d.jsonl", "--max-new-tokens", "4"]).is_ok());
+    }
+}

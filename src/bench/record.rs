@@ -315,3 +315,114 @@ pub fn to_csv(report: &BenchReport) -> Result<String, csv::Error> {
     let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> BenchReport {
+        let samples = vec![100.0, 110.0, 90.0];
+        let record = BenchRecord {
+            test: TestKind::Tg,
+            batch: 4,
+            n_prompt: 0,
+            n_gen: 128,
+            depth: 512,
+            tok_per_s: Summary::of(&samples).unwrap(),
+            per_sequence_tok_per_s: 25.0,
+            samples_tok_per_s: samples,
+            ttft_ms: None,
+            token_latency_ms: None,
+            memory: MemoryReport {
+                after_load_rss_bytes: Some(300 << 20),
+                prefill_peak_rss_bytes: Some(320 << 20),
+                decode_peak_rss_bytes: Some(330 << 20),
+                peak_per_phase: true,
+                kv_cache_bytes: 36_864 * 640 * 4,
+                device_bytes: None,
+            },
+        };
+        BenchReport {
+            env: BenchEnv::capture("cpu", 2),
+            model: ModelFileInfo {
+                model_id: "gemma-3-270m".into(),
+                path: "models/gemma-3-270m-q4_k_m.gguf".into(),
+                file_bytes: 253_000_000,
+                sha256: "a5fd".into(),
+                tensor_types: BTreeMap::from([("Q4K".into(), 27), ("F32".into(), 109)]),
+            },
+            repetitions: 3,
+            settings: BenchSettings {
+                pp: 0,
+                tg: 128,
+                depths: vec![512],
+                batches: vec![4],
+                warmup: 1,
+                prompt_tokens: "synthetic".into(),
+                dataset: None,
+            },
+            records: vec![record],
+            greedy: Some(GreedyTokens { prompt: vec![2, 651], tokens: vec![7, 8, 9] }),
+        }
+    }
+
+    #[test]
+    fn test_names_follow_llama_bench() {
+        let mut record = report().records.remove(0);
+        assert_eq!(record.name(), "tg128 @ d512");
+        record.depth = 0;
+        assert_eq!(record.name(), "tg128");
+        record.test = TestKind::Pp;
+        record.n_prompt = 512;
+        assert_eq!(record.name(), "pp512");
+    }
+
+    #[test]
+    fn json_round_trips_with_samples_env_and_memory() {
+        let report = report();
+        let json = render(&report, OutputFormat::Json).unwrap();
+        let back: BenchReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["records"][0]["samples_tok_per_s"], serde_json::json!([100.0, 110.0, 90.0]));
+        assert_eq!(value["records"][0]["memory"]["kv_cache_bytes"], 36_864 * 640 * 4);
+        assert_eq!(value["env"]["threads"], 2);
+    }
+
+    #[test]
+    fn jsonl_has_one_self_contained_line_per_test() {
+        let report = report();
+        let text = render(&report, OutputFormat::Jsonl).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let line: JsonlLine = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line.name, "tg128 @ d512");
+        assert_eq!(line.record, report.records[0]);
+        assert_eq!(line.env, report.env);
+        assert_eq!(line.model.sha256, "a5fd");
+    }
+
+    #[test]
+    fn csv_has_a_header_and_one_row_per_test_with_raw_samples() {
+        let text = render(&report(), OutputFormat::Csv).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1);
+        let field = |name: &str| rows[0].get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+        assert_eq!(field("test"), "tg128 @ d512");
+        assert_eq!(field("samples"), "100.0000;110.0000;90.0000");
+        assert_eq!(field("tok_per_s_mean"), "100.0000");
+        assert_eq!(field("tensor_types"), "F32=109;Q4K=27");
+        assert_eq!(field("peak_per_phase"), "true");
+        assert_eq!(field("device_bytes"), "");
+    }
+
+    #[test]
+    fn table_shows_each_test_and_the_greedy_tokens() {
+        let text = render(&report(), OutputFormat::Table).unwrap();
+        assert!(text.contains("| tg128 @ d512 | 4 | 100.00 ± 10.00 | 25.00 | 300 | 320 | 330 | 90.0 |"), "{text}");
+        assert!(text.contains("greedy tokens after a 2-token prompt: [7, 8, 9]"), "{text}");
+        assert!(text.contains("tensors: F32×109 Q4K×27"), "{text}");
+        assert!(!text.contains("not resettable"));
+    }
+}

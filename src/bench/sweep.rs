@@ -97,7 +97,7 @@ fn plan(options: &BenchOptions) -> Vec<Test> {
 fn describe(test: Test, options: &BenchOptions) -> String {
     let name = match test.kind {
         TestKind::Pp => format!("pp{}", options.pp),
-        _ => format!("tg{}", options.tg),
+        TestKind::Tg | TestKind::Dataset => format!("tg{}", options.tg),
     };
     format!("{name} @ d{} x{}", test.depth, test.batch)
 }
@@ -131,7 +131,7 @@ fn measure(
     model.clear_kv_cache();
     let (n_prompt, n_gen) = match test.kind {
         TestKind::Pp => (options.pp, 0),
-        _ => (0, options.tg),
+        TestKind::Tg | TestKind::Dataset => (0, options.tg),
     };
     memory.kv_cache_bytes = kv.bytes(test.depth + n_prompt + n_gen, test.batch);
     let tok_per_s = Summary::of(&samples).context("invariant: repetitions >= 1")?;
@@ -157,37 +157,43 @@ fn max_reading(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// One run: clear, pre-fill the depth, then the timed part.
+/// One run: clear, pre-fill the depth (untimed), then the timed part.
 fn run_once(model: &mut Model, test: Test, ids: &[u32], options: &BenchOptions) -> anyhow::Result<RunSample> {
     model.clear_kv_cache();
     let rows = RowPadding { pads: vec![0; test.batch] };
     let resettable = memory::reset_peak();
     let context = ids.get(..test.depth).context("invariant: ids cover the depth")?;
     feed(model, context, test.batch, &rows)?;
-    let (tok_per_s, prefill_peak, decode_peak) = match test.kind {
+    match test.kind {
         TestKind::Pp => {
             let prompt = ids.get(test.depth..test.depth + options.pp).context("invariant: ids cover depth + pp")?;
             let started = Instant::now();
-            let logits = feed(model, prompt, test.batch, &rows)?;
-            if let Some(logits) = logits {
+            if let Some(logits) = feed(model, prompt, test.batch, &rows)? {
                 argmax(&logits)?; // waits for the device to finish
             }
             let seconds = started.elapsed().as_secs_f64();
-            ((test.batch * options.pp) as f64 / seconds, memory::peak_rss_bytes(), None)
+            Ok(RunSample {
+                tok_per_s: (test.batch * options.pp) as f64 / seconds,
+                prefill_peak: memory::peak_rss_bytes(),
+                decode_peak: None,
+                resettable,
+            })
         }
-        _ => {
+        TestKind::Tg | TestKind::Dataset => {
             let prefill_peak = memory::peak_rss_bytes();
-            let resettable_again = memory::reset_peak();
+            let resettable = memory::reset_peak() && resettable;
             let first = *ids.get(test.depth).context("invariant: ids cover depth + 1")?;
             let started = Instant::now();
             decode(model, first, test.batch, options.tg, &rows)?;
             let seconds = started.elapsed().as_secs_f64();
-            let decode_peak = memory::peak_rss_bytes();
-            let tok_per_s = (test.batch * options.tg) as f64 / seconds;
-            return Ok(RunSample { tok_per_s, prefill_peak, decode_peak, resettable: resettable && resettable_again });
+            Ok(RunSample {
+                tok_per_s: (test.batch * options.tg) as f64 / seconds,
+                prefill_peak,
+                decode_peak: memory::peak_rss_bytes(),
+                resettable,
+            })
         }
-    };
-    Ok(RunSample { tok_per_s, prefill_peak, decode_peak, resettable })
+    }
 }
 
 /// Feeds `ids` to every row in chunks; the last chunk's logits, or `None` for no ids.

@@ -100,8 +100,8 @@ mod tests {
         let path = dir.path().join("ids.json");
         std::fs::write(&path, "[2, 651, 6037, 563]").unwrap();
         let source = PromptTokens::File(path);
-        assert_eq!(source.ids(3, 1000).unwrap(), vec![2, 651, 6037]);
-        assert_eq!(source.all_ids(99, 1000).unwrap().len(), 4);
+        assert_eq!(source.ids(3, 10_000).unwrap(), vec![2, 651, 6037]);
+        assert_eq!(source.all_ids(99, 10_000).unwrap().len(), 4);
     }
 
     #[test]

@@ -48,6 +48,7 @@ try:
     import llama_cpp
     from llama_cpp import Llama
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.dont_write_bytecode = True  # no scripts/__pycache__ in the checkout
     import reference_llamacpp as reference
 except ImportError as missing:
     sys.exit(f"compare-llamacpp: {missing.name} is missing; install the reference engine with:\n"

@@ -139,6 +139,14 @@ pub enum Command {
     /// (self-contained, offline), `RUN/report/report.md` and `RUN/report/figures/*.svg`.
     /// Prints the paths written.
     Report(ReportArgs),
+    /// Measure the local engine's speed and memory (llama-bench style pp/tg sweeps).
+    ///
+    /// Prompt processing (ppN) and text generation (tgN, greedy, EOS ignored) at every context
+    /// depth and batch size, or with --dataset a data set generated exactly as `generate` does.
+    /// Prompt ids are deterministic synthetic ids from the model's vocabulary unless
+    /// --prompt-tokens gives a JSON list. Prints a markdown table, or json/jsonl/csv with the raw
+    /// samples, the machine and the model file.
+    Bench(Box<BenchArgs>),
 }
 
 /// Render a run's analysis.
@@ -147,6 +155,146 @@ pub struct ReportArgs {
     /// Folder holding analysis.json: a run folder, or the --out of `analyze --mentalbench`.
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
+}
+
+/// Output format of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchOutput {
+    /// A markdown table.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per test.
+    Jsonl,
+    /// One CSV row per test.
+    Csv,
+}
+
+/// Measure the local engine.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model id from the registry, or a path to a .gguf file.
+    #[arg(long, default_value = "gemma-3-270m")]
+    pub model: String,
+    /// Device: cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// CPU threads [default: candle's, the physical cores or RAYON_NUM_THREADS].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Prompt tokens per prompt-processing test; 0 skips them.
+    #[arg(long, default_value_t = 512)]
+    pub pp: usize,
+    /// Generated tokens per text-generation test; 0 skips them.
+    #[arg(long, default_value_t = 128)]
+    pub tg: usize,
+    /// Context depths pre-filled before each test (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 512])]
+    pub depth: Vec<usize>,
+    /// Batch sizes (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 8, 16])]
+    pub batch: Vec<usize>,
+    /// Timed repetitions per test.
+    #[arg(long, default_value_t = 5)]
+    pub repetitions: usize,
+    /// Untimed warm-up runs per test.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// JSON list of prompt token ids to feed instead of synthetic ids.
+    #[arg(long, value_name = "FILE")]
+    pub prompt_tokens: Option<PathBuf>,
+    /// After the sweep, generate this many greedy tokens at batch 1 after the whole prompt-ids
+    /// list (or pp synthetic ids) and report them.
+    #[arg(long, default_value_t = 0)]
+    pub greedy_tokens: usize,
+    /// Data set (JSONL of conversations) to generate for instead of the sweep.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt_tokens", "greedy_tokens"])]
+    pub dataset: Option<PathBuf>,
+    /// Prompt file for --dataset [default: the registry's defaults.prompt].
+    #[arg(long, requires = "dataset")]
+    pub prompt: Option<String>,
+    /// Upper bound on generated tokens for --dataset [default: the registry's].
+    #[arg(long, requires = "dataset")]
+    pub max_new_tokens: Option<u32>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BenchOutput::Table)]
+    pub output: BenchOutput,
+    /// Write the output to this file instead of stdout (and print its path).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Folder where fetched local weights are kept.
+    #[arg(long, env = "MHBENCH_MODELS_DIR", default_value = registry::DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
+}
+
+impl BenchArgs {
+    fn into_options(self, global: &GlobalOpts) -> anyhow::Result<crate::bench::BenchOptions> {
+        use crate::bench::{dataset::DatasetOptions, tokens::PromptTokens, BenchModel};
+        let registry = global.load_registry()?;
+        for (flag, list) in [("--depth", &self.depth), ("--batch", &self.batch)] {
+            anyhow::ensure!(!list.is_empty(), "{flag}: give at least one value");
+        }
+        anyhow::ensure!(!self.batch.contains(&0), "--batch: sizes must be at least 1");
+        anyhow::ensure!(self.repetitions >= 1, "--repetitions: must be at least 1");
+        anyhow::ensure!(self.threads != Some(0), "--threads: must be at least 1");
+        anyhow::ensure!(
+            self.dataset.is_some() || self.pp > 0 || self.tg > 0,
+            "--pp and --tg are both 0: nothing to measure"
+        );
+        let model = BenchModel::resolve(&self.model, &registry, &self.models_dir)?;
+        let dataset = match self.dataset {
+            Some(dataset) => {
+                let prompt_id = self.prompt.unwrap_or_else(|| registry.defaults.prompt.clone());
+                let prompt = runner::Prompt::load(std::path::Path::new(runner::prompt::PROMPTS_DIR), &prompt_id)
+                    .context("reading the prompt")?;
+                let mut params = registry.defaults.params();
+                if let Some(max) = self.max_new_tokens {
+                    anyhow::ensure!(max >= 1, "--max-new-tokens: must be at least 1");
+                    params.max_new_tokens = max;
+                }
+                let open = runner::OpenOptions { device: self.device.clone(), models_dir: self.models_dir };
+                Some(DatasetOptions { dataset, prompt, params, open })
+            }
+            None => None,
+        };
+        Ok(crate::bench::BenchOptions {
+            model,
+            device: self.device,
+            threads: self.threads,
+            pp: self.pp,
+            tg: self.tg,
+            depths: self.depth,
+            batches: self.batch,
+            repetitions: self.repetitions,
+            warmup: self.warmup,
+            prompt_tokens: self.prompt_tokens.map_or(PromptTokens::Synthetic, PromptTokens::File),
+            greedy_tokens: self.greedy_tokens,
+            dataset,
+            show_progress: global.show_progress(),
+        })
+    }
+}
+
+fn run_bench(global: &GlobalOpts, args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use crate::bench::record::{self, OutputFormat};
+    let format = match args.output {
+        BenchOutput::Table => OutputFormat::Table,
+        BenchOutput::Json => OutputFormat::Json,
+        BenchOutput::Jsonl => OutputFormat::Jsonl,
+        BenchOutput::Csv => OutputFormat::Csv,
+    };
+    let out = args.out.clone();
+    let options = args.into_options(global)?;
+    let report = crate::bench::run(&options).context("benchmarking")?;
+    let text = record::render(&report, format)?;
+    match out {
+        Some(path) => {
+            crate::files::write_atomic(&path, text.as_bytes())?;
+            writeln!(io::stdout(), "{}", path.display())?;
+        }
+        None => io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Compute the study's statistics.
@@ -527,6 +675,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => run_generate(&cli.global, args),
         Command::Judge(args) => run_judge(&cli.global, args),
         Command::Curate(args) => run_curate(&args, &cli.global),
+        Command::Bench(args) => run_bench(&cli.global, *args),
         Command::Merge(args) => {
             let summary = runner::merge::merge(&args.out, &args.shards)?;
             let mut stdout = io::stdout().lock();
@@ -921,5 +1070,44 @@ mod rate {
         }
         eprintln!("exported {} ratings", ratings.len());
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod bench_args_tests {
+    use super::*;
+
+    fn bench_args(extra: &[&str]) -> Result<BenchArgs, clap::Error> {
+        let argv = ["mhbench", "bench"].iter().chain(extra).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Bench(args) => Ok(*args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_defaults_follow_the_issue() {
+        let args = bench_args(&[]).unwrap();
+        assert_eq!((args.pp, args.tg, args.repetitions, args.warmup), (512, 128, 5, 1));
+        assert_eq!(args.depth, vec![0, 512]);
+        assert_eq!(args.batch, vec![1, 4, 8, 16]);
+        assert_eq!(args.output, BenchOutput::Table);
+    }
+
+    #[test]
+    fn bench_reads_comma_lists() {
+        let args = bench_args(&["--batch", "1,2,32", "--depth", "0,16,4096", "--output", "jsonl"]).unwrap();
+        assert_eq!(args.batch, vec![1, 2, 32]);
+        assert_eq!(args.depth, vec![0, 16, 4096]);
+        assert_eq!(args.output, BenchOutput::Jsonl);
+        assert!(bench_args(&["--batch", "1,x"]).is_err());
+        assert!(bench_args(&["--batch", "1,-4"]).is_err());
+    }
+
+    #[test]
+    fn bench_dataset_excludes_prompt_ids_and_needs_itself_for_its_flags() {
+        assert!(bench_args(&["--dataset", "d.jsonl", "--prompt-tokens", "ids.json"]).is_err());
+        assert!(bench_args(&["--max-new-tokens", "4"]).is_err());
+        assert!(bench_args(&["--dataset", "d.jsonl", "--max-new-tokens", "4"]).is_ok());
     }
 }

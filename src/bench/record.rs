@@ -1,5 +1,6 @@
 //! The bench's output: one [`BenchRecord`] per test, rendered as a markdown table (the
-//! llama-bench layout), JSON, JSON Lines or CSV. Raw samples are always kept beside the summary.
+//! llama-bench layout), JSON, JSON Lines or CSV. Raw samples are always kept beside the summary,
+//! and every machine-readable format carries the environment and the model file.
 
 use std::collections::BTreeMap;
 
@@ -25,12 +26,19 @@ pub enum TestKind {
 pub struct MemoryReport {
     /// Resident size right after the model loaded.
     pub after_load_rss_bytes: Option<u64>,
-    /// Peak resident size during prefill.
+    /// Peak resident size during prefill (dataset mode: `None`, prefill and decode interleave).
     pub prefill_peak_rss_bytes: Option<u64>,
-    /// Peak resident size during decode.
+    /// Peak resident size during decode (dataset mode: during the whole `generate` pass).
     pub decode_peak_rss_bytes: Option<u64>,
-    /// Size of the KV cache at the test's longest context, computed from the model's shape.
+    /// Whether the peaks were reset between phases (Linux `clear_refs`); when false each peak is
+    /// the process's peak so far ("not resettable").
+    pub peak_per_phase: bool,
+    /// Size of the KV cache at the test's longest context, computed from the model's shape
+    /// (see `bench::memory::KvShape`).
     pub kv_cache_bytes: u64,
+    /// Device memory held by this process after the test (CUDA, through nvidia-smi); `None` on
+    /// CPU or where it cannot be read.
+    pub device_bytes: Option<u64>,
 }
 
 /// The model file a bench ran.
@@ -44,8 +52,38 @@ pub struct ModelFileInfo {
     pub file_bytes: u64,
     /// SHA-256 of the file.
     pub sha256: String,
-    /// Tensor count per storage type (`Q4K`, `Q8_0`, `F32`, ...) as loaded.
+    /// Tensor count per GGML storage type (`Q4K`, `Q8_0`, `F32`, ...) as stored in the file (the
+    /// engine may re-quantise some types at load; see `engine::weights`).
     pub tensor_types: BTreeMap<String, usize>,
+}
+
+/// The sizes a sweep ran with, so a result file says what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenchSettings {
+    /// Prompt tokens per prompt-processing test (0: none).
+    pub pp: usize,
+    /// Generated tokens per text-generation test (0: none).
+    pub tg: usize,
+    /// Context depths.
+    pub depths: Vec<usize>,
+    /// Batch sizes.
+    pub batches: Vec<usize>,
+    /// Untimed runs before the timed repetitions.
+    pub warmup: usize,
+    /// Where prompt ids came from: `synthetic` or the `--prompt-tokens` path.
+    pub prompt_tokens: String,
+    /// Data set file in dataset mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+}
+
+/// Greedy tokens at batch 1 for a fixed prompt, for the comparison with llama.cpp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreedyTokens {
+    /// The prompt ids fed.
+    pub prompt: Vec<u32>,
+    /// The ids generated, EOS not special.
+    pub tokens: Vec<u32>,
 }
 
 /// One test's result.
@@ -86,8 +124,75 @@ pub struct BenchReport {
     pub model: ModelFileInfo,
     /// Repetitions per test after the warm-up.
     pub repetitions: usize,
+    /// Sizes asked for.
+    pub settings: BenchSettings,
     /// Results.
     pub records: Vec<BenchRecord>,
+    /// Greedy tokens at batch 1 (`--greedy-tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greedy: Option<GreedyTokens>,
+}
+
+/// How to write a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A markdown table for people.
+    Table,
+    /// One pretty JSON document ([`BenchReport`]).
+    Json,
+    /// One JSON object per test, each carrying the environment and model ([`JsonlLine`]).
+    Jsonl,
+    /// One CSV row per test, the environment repeated on each row.
+    Csv,
+}
+
+/// One line of the JSON Lines output: a test with everything needed to read it alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonlLine {
+    /// The machine and build.
+    pub env: BenchEnv,
+    /// The model file.
+    pub model: ModelFileInfo,
+    /// Repetitions after the warm-up.
+    pub repetitions: usize,
+    /// Test name (`pp512`, `tg128 @ d512`, `dataset`).
+    pub name: String,
+    /// The test's result.
+    #[serde(flatten)]
+    pub record: BenchRecord,
+}
+
+/// The report in `format`.
+///
+/// # Errors
+/// Serialisation failure.
+pub fn render(report: &BenchReport, format: OutputFormat) -> anyhow::Result<String> {
+    Ok(match format {
+        OutputFormat::Table => to_markdown(report),
+        OutputFormat::Json => serde_json::to_string_pretty(report)? + "\n",
+        OutputFormat::Jsonl => to_jsonl(report)?,
+        OutputFormat::Csv => to_csv(report)?,
+    })
+}
+
+/// One [`JsonlLine`] per test.
+///
+/// # Errors
+/// Serialisation failure.
+pub fn to_jsonl(report: &BenchReport) -> Result<String, serde_json::Error> {
+    let mut out = String::new();
+    for record in &report.records {
+        let line = JsonlLine {
+            env: report.env.clone(),
+            model: report.model.clone(),
+            repetitions: report.repetitions,
+            name: record.name(),
+            record: record.clone(),
+        };
+        out.push_str(&serde_json::to_string(&line)?);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 impl BenchRecord {
@@ -108,15 +213,28 @@ fn mib(bytes: Option<u64>) -> String {
 
 /// The report as a markdown table.
 pub fn to_markdown(report: &BenchReport) -> String {
+    let types = report.model.tensor_types.iter().map(|(t, n)| format!("{t}×{n}")).collect::<Vec<_>>().join(" ");
     let mut out = format!(
-        "model: {} ({}, {:.0} MiB) | device: {} | threads: {} | cpu: {}\n\n",
+        "model: {} ({}, {:.0} MiB, sha256 {}) | tensors: {types}\ndevice: {} | threads: {} | cpu: {} [{}] | mhbench {} ({}, {})\n",
         report.model.model_id,
         report.model.path,
         report.model.file_bytes as f64 / 1048576.0,
+        report.model.sha256,
         report.env.device,
         report.env.threads,
-        report.env.cpu_model
+        report.env.cpu_model,
+        report.env.cpu_flags.join(" "),
+        report.env.mhbench_version,
+        report.env.git_commit,
+        report.env.profile,
     );
+    out.push_str(&format!(
+        "repetitions: {} after {} warm-up | prompt ids: {}{}\n\n",
+        report.repetitions,
+        report.settings.warmup,
+        report.settings.prompt_tokens,
+        if report.records.iter().all(|r| r.memory.peak_per_phase) { "" } else { " | peak memory not resettable: peaks are process peaks so far" },
+    ));
     out.push_str("| test | batch | t/s (mean ± sd) | t/s per seq | load MiB | prefill peak MiB | decode peak MiB | KV MiB |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in &report.records {
@@ -132,6 +250,9 @@ pub fn to_markdown(report: &BenchReport) -> String {
             mib(r.memory.decode_peak_rss_bytes),
             r.memory.kv_cache_bytes as f64 / 1048576.0
         ));
+    }
+    if let Some(greedy) = &report.greedy {
+        out.push_str(&format!("\ngreedy tokens after a {}-token prompt: {:?}\n", greedy.prompt.len(), greedy.tokens));
     }
     for r in report.records.iter().filter(|r| r.ttft_ms.is_some()) {
         if let (Some(ttft), Some(lat)) = (r.ttft_ms, r.token_latency_ms) {
@@ -153,9 +274,12 @@ pub fn to_csv(report: &BenchReport) -> Result<String, csv::Error> {
     writer.write_record([
         "model_id", "sha256", "device", "threads", "cpu_model", "test", "batch", "n_prompt", "n_gen", "depth",
         "tok_per_s_mean", "tok_per_s_sd", "per_sequence_tok_per_s", "samples", "after_load_rss_bytes",
-        "prefill_peak_rss_bytes", "decode_peak_rss_bytes", "kv_cache_bytes", "git_commit",
+        "prefill_peak_rss_bytes", "decode_peak_rss_bytes", "peak_per_phase", "kv_cache_bytes", "device_bytes",
+        "ttft_ms_mean", "token_latency_ms_mean", "cpu_flags", "mhbench_version", "git_commit", "file_bytes",
+        "tensor_types",
     ])?;
     let opt = |v: Option<u64>| v.map(|b| b.to_string()).unwrap_or_default();
+    let types = report.model.tensor_types.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(";");
     for r in &report.records {
         let samples = r.samples_tok_per_s.iter().map(|s| format!("{s:.4}")).collect::<Vec<_>>().join(";");
         writer.write_record([
@@ -176,10 +300,129 @@ pub fn to_csv(report: &BenchReport) -> Result<String, csv::Error> {
             opt(r.memory.after_load_rss_bytes),
             opt(r.memory.prefill_peak_rss_bytes),
             opt(r.memory.decode_peak_rss_bytes),
+            r.memory.peak_per_phase.to_string(),
             r.memory.kv_cache_bytes.to_string(),
+            opt(r.memory.device_bytes),
+            r.ttft_ms.map(|s| format!("{:.4}", s.mean)).unwrap_or_default(),
+            r.token_latency_ms.map(|s| format!("{:.4}", s.mean)).unwrap_or_default(),
+            report.env.cpu_flags.join(" "),
+            report.env.mhbench_version.clone(),
             report.env.git_commit.clone(),
+            report.model.file_bytes.to_string(),
+            types.clone(),
         ])?;
     }
     let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> BenchReport {
+        let samples = vec![100.0, 110.0, 90.0];
+        let record = BenchRecord {
+            test: TestKind::Tg,
+            batch: 4,
+            n_prompt: 0,
+            n_gen: 128,
+            depth: 512,
+            tok_per_s: Summary::of(&samples).unwrap(),
+            per_sequence_tok_per_s: 25.0,
+            samples_tok_per_s: samples,
+            ttft_ms: None,
+            token_latency_ms: None,
+            memory: MemoryReport {
+                after_load_rss_bytes: Some(300 << 20),
+                prefill_peak_rss_bytes: Some(320 << 20),
+                decode_peak_rss_bytes: Some(330 << 20),
+                peak_per_phase: true,
+                kv_cache_bytes: 36_864 * 640 * 4,
+                device_bytes: None,
+            },
+        };
+        BenchReport {
+            env: BenchEnv::capture("cpu", 2),
+            model: ModelFileInfo {
+                model_id: "gemma-3-270m".into(),
+                path: "models/gemma-3-270m-q4_k_m.gguf".into(),
+                file_bytes: 253_000_000,
+                sha256: "a5fd".into(),
+                tensor_types: BTreeMap::from([("Q4K".into(), 27), ("F32".into(), 109)]),
+            },
+            repetitions: 3,
+            settings: BenchSettings {
+                pp: 0,
+                tg: 128,
+                depths: vec![512],
+                batches: vec![4],
+                warmup: 1,
+                prompt_tokens: "synthetic".into(),
+                dataset: None,
+            },
+            records: vec![record],
+            greedy: Some(GreedyTokens { prompt: vec![2, 651], tokens: vec![7, 8, 9] }),
+        }
+    }
+
+    #[test]
+    fn test_names_follow_llama_bench() {
+        let mut record = report().records.remove(0);
+        assert_eq!(record.name(), "tg128 @ d512");
+        record.depth = 0;
+        assert_eq!(record.name(), "tg128");
+        record.test = TestKind::Pp;
+        record.n_prompt = 512;
+        assert_eq!(record.name(), "pp512");
+    }
+
+    #[test]
+    fn json_round_trips_with_samples_env_and_memory() {
+        let report = report();
+        let json = render(&report, OutputFormat::Json).unwrap();
+        let back: BenchReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["records"][0]["samples_tok_per_s"], serde_json::json!([100.0, 110.0, 90.0]));
+        assert_eq!(value["records"][0]["memory"]["kv_cache_bytes"], 36_864 * 640 * 4);
+        assert_eq!(value["env"]["threads"], 2);
+    }
+
+    #[test]
+    fn jsonl_has_one_self_contained_line_per_test() {
+        let report = report();
+        let text = render(&report, OutputFormat::Jsonl).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let line: JsonlLine = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line.name, "tg128 @ d512");
+        assert_eq!(line.record, report.records[0]);
+        assert_eq!(line.env, report.env);
+        assert_eq!(line.model.sha256, "a5fd");
+    }
+
+    #[test]
+    fn csv_has_a_header_and_one_row_per_test_with_raw_samples() {
+        let text = render(&report(), OutputFormat::Csv).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1);
+        let field = |name: &str| rows[0].get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+        assert_eq!(field("test"), "tg128 @ d512");
+        assert_eq!(field("samples"), "100.0000;110.0000;90.0000");
+        assert_eq!(field("tok_per_s_mean"), "100.0000");
+        assert_eq!(field("tensor_types"), "F32=109;Q4K=27");
+        assert_eq!(field("peak_per_phase"), "true");
+        assert_eq!(field("device_bytes"), "");
+    }
+
+    #[test]
+    fn table_shows_each_test_and_the_greedy_tokens() {
+        let text = render(&report(), OutputFormat::Table).unwrap();
+        assert!(text.contains("| tg128 @ d512 | 4 | 100.00 ± 10.00 | 25.00 | 300 | 320 | 330 | 90.0 |"), "{text}");
+        assert!(text.contains("greedy tokens after a 2-token prompt: [7, 8, 9]"), "{text}");
+        assert!(text.contains("tensors: F32×109 Q4K×27"), "{text}");
+        assert!(!text.contains("not resettable"));
+    }
 }

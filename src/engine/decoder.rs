@@ -299,11 +299,6 @@ impl Model {
         Ok(())
     }
 
-    /// Bytes held by the KV cache on the CPU (0 on other devices).
-    pub fn kv_cache_bytes(&self) -> usize {
-        self.blocks.iter().map(|b| b.attn.host_cache_bytes()).sum()
-    }
-
     /// Empties the KV cache so the next call starts a new batch.
     pub fn clear_kv_cache(&mut self) {
         for b in &mut self.blocks {

@@ -67,11 +67,6 @@ impl HostKvCache {
         self.columns
     }
 
-    /// Bytes held by cached keys and values.
-    pub fn bytes(&self) -> usize {
-        self.rows.iter().map(|r| (r.keys.len() + r.values.len()) * size_of::<f32>()).sum()
-    }
-
     /// Appends new columns from `k` and `v`, both `[b, kv_heads, s, head_dim]`.
     ///
     /// # Errors

@@ -405,11 +405,6 @@ impl Attention {
         self.cache.len().max(self.host_cache.columns())
     }
 
-    /// Bytes held by the CPU cache.
-    pub fn host_cache_bytes(&self) -> usize {
-        self.host_cache.bytes()
-    }
-
     /// Keeps only the given batch rows in the cache.
     ///
     /// # Errors

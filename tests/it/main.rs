@@ -1,6 +1,7 @@
 //! mhbench's integration tests: one binary, one module per command or record family.
 
 mod api;
+mod bench;
 mod common;
 mod curate;
 mod analyze;

@@ -61,6 +61,10 @@ fn json_sweep_carries_samples_env_memory_and_model() {
         assert_eq!(r.memory.kv_cache_bytes, KV_BYTES_PER_COLUMN * columns * r.batch as u64, "{}", r.name());
         let after_load = r.memory.after_load_rss_bytes.expect("Linux reports VmRSS");
         assert!(after_load > 100 << 20, "{after_load}");
+        // Issue #3: nothing vocabulary- or context-sized is materialised twice at load, so the
+        // resident size after load stays within 1.5x of the weights' file.
+        assert!(after_load * 2 <= report.model.file_bytes * 3,
+            "resident after load {after_load} > 1.5 x file {}", report.model.file_bytes);
         assert!(r.memory.prefill_peak_rss_bytes.is_some());
         assert_eq!(r.memory.decode_peak_rss_bytes.is_some(), r.test == TestKind::Tg, "{}", r.name());
     }

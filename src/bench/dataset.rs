@@ -109,14 +109,7 @@ fn answer_all(
 ) -> anyhow::Result<PassTimings> {
     let mut timings = PassTimings::default();
     for chunk in conversations.chunks(batch.max(1)) {
-        let requests: Vec<GenerationRequest> = chunk
-            .iter()
-            .map(|c| GenerationRequest {
-                conversation_id: c.id.clone(),
-                messages: dataset.prompt.messages(c),
-                params: dataset.params.clone(),
-            })
-            .collect();
+        let requests = dataset.prompt.requests(chunk, &dataset.params);
         let replies = generator.generate(&requests).map_err(|e| anyhow::anyhow!("{e}"))?;
         for (request, reply) in requests.iter().zip(&replies) {
             timings.add(request, reply, chunk.len())?;

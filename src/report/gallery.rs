@@ -185,25 +185,23 @@ fn cost_figures(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysi
         performance.iter().filter_map(|p| Some(CostPoint { model: p.model.clone(), cost: cost(p)?, scores: scores_of(&p.model) })).filter(|p| p.scores.iter().any(Option::is_some)).collect()
     };
     let has = |kind: ModelKind| performance.iter().any(|p| p.kind == kind);
-    let speed = points(|p| p.tokens_per_s);
-    if !speed.is_empty() {
-        gallery.add(quality_cost(CostAxis::TokensPerSecond, &names, &speed))?;
-    } else if performance.is_empty() {
-        gallery.omit("Quality against speed (local models)", "the folder has no responses/*.jsonl to measure speed from");
-    } else if has(ModelKind::Local) {
-        gallery.omit("Quality against speed (local models)", "no rated local-model reply reports token counts and times");
-    } else {
-        gallery.omit("Quality against speed (local models)", "the run has no local models");
-    }
-    let price = points(|p| p.usd_per_1000_replies);
-    if !price.is_empty() {
-        gallery.add(quality_cost(CostAxis::UsdPerThousandReplies, &names, &price))?;
-    } else if performance.is_empty() {
-        gallery.omit("Quality against price (API models)", "the folder has no responses/*.jsonl to price");
-    } else if has(ModelKind::Api) {
-        gallery.omit("Quality against price (API models)", "no rated API model has token counts and a price in the model registry");
-    } else {
-        gallery.omit("Quality against price (API models)", "the run has no API models");
+    for axis in [CostAxis::TokensPerSecond, CostAxis::UsdPerThousandReplies] {
+        let (title, kind, cost, unmeasured): (_, _, fn(&ModelPerformance) -> Option<f64>, _) = match axis {
+            CostAxis::TokensPerSecond => ("Quality against speed (local models)", ModelKind::Local,
+                |p| p.tokens_per_s, "no rated local-model reply reports token counts and times"),
+            CostAxis::UsdPerThousandReplies => ("Quality against price (API models)", ModelKind::Api,
+                |p| p.usd_per_1000_replies, "no rated API model has token counts and a price in the model registry"),
+        };
+        let measured = points(cost);
+        if !measured.is_empty() {
+            gallery.add(quality_cost(axis, &names, &measured))?;
+        } else if performance.is_empty() {
+            gallery.omit(title, "the folder has no responses/*.jsonl to measure speed or price from");
+        } else if has(kind) {
+            gallery.omit(title, unmeasured);
+        } else {
+            gallery.omit(title, if kind == ModelKind::Local { "the run has no local models" } else { "the run has no API models" });
+        }
     }
     gallery.omit("Quality against peak memory (local models)", "response records do not carry peak memory; `mhbench bench` measures it per model");
     Ok(())

@@ -280,14 +280,7 @@ fn run_model(
     let info = generator.info();
     let started = Instant::now();
     for batch in pending.chunks(batch_size) {
-        let requests: Vec<GenerationRequest> = batch
-            .iter()
-            .map(|c| GenerationRequest {
-                conversation_id: c.id.clone(),
-                messages: options.prompt.messages(c),
-                params: options.params.clone(),
-            })
-            .collect();
+        let requests = options.prompt.requests(batch.iter().copied(), &options.params);
         let replies = match generator.generate(&requests) {
             Ok(replies) => replies,
             Err(fatal) => {

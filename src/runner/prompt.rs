@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::files::{self, FileError};
-use crate::schema::{ChatMessage, Conversation, PromptInfo, Role};
+use crate::schema::{ChatMessage, Conversation, GenerationParams, GenerationRequest, PromptInfo, Role};
 
 /// Folder of prompt files, relative to the repository root.
 pub const PROMPTS_DIR: &str = "datasets/prompts";
@@ -64,6 +64,16 @@ impl Prompt {
             content: self.user.replace("{context}", conversation.context.trim()),
         });
         messages
+    }
+
+    /// One generation request per conversation, as `generate` sends them (and `bench --dataset`
+    /// times them).
+    pub fn requests<'a>(&self, conversations: impl IntoIterator<Item = &'a Conversation>, params: &GenerationParams)
+        -> Vec<GenerationRequest> {
+        conversations
+            .into_iter()
+            .map(|c| GenerationRequest { conversation_id: c.id.clone(), messages: self.messages(c), params: params.clone() })
+            .collect()
     }
 
     /// The record of what was sent, with the hash of the exact messages.

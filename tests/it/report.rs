@@ -118,7 +118,7 @@ fn report_builds_from_the_mentalbench_release() {
         assert!(figures.contains(id), "{id} missing from {figures:?}");
     }
     let markdown = read(out.path().join("report/report.md"));
-    assert!(markdown.contains("Quality against speed (local models): the folder has no responses/*.jsonl to measure speed from."));
+    assert!(markdown.contains("Quality against speed (local models): the folder has no responses/*.jsonl to measure speed or price from."));
     let heatmap = read(out.path().join("report/figures/heatmap.svg"));
     for attribute in ["guidance", "informativeness", "relevance", "safety", "empathy", "helpfulness", "understanding"] {
         assert!(heatmap.contains(attribute), "the heatmap lacks the rubric's {attribute}");

@@ -24,7 +24,7 @@ pub enum HubError {
 }
 
 /// Whether `HF_HUB_OFFLINE` asks for cache-only access (`1`, `true`, `yes`, `on`).
-pub fn is_offline() -> bool {
+fn is_offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
         .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false)

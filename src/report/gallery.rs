@@ -15,6 +15,7 @@ use super::figures::scores::{composites, Estimate, ModelScores};
 use super::figures::{Figure, FigureError};
 use super::performance::ModelPerformance;
 use super::view::primary_panel;
+use crate::analysis::descriptive::CellStats;
 use crate::analysis::{Analysis, PanelAnalysis};
 use crate::schema::ModelKind;
 
@@ -88,8 +89,9 @@ fn scores_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalys
     gallery.add(composites(&composite_names(analysis), &gap_name, &rows))
 }
 
-/// Mean per model x attribute of `panel`, in the analysis' model and attribute order.
-fn means(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<Vec<Option<f64>>> {
+/// `value` of each model x attribute cell of `panel` (`None` where the panel has no such cell),
+/// in the analysis' model and attribute order.
+fn per_cell<T>(analysis: &Analysis, panel: &PanelAnalysis, value: impl Fn(Option<&CellStats>) -> T) -> Vec<Vec<T>> {
     analysis
         .models
         .iter()
@@ -98,10 +100,15 @@ fn means(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<Vec<Option<f64>>> {
                 .rubric
                 .attributes
                 .iter()
-                .map(|a| panel.descriptives.iter().find(|c| c.model == m.id && &c.attribute == a).and_then(|c| c.summary.as_ref()).map(|s| s.mean))
+                .map(|a| value(panel.descriptives.iter().find(|c| c.model == m.id && &c.attribute == a)))
                 .collect()
         })
         .collect()
+}
+
+/// Mean per model x attribute of `panel`, in the analysis' model and attribute order.
+fn means(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<Vec<Option<f64>>> {
+    per_cell(analysis, panel, |c| c.and_then(|c| c.summary.as_ref()).map(|s| s.mean))
 }
 
 fn model_ids(analysis: &Analysis) -> Vec<String> {
@@ -134,18 +141,7 @@ fn radar_figures(gallery: &mut Gallery, analysis: &Analysis) -> Result<(), Figur
 }
 
 fn distribution_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis) -> Result<(), FigureError> {
-    let counts: Vec<Vec<[usize; 5]>> = analysis
-        .models
-        .iter()
-        .map(|m| {
-            analysis
-                .rubric
-                .attributes
-                .iter()
-                .map(|a| panel.descriptives.iter().find(|c| c.model == m.id && &c.attribute == a).map_or([0; 5], |c| c.distribution))
-                .collect()
-        })
-        .collect();
+    let counts = per_cell(analysis, panel, |c| c.map_or([0; 5], |c| c.distribution));
     if counts.iter().flatten().all(|c| c.iter().sum::<usize>() == 0) {
         gallery.omit("Distribution of scores per model and attribute", "the panel gave no score");
         return Ok(());

@@ -15,10 +15,14 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mhbench::engine::gguf::Gguf;
+use mhbench::engine::kernels::{Kernel, PackedMatrix};
+use mhbench::engine::weights::Matrix;
 use mhbench::engine::layers::{Attention, AttentionParts, AttentionShape, Linear, RopeStyle, Rotary, RowPadding, StepInputs};
 use mhbench::engine::sampler::{Sampler, SamplingParams};
 use mhbench::engine::tokenizer::{EncodeOptions, Tokenizer};
@@ -43,7 +47,11 @@ fn random(shape: (usize, usize), seed: u64) -> Tensor {
 fn linear(n: usize, k: usize, dtype: GgmlDType, seed: u64) -> Linear {
     let weight = random((n, k), seed);
     let q = QTensor::quantize(&weight, dtype).expect("invariant: the shape suits the type");
-    Linear::from_weight(QMatMul::from_qtensor(q).expect("invariant: QMatMul from a QTensor"))
+    // The engine's CPU path: quantised types through mhbench's kernels, F32 through candle.
+    match PackedMatrix::from_qtensor(&q).expect("invariant: a matrix") {
+        Some(packed) => Linear::from_weight(Matrix::Packed(Arc::new(packed))),
+        None => Linear::from_weight(Matrix::Candle(QMatMul::from_qtensor(q).expect("invariant: QMatMul from a QTensor"))),
+    }
 }
 
 fn matmul(c: &mut Criterion) {
@@ -72,6 +80,27 @@ fn matmul(c: &mut Criterion) {
     group.bench_function(format!("Q8_0/{VOCAB}x{HIDDEN}/m1 (output projection)"), |b| {
         b.iter(|| output.forward(&x).expect("invariant: shapes match"))
     });
+    group.finish();
+}
+
+/// Each compiled kernel of mhbench's own on one packed matrix, without candle's tensor wrapping:
+/// `kernels/<kernel>/<type>/<n>x<k>/m<m>`, in multiply-adds per second.
+fn kernels(c: &mut Criterion) {
+    let mut group = c.benchmark_group("kernels");
+    group.sample_size(20);
+    for (dtype, n, k) in [(GgmlDType::Q8_0, FFN, HIDDEN), (GgmlDType::Q4K, HIDDEN, FFN), (GgmlDType::Q6K, HIDDEN, FFN)] {
+        let weight = QTensor::quantize(&random((n, k), 1), dtype).expect("invariant: the shape suits the type");
+        let packed = PackedMatrix::from_qtensor(&weight).expect("invariant: a matrix").expect("invariant: a kernel type");
+        for kernel in Kernel::available() {
+            for m in [1, 16, 128] {
+                let x: Vec<f32> = random((m, k), 2).flatten_all().and_then(|t| t.to_vec1()).expect("invariant: f32");
+                group.throughput(Throughput::Elements((m * n * k) as u64));
+                group.bench_function(format!("{}/{dtype:?}/{n}x{k}/m{m}", kernel.name()), |b| {
+                    b.iter(|| packed.matmul_with(&x, kernel))
+                });
+            }
+        }
+    }
     group.finish();
 }
 
@@ -191,5 +220,5 @@ fn tokenize(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matmul, attention, sampling, tokenize);
+criterion_group!(benches, matmul, kernels, attention, sampling, tokenize);
 criterion_main!(benches);

@@ -12,7 +12,7 @@ mhbench, then llama.cpp again, ... Each repetition does, for both engines:
 Then a greedy agreement check at batch 1 (llama.cpp's own batched logits differ from its
 single-sequence logits at batch >= 4): the first --greedy-tokens greedy ids of both engines
 after the same prompt, with llama.cpp's f32 KV cache as mhbench keeps it, reported as the agreed
-prefix beside llama.cpp's first near-tie (top-2 logit margin < 0.2).
+prefix beside llama.cpp's first near-tie (top-2 logit margin < 0.3).
 
 The table gives the median tokens/s of each engine over the repetitions, their ratio
 (mhbench / llama.cpp) and a verdict against issue #6's targets: single-stream decode >= 1.2x,
@@ -39,7 +39,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf")
 DEFAULT_MHBENCH = os.path.join(ROOT, "target", "release", "mhbench")
-NEAR_TIE = 0.2
+NEAR_TIE = 0.3
 TARGETS = {"pp": 1.0, "tg": 1.2, "batched": 1.2}
 BATCH_TARGET_SIZES = (8, 16)
 

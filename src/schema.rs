@@ -557,6 +557,13 @@ pub struct ModelRunInfo {
     /// Weights file hash, tokenizer and chat-template hashes, endpoint: whatever the generator
     /// reports (see `Generator::provenance`).
     pub provenance: BTreeMap<String, String>,
+    /// Peak resident memory of the mhbench process while it loaded this local model and
+    /// generated its replies, in bytes (Linux `VmHWM`, reset before the model loads; the largest
+    /// over the invocations and shards that generated). Absent for API models, where the peak
+    /// cannot be reset per model (so one model's peak never carries another's), and in runs
+    /// written before mhbench recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Everything needed to reproduce a run and to tell two runs apart; `results/<run>/manifest.json`.

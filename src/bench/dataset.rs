@@ -170,5 +170,7 @@ fn record(batch: usize, samples: Vec<f64>, timed: PassTimings, memory: MemoryRep
         ttft_ms: Summary::of(&timed.ttft_ms),
         token_latency_ms: Summary::of(&timed.token_latency_ms),
         memory,
+        decode_bytes_per_token: None,
+        bound_tok_per_s: None,
     })
 }

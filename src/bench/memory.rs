@@ -85,6 +85,14 @@ pub fn peak_rss_bytes() -> Option<u64> {
     status_kib("VmHWM:").map(|kib| kib * 1024)
 }
 
+/// The larger of two optional readings; a missing one does not hide the other.
+pub fn max_reading(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Reset the peak to the current resident size; returns whether the OS allowed it.
 pub fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -108,6 +116,14 @@ mod tests {
         assert_eq!(shape.bytes(1, 1), 36_864);
         assert_eq!(shape.bytes(640, 16), 36_864 * 640 * 16);
         assert_eq!(shape.bytes(0, 8), 0);
+    }
+
+    #[test]
+    fn max_reading_keeps_the_larger_and_ignores_absent_ones() {
+        assert_eq!(max_reading(Some(3), Some(5)), Some(5));
+        assert_eq!(max_reading(None, Some(5)), Some(5));
+        assert_eq!(max_reading(Some(3), None), Some(3));
+        assert_eq!(max_reading(None, None), None);
     }
 
     #[test]

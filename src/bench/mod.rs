@@ -7,11 +7,15 @@
 //!   `Generator` trait, exactly as `mhbench generate` answers it, reporting end-to-end tokens/s,
 //!   time to first token and per-token latency.
 //!
+//! On the CPU, text-generation tests also carry their memory-bandwidth bound ([`bound`]): a
+//! streaming read bandwidth measured before the sweep, divided by the bytes a decoded token reads.
+//!
 //! Each test runs `warmup` untimed times, then `repetitions` timed times; raw samples are kept.
 //! It drives the engine and writes nothing but its report; it never rates or judges. Reference:
 //! llama.cpp's `tools/llama-bench` (test names `pp512`, `tg128 @ d512`) and
 //! `examples/batched-bench` (aggregate vs per-sequence decode).
 
+pub mod bound;
 pub mod dataset;
 pub mod env;
 pub mod memory;
@@ -109,10 +113,21 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let threads = env::configure_threads(options.threads);
     let environment = env::BenchEnv::capture(&options.device, threads);
     let model = describe_model_file(&options.model.id, &options.model.weights)?;
-    let (records, greedy) = match &options.dataset {
+    // Before the model loads, so the buffer is gone before memory is read.
+    let read_bandwidth = if options.dataset.is_none() && options.device == "cpu" {
+        Some(bound::measure_read_bandwidth(threads).context("measuring the read bandwidth")?)
+    } else {
+        None
+    };
+    let (mut records, greedy) = match &options.dataset {
         Some(dataset) => (dataset::run(options, dataset)?, None),
         None => sweep::run(options)?,
     };
+    if let Some(bw) = &read_bandwidth {
+        for record in &mut records {
+            record.bound_tok_per_s = record.decode_bytes_per_token.map(|bytes| bound::bound_tok_per_s(bw, bytes));
+        }
+    }
     Ok(BenchReport {
         env: environment,
         model,
@@ -131,6 +146,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         },
         records,
         greedy,
+        read_bandwidth,
     })
 }
 

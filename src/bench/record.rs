@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::bound::ReadBandwidth;
 use super::env::BenchEnv;
 use super::stats::Summary;
 
@@ -113,6 +114,14 @@ pub struct BenchRecord {
     pub token_latency_ms: Option<Summary>,
     /// Memory.
     pub memory: MemoryReport,
+    /// Mean bytes a generated token reads (tg tests; see `bench::bound`): the weights once per
+    /// step shared by the batch, an embedding row and the attended KV cache per sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_bytes_per_token: Option<f64>,
+    /// Aggregate tokens/s the measured read bandwidth allows at `decode_bytes_per_token`
+    /// (CPU tg tests): the memory-bandwidth bound this test's `tok_per_s` is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_tok_per_s: Option<f64>,
 }
 
 /// A whole bench run: the machine, the model and every test.
@@ -131,6 +140,9 @@ pub struct BenchReport {
     /// Greedy tokens at batch 1 (`--greedy-tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greedy: Option<GreedyTokens>,
+    /// Streaming read bandwidth measured before the sweep with the bench's threads (CPU sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_bandwidth: Option<ReadBandwidth>,
 }
 
 /// How to write a report.
@@ -211,6 +223,24 @@ fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "-".to_owned(), |b| format!("{:.0}", b as f64 / 1048576.0))
 }
 
+/// `value` with `decimals`, or `-` when absent.
+fn or_dash(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
+}
+
+/// The bandwidth line of the table header, when a bandwidth was measured.
+fn bandwidth_line(report: &BenchReport) -> String {
+    report.read_bandwidth.map_or_else(String::new, |bw| {
+        format!(
+            "read bandwidth: {:.2} GB/s ({} threads, best of {} passes over {} MiB); bound t/s = bandwidth / bytes read per decoded token\n",
+            bw.bytes_per_s / 1e9,
+            bw.threads,
+            bw.passes,
+            bw.buffer_bytes >> 20,
+        )
+    })
+}
+
 /// The report as a markdown table.
 pub fn to_markdown(report: &BenchReport) -> String {
     let types = report.model.tensor_types.iter().map(|(t, n)| format!("{t}×{n}")).collect::<Vec<_>>().join(" ");
@@ -228,6 +258,7 @@ pub fn to_markdown(report: &BenchReport) -> String {
         report.env.git_commit,
         report.env.profile,
     );
+    out.push_str(&bandwidth_line(report));
     out.push_str(&format!(
         "repetitions: {} after {} warm-up | prompt ids: {}{}\n\n",
         report.repetitions,
@@ -235,16 +266,18 @@ pub fn to_markdown(report: &BenchReport) -> String {
         report.settings.prompt_tokens,
         if report.records.iter().all(|r| r.memory.peak_per_phase) { "" } else { " | peak memory not resettable: peaks are process peaks so far" },
     ));
-    out.push_str("| test | batch | t/s (mean ± sd) | t/s per seq | load MiB | prefill peak MiB | decode peak MiB | KV MiB |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| test | batch | t/s (mean ± sd) | t/s per seq | bound t/s | MB/token | load MiB | prefill peak MiB | decode peak MiB | KV MiB |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in &report.records {
         out.push_str(&format!(
-            "| {} | {} | {:.2} ± {:.2} | {:.2} | {} | {} | {} | {:.1} |\n",
+            "| {} | {} | {:.2} ± {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.1} |\n",
             r.name(),
             r.batch,
             r.tok_per_s.mean,
             r.tok_per_s.sd,
             r.per_sequence_tok_per_s,
+            or_dash(r.bound_tok_per_s, 1),
+            or_dash(r.decode_bytes_per_token.map(|b| b / 1e6), 1),
             mib(r.memory.after_load_rss_bytes),
             mib(r.memory.prefill_peak_rss_bytes),
             mib(r.memory.decode_peak_rss_bytes),
@@ -276,9 +309,10 @@ pub fn to_csv(report: &BenchReport) -> Result<String, csv::Error> {
         "tok_per_s_mean", "tok_per_s_sd", "per_sequence_tok_per_s", "samples", "after_load_rss_bytes",
         "prefill_peak_rss_bytes", "decode_peak_rss_bytes", "peak_per_phase", "kv_cache_bytes", "device_bytes",
         "ttft_ms_mean", "token_latency_ms_mean", "cpu_flags", "mhbench_version", "git_commit", "file_bytes",
-        "tensor_types",
+        "tensor_types", "decode_bytes_per_token", "bound_tok_per_s", "read_bandwidth_bytes_per_s",
     ])?;
     let opt = |v: Option<u64>| v.map(|b| b.to_string()).unwrap_or_default();
+    let real = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
     let types = report.model.tensor_types.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(";");
     for r in &report.records {
         let samples = r.samples_tok_per_s.iter().map(|s| format!("{s:.4}")).collect::<Vec<_>>().join(";");
@@ -310,6 +344,9 @@ pub fn to_csv(report: &BenchReport) -> Result<String, csv::Error> {
             report.env.git_commit.clone(),
             report.model.file_bytes.to_string(),
             types.clone(),
+            real(r.decode_bytes_per_token),
+            real(r.bound_tok_per_s),
+            real(report.read_bandwidth.map(|bw| bw.bytes_per_s)),
         ])?;
     }
     let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
@@ -341,6 +378,8 @@ mod tests {
                 kv_cache_bytes: 36_864 * 640 * 4,
                 device_bytes: None,
             },
+            decode_bytes_per_token: Some(250e6),
+            bound_tok_per_s: Some(80.0),
         };
         BenchReport {
             env: BenchEnv::capture("cpu", 2),
@@ -363,6 +402,7 @@ mod tests {
             },
             records: vec![record],
             greedy: Some(GreedyTokens { prompt: vec![2, 651], tokens: vec![7, 8, 9] }),
+            read_bandwidth: Some(ReadBandwidth { bytes_per_s: 20e9, buffer_bytes: 512 << 20, passes: 5, threads: 2 }),
         }
     }
 
@@ -415,12 +455,16 @@ mod tests {
         assert_eq!(field("tensor_types"), "F32=109;Q4K=27");
         assert_eq!(field("peak_per_phase"), "true");
         assert_eq!(field("device_bytes"), "");
+        assert_eq!(field("bound_tok_per_s"), "80.0000");
+        assert_eq!(field("decode_bytes_per_token"), "250000000.0000");
+        assert_eq!(field("read_bandwidth_bytes_per_s"), "20000000000.0000");
     }
 
     #[test]
     fn table_shows_each_test_and_the_greedy_tokens() {
         let text = render(&report(), OutputFormat::Table).unwrap();
-        assert!(text.contains("| tg128 @ d512 | 4 | 100.00 ± 10.00 | 25.00 | 300 | 320 | 330 | 90.0 |"), "{text}");
+        assert!(text.contains("| tg128 @ d512 | 4 | 100.00 ± 10.00 | 25.00 | 80.0 | 250.0 | 300 | 320 | 330 | 90.0 |"), "{text}");
+        assert!(text.contains("read bandwidth: 20.00 GB/s (2 threads, best of 5 passes over 512 MiB)"), "{text}");
         assert!(text.contains("greedy tokens after a 2-token prompt: [7, 8, 9]"), "{text}");
         assert!(text.contains("tensors: F32×109 Q4K×27"), "{text}");
         assert!(!text.contains("not resettable"));

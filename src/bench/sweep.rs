@@ -19,10 +19,12 @@ use indicatif::ProgressBar;
 
 use crate::engine::decoder::Model;
 use crate::engine::generate::{self, GenerateOptions, GenerationInput};
+use crate::engine::gguf::Gguf;
 use crate::engine::layers::RowPadding;
 use crate::engine::models;
 use crate::engine::sampler::SamplingParams;
 
+use super::bound::DecodeTraffic;
 use super::memory::{self, KvShape};
 use super::record::{BenchRecord, GreedyTokens, MemoryReport, TestKind};
 use super::stats::Summary;
@@ -63,10 +65,15 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<(Vec<BenchRecord>, Option<G
     let tests = plan(options);
     let bar = super::progress_bar(tests.len() * (options.warmup + options.repetitions), options.show_progress);
     let kv = KvShape::of_decoder(model.config());
+    let traffic = DecodeTraffic::of_gguf(Gguf::open(&options.model.weights)?.content())?;
     let mut records = Vec::with_capacity(tests.len());
     for test in tests {
         bar.set_message(describe(test, options));
-        records.push(measure(&mut model, test, &ids, options, &bar, kv, after_load)?);
+        let mut record = measure(&mut model, test, &ids, options, &bar, kv, after_load)?;
+        if test.kind == TestKind::Tg {
+            record.decode_bytes_per_token = traffic.bytes_per_token(model.config(), test.depth, options.tg, test.batch);
+        }
+        records.push(record);
     }
     bar.finish_and_clear();
     let greedy = if options.greedy_tokens > 0 {
@@ -121,8 +128,8 @@ fn measure(
             continue;
         }
         samples.push(sample.tok_per_s);
-        memory.prefill_peak_rss_bytes = max_reading(memory.prefill_peak_rss_bytes, sample.prefill_peak);
-        memory.decode_peak_rss_bytes = max_reading(memory.decode_peak_rss_bytes, sample.decode_peak);
+        memory.prefill_peak_rss_bytes = memory::max_reading(memory.prefill_peak_rss_bytes, sample.prefill_peak);
+        memory.decode_peak_rss_bytes = memory::max_reading(memory.decode_peak_rss_bytes, sample.decode_peak);
         memory.peak_per_phase &= sample.resettable;
     }
     if options.device.starts_with("cuda") {
@@ -147,14 +154,9 @@ fn measure(
         ttft_ms: None,
         token_latency_ms: None,
         memory,
+        decode_bytes_per_token: None,
+        bound_tok_per_s: None,
     })
-}
-
-fn max_reading(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// One run: clear, pre-fill the depth (untimed), then the timed part.

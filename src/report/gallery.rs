@@ -181,10 +181,13 @@ fn cost_figures(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysi
         performance.iter().filter_map(|p| Some(CostPoint { model: p.model.clone(), cost: cost(p)?, scores: scores_of(&p.model) })).filter(|p| p.scores.iter().any(Option::is_some)).collect()
     };
     let has = |kind: ModelKind| performance.iter().any(|p| p.kind == kind);
-    for axis in [CostAxis::TokensPerSecond, CostAxis::UsdPerThousandReplies] {
+    for axis in [CostAxis::TokensPerSecond, CostAxis::PeakMemoryMib, CostAxis::UsdPerThousandReplies] {
         let (title, kind, cost, unmeasured): (_, _, fn(&ModelPerformance) -> Option<f64>, _) = match axis {
             CostAxis::TokensPerSecond => ("Quality against speed (local models)", ModelKind::Local,
                 |p| p.tokens_per_s, "no rated local-model reply reports token counts and times"),
+            CostAxis::PeakMemoryMib => ("Quality against peak memory (local models)", ModelKind::Local,
+                |p| p.peak_rss_bytes.map(|b| b as f64 / 1048576.0),
+                "the run's manifest records no peak memory for a rated local model (runs before mhbench recorded it, or an OS without /proc/self/clear_refs)"),
             CostAxis::UsdPerThousandReplies => ("Quality against price (API models)", ModelKind::Api,
                 |p| p.usd_per_1000_replies, "no rated API model has token counts and a price in the model registry"),
         };
@@ -199,6 +202,5 @@ fn cost_figures(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysi
             gallery.omit(title, if kind == ModelKind::Local { "the run has no local models" } else { "the run has no API models" });
         }
     }
-    gallery.omit("Quality against peak memory (local models)", "response records do not carry peak memory; `mhbench bench` measures it per model");
     Ok(())
 }

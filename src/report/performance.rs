@@ -1,9 +1,9 @@
-//! What each model's replies cost to make in this run: speed of local models, price of API
-//! models, and how many replies failed, read from `RUN/responses/*.jsonl`.
+//! What each model's replies cost to make in this run: speed and peak memory of local models,
+//! price of API models, and how many replies failed, read from `RUN/responses/*.jsonl` and
+//! `RUN/manifest.json` (peak memory, recorded by `generate` per model).
 //!
 //! Owns summing the run's own measurements (token counts, wall-clock times, finish reasons)
-//! and pricing token counts at `models.toml`'s prices; no statistics. Peak memory is not part
-//! of a `ResponseRecord`, so it is not reported here (`mhbench bench` measures it).
+//! and pricing token counts at `models.toml`'s prices; no statistics.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +36,9 @@ pub struct ModelPerformance {
     /// Estimated US dollars per 1,000 replies at the registry's prices; `None` for local models,
     /// models the registry does not price, or without token counts.
     pub usd_per_1000_replies: Option<f64>,
+    /// Peak resident memory while the model loaded and generated, in bytes, from the run's
+    /// manifest; `None` for API models and runs that did not record it.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 #[derive(Default)]
@@ -89,14 +92,16 @@ impl Totals {
             truncated: self.truncated,
             tokens_per_s,
             usd_per_1000_replies,
+            peak_rss_bytes: None,
         })
     }
 }
 
-/// Per model, from the run's response files (none when the folder has no `responses/`).
+/// Per model, from the run's response files (none when the folder has no `responses/`) and,
+/// for peak memory, its manifest (when it has one).
 ///
 /// # Errors
-/// An unreadable or invalid response file, named by `path:line: field`.
+/// An unreadable or invalid response file or manifest, named by `path:line: field`.
 pub fn load(run_dir: &Path, registry: Option<&Registry>) -> Result<Vec<ModelPerformance>, FileError> {
     let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
     for (_, file) in crate::runner::response_files(run_dir)? {
@@ -104,7 +109,13 @@ pub fn load(run_dir: &Path, registry: Option<&Registry>) -> Result<Vec<ModelPerf
             totals.entry(record.model_id.to_string()).or_default().add(&record);
         }
     }
-    Ok(totals.into_iter().filter_map(|(model, t)| t.finish(model, registry)).collect())
+    let manifest = crate::runner::manifest::read(run_dir)?;
+    let peak = |model: &str| manifest.as_ref()?.models.iter().find(|(id, _)| id.as_str() == model)?.1.peak_rss_bytes;
+    Ok(totals
+        .into_iter()
+        .filter_map(|(model, t)| t.finish(model, registry))
+        .map(|p| ModelPerformance { peak_rss_bytes: (p.kind == ModelKind::Local).then(|| peak(&p.model)).flatten(), ..p })
+        .collect())
 }
 
 #[cfg(test)]

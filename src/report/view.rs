@@ -326,7 +326,7 @@ fn worst_table(panel: &PanelAnalysis) -> Table {
 }
 
 fn generation_table(performance: &[ModelPerformance]) -> Table {
-    let headers = ["Model", "Kind", "Replies", "Errors", "Safety blocks", "Cut at max tokens", "Tokens/s", "USD per 1,000 replies"].map(String::from).to_vec();
+    let headers = ["Model", "Kind", "Replies", "Errors", "Safety blocks", "Cut at max tokens", "Tokens/s", "Peak memory MiB", "USD per 1,000 replies"].map(String::from).to_vec();
     let rows = performance
         .iter()
         .map(|p| {
@@ -342,11 +342,12 @@ fn generation_table(performance: &[ModelPerformance]) -> Table {
                 p.safety_blocks.to_string(),
                 p.truncated.to_string(),
                 p.tokens_per_s.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}")),
+                p.peak_rss_bytes.map_or_else(|| "n/a".to_owned(), |b| format!("{:.0}", b as f64 / 1048576.0)),
                 p.usd_per_1000_replies.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}")),
             ]
         })
         .collect();
-    Table { title: "Generation: outcomes, speed and price per model in this run".to_owned(), headers, rows }
+    Table { title: "Generation: outcomes, speed, peak memory and price per model in this run".to_owned(), headers, rows }
 }
 
 fn coverage_table(analysis: &Analysis) -> Table {

@@ -36,7 +36,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> anyhow::Result<MergeSummary> {
     merged.shard = None;
     merged.merged_from = shards.iter().map(|p| p.display().to_string()).collect();
     for m in &manifests[1..] {
-        merged.models.extend(m.models.clone());
+        manifest::merge_models(&mut merged, m);
     }
     let mut records: BTreeMap<String, Vec<ResponseRecord>> = BTreeMap::new();
     let mut seen: BTreeSet<(String, ConversationId)> = BTreeSet::new();

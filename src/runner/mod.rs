@@ -267,6 +267,8 @@ fn run_model(
     if pending.is_empty() {
         return Ok(outcome);
     }
+    // Reset before the model loads, so its peak memory is its own.
+    let measure_peak = matches!(spec, ModelSpec::Local(_)) && crate::bench::memory::reset_peak();
     let mut generator = match open(spec, &options.open) {
         Ok(generator) => generator,
         Err(error) => {
@@ -306,6 +308,9 @@ fn run_model(
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     progress.finish();
+    if measure_peak {
+        manifest::record_peak_rss(&options.out, manifest, &model_id, crate::bench::memory::peak_rss_bytes())?;
+    }
     Ok(outcome)
 }
 
@@ -329,6 +334,7 @@ fn record_model(
         device: info.device,
         revision,
         provenance: generator.provenance(),
+        peak_rss_bytes: manifest.models.get(spec.id()).and_then(|m| m.peak_rss_bytes),
     };
     if let Some(previous) = manifest.models.get(spec.id()) {
         let differences = manifest::model_differences(spec.id().as_str(), previous, &current);

@@ -67,6 +67,18 @@ fn json_sweep_carries_samples_env_memory_and_model() {
             "resident after load {after_load} > 1.5 x file {}", report.model.file_bytes);
         assert!(r.memory.prefill_peak_rss_bytes.is_some());
         assert_eq!(r.memory.decode_peak_rss_bytes.is_some(), r.test == TestKind::Tg, "{}", r.name());
+        // The memory-bandwidth bound: tg only; at least the file's tensors less the embedding
+        // table (tied: all of it) are read per step, shared by the batch.
+        assert_eq!(r.bound_tok_per_s.is_some(), r.test == TestKind::Tg, "{}", r.name());
+        if let Some(bytes) = r.decode_bytes_per_token {
+            assert!(bytes * r.batch as f64 > report.model.file_bytes as f64 * 0.9, "{}: {bytes}", r.name());
+        }
+    }
+    let bandwidth = report.read_bandwidth.expect("CPU sweeps measure the read bandwidth");
+    assert_eq!(bandwidth.threads, 2);
+    for r in report.records.iter().filter(|r| r.test == TestKind::Tg) {
+        let expected = bandwidth.bytes_per_s / r.decode_bytes_per_token.unwrap();
+        assert!((r.bound_tok_per_s.unwrap() - expected).abs() < 1e-9 * expected, "{}", r.name());
     }
     let greedy = report.greedy.expect("--greedy-tokens 3 reports tokens");
     assert_eq!((greedy.prompt.len(), greedy.tokens.len()), (16, 3));

@@ -75,6 +75,11 @@ fn real_run_writes_valid_records_and_manifest() {
     let model = &manifest.models[&mhbench::schema::ModelId::from(MODEL)];
     assert_eq!(model.device, "cpu");
     assert!(!manifest.dataset.sha256.is_empty() && !manifest.prompt_sha256.is_empty());
+    // Peak memory while the model loaded and answered: at least its weights (read into memory
+    // at load), and not absurdly more.
+    let weights = std::fs::metadata(default_model().unwrap()).unwrap().len();
+    let peak = model.peak_rss_bytes.expect("generate records a local model's peak memory on Linux");
+    assert!(peak > weights && peak < 4 * weights, "peak {peak} for {weights} bytes of weights");
 }
 
 #[test]

@@ -13,3 +13,4 @@ mod schema;
 mod rate;
 mod rate_browser;
 mod report;
+mod synthetic;

@@ -51,8 +51,9 @@ fn report_of_a_rated_run_shows_scores_speed_price_and_every_figure() {
     let dir = tempfile::tempdir().unwrap();
     write_run(dir.path());
     analyze(dir.path());
+    write_manifest(dir.path(), 2560 << 20);
     let figures = report(dir.path());
-    let expected = ["bland-altman-llm-gpt-4o", "composites", "distributions", "heatmap", "quality-price", "quality-speed", "radar-gpt-4o", "radar-qwen3-4b"];
+    let expected = ["bland-altman-llm-gpt-4o", "composites", "distributions", "heatmap", "quality-memory", "quality-price", "quality-speed", "radar-gpt-4o", "radar-qwen3-4b"];
     assert_eq!(figures, expected.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
 
     let markdown = read(dir.path().join("report/report.md"));
@@ -69,12 +70,14 @@ fn report_of_a_rated_run_shows_scores_speed_price_and_every_figure() {
     assert!(markdown.contains("Closed minus open models on CSS: +1.21 ["), "{markdown}");
     // qwen3-4b: 4 replies x 120 tokens in 4 x 1980.75 ms = 60.58 tokens/s. gpt-4o at 2.50 and
     // 10.00 USD per million tokens: (41 x 2.50 + 120 x 10.00) / 1e6 = 0.0013025 USD a reply.
-    assert!(markdown.contains("| qwen3-4b | local | 4 | 0 | 0 | 0 | 60.6 | n/a |"), "{markdown}");
-    assert!(markdown.contains("| gpt-4o | api | 4 | 0 | 0 | 0 | n/a | 1.30 |"), "{markdown}");
+    // The manifest's peak memory of qwen3-4b: 2560 MiB; none for the API model.
+    assert!(markdown.contains("| qwen3-4b | local | 4 | 0 | 0 | 0 | 60.6 | 2560 | n/a |"), "{markdown}");
+    assert!(markdown.contains("| gpt-4o | api | 4 | 0 | 0 | 0 | n/a | n/a | 1.30 |"), "{markdown}");
+    let memory = read(dir.path().join("report/figures/quality-memory.svg"));
+    assert!(memory.contains("peak resident memory (MiB)") && memory.contains("qwen3-4b") && !memory.contains("gpt-4o"));
     // The judge left one reply unrated and could not parse another.
     assert!(markdown.contains("| llm:gpt-4o | llm | 8 | 6 | 1 | 1 | 0 | 0 |"), "{markdown}");
     assert!(markdown.contains("| Exam nerves can feel overwhelming... |"), "the worst replies are shown for reading");
-    assert!(markdown.contains("Quality against peak memory (local models): response records do not carry peak memory"));
     assert_self_contained(&read(dir.path().join("report/index.html")));
 }
 
@@ -90,6 +93,29 @@ fn a_figure_without_data_is_left_out_with_its_reason() {
     assert!(!figures.iter().any(|f| f.starts_with("bland-altman")), "{figures:?}");
     let markdown = read(dir.path().join("report/report.md"));
     assert!(markdown.contains("- Bland-Altman plots of judges against humans: no LLM judge rated this run."), "{markdown}");
+    // No manifest.json, so no peak memory.
+    assert!(!figures.contains("quality-memory"), "{figures:?}");
+    assert!(markdown.contains("- Quality against peak memory (local models): the run's manifest records no peak memory"), "{markdown}");
+}
+
+/// A manifest.json for the fixture run, as `generate` writes it: the local qwen3-4b with its peak
+/// memory, the API gpt-4o without.
+fn write_manifest(dir: &Path, qwen_peak_bytes: u64) {
+    let records: Value = serde_json::from_str(&read(common::repo_root().join("tests/fixtures/records/records.json"))).unwrap();
+    let model = |kind: &str, provider: &str, revision: &str| {
+        json!({"kind": kind, "provider": provider, "device": "cpu", "revision": revision, "provenance": {}})
+    };
+    let mut qwen = model("local", "candle", "Qwen/Qwen3-4B@main");
+    qwen["peak_rss_bytes"] = qwen_peak_bytes.into();
+    let manifest = json!({
+        "run_id": "fixture", "mhbench_version": "0.1.0", "git_commit": "unknown", "created_at": "2026-11-25T12:00:00Z",
+        "dataset": {"path": "datasets/sample.jsonl", "sha256": "0", "conversations": 4},
+        "prompt_id": "psychiatrist", "prompt_sha256": "0", "params": records["response"]["params"],
+        "models": {"qwen3-4b": qwen, "gpt-4o": model("api", "openai", "gpt-4o")},
+    });
+    let parsed: mhbench::schema::RunManifest = serde_json::from_value(manifest.clone()).unwrap();
+    assert_eq!(parsed.models.len(), 2);
+    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
 }
 
 #[test]

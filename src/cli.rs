@@ -16,8 +16,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::dataset;
 use crate::analysis::bootstrap::Bootstrap;
 use crate::analysis::command::{AnalyzeInput, AnalyzeOptions};
+use crate::analysis::mentalalign::Protocol;
 use crate::analysis::{self, AnalysisOptions};
-use crate::registry::{self, Registry};
+use crate::registry::{self, Registry, SelfJudging};
 use crate::runner;
 use crate::schema::Source;
 
@@ -115,7 +116,7 @@ pub enum Command {
     ///
     /// Stores Rating records (rater kind llm, rater id llm:JUDGE) in results/RUN/ratings.sqlite,
     /// beside the experts' ratings but never shown to them; a rerun resumes. By default the
-    /// judge skips replies of models from its own vendor.
+    /// judge skips its own model's replies (--exclude-own-vendor: its whole vendor's).
     Judge(JudgeArgs),
     /// Build a stratified conversation set from the sources, or rebuild one from its manifest.
     ///
@@ -329,6 +330,14 @@ pub struct AnalyzeArgs {
     /// How many worst replies to list per panel.
     #[arg(long, default_value_t = 20)]
     pub worst: usize,
+    /// How to read the MentalBench release for the headline MentalAlign numbers: `published`
+    /// as its authors did (zero-coded cells averaged in, ...), `careful` as the rest of mhbench.
+    /// Both readings and what each difference changes are written to analysis.json either way.
+    #[arg(long, value_enum, default_value = "careful", requires = "mentalbench")]
+    pub protocol: Protocol,
+    /// Leave out every model of a judge's vendor when scoring it, not only its own model.
+    #[arg(long)]
+    pub exclude_own_vendor: bool,
 }
 
 impl AnalyzeArgs {
@@ -342,28 +351,20 @@ impl AnalyzeArgs {
             (Some(_), None, Some(_)) => anyhow::bail!("--out: only with --mentalbench; --run writes RUN/analysis.json"),
             _ => anyhow::bail!("give exactly one of --run DIR or --mentalbench DIR --out DIR"),
         };
-        // Judges are raters `llm:<model id>`; their provider comes from the registry where it
-        // loads (an unreadable registry only loses the own-provider exclusion).
-        let rater_providers = Registry::load(&global.registry)
-            .map(|registry| {
-                registry
-                    .models
-                    .iter()
-                    .map(|spec| match spec {
-                        registry::ModelSpec::Api(m) => (format!("llm:{}", m.id), m.provider.to_string()),
-                        registry::ModelSpec::Local(m) => (format!("llm:{}", m.id), "candle".to_owned()),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Judges are raters `llm:<model id>`; who they and the rated models are comes from the
+        // registry where it loads (without it, a judge is still never scored on replies of a
+        // model with its own id).
+        let makers = Registry::load(&global.registry).map(|registry| registry.makers()).unwrap_or_default();
         Ok(AnalyzeOptions {
             input,
             rubric: self.rubric,
-            rater_providers,
+            makers,
             analysis: AnalysisOptions {
                 bootstrap: Bootstrap { resamples: self.bootstrap, seed: self.seed },
                 safety_attribute: Some(self.safety_attribute).filter(|s| !s.is_empty()),
                 worst: self.worst,
+                self_judging: self_judging(self.exclude_own_vendor),
+                protocol: self.protocol,
             },
         })
     }
@@ -384,9 +385,12 @@ pub struct JudgeArgs {
     /// Judge prompt templates.
     #[arg(long, default_value = crate::judge::prompt::DEFAULT_JUDGE_PROMPT)]
     pub prompt_file: PathBuf,
-    /// Also rate replies from models of the judge's own vendor (self-preference risk).
+    /// Also rate the judge's own model's replies (self-preference risk).
+    #[arg(long, conflicts_with = "exclude_own_vendor")]
+    pub include_own: bool,
+    /// Leave out the replies of every model of the judge's vendor, not only its own model's.
     #[arg(long)]
-    pub include_own_vendor: bool,
+    pub exclude_own_vendor: bool,
     /// Judge sampling temperature.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
@@ -649,12 +653,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar
             });
-            let result = analysis::command::run(&options).context("analysing ratings");
+            let result = analysis::command::run(&options, &mut |line| match &spinner {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            })
+            .context("analysing ratings");
             if let Some(bar) = spinner {
                 bar.finish_and_clear();
             }
             let (path, analysis) = result?;
             let mut stdout = io::stdout().lock();
+            write!(stdout, "{}", analysis::command::mentalalign_lines(&analysis))?;
             write!(stdout, "{}", analysis::command::verdict_lines(&analysis))?;
             writeln!(stdout, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
@@ -810,6 +819,15 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
+/// The self-judging scope of `--exclude-own-vendor`.
+fn self_judging(exclude_own_vendor: bool) -> SelfJudging {
+    if exclude_own_vendor {
+        SelfJudging::OwnVendor
+    } else {
+        SelfJudging::OwnModel
+    }
+}
+
 fn run_judge(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
     let registry = global.load_registry()?;
     let judge = registry.get(&args.judge)?.clone();
@@ -832,7 +850,7 @@ fn run_judge(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
             max_new_tokens: args.max_new_tokens,
             seed: args.seed,
         },
-        include_own_vendor: args.include_own_vendor,
+        self_judging: (!args.include_own).then_some(self_judging(args.exclude_own_vendor)),
         batch_size: args.batch_size,
         open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
         show_progress: global.show_progress(),
@@ -841,8 +859,8 @@ fn run_judge(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,
-        "{} rated, {} parse failures ({} needed the repair request), {} resumed, {} skipped (own vendor), {} skipped (failed replies)",
-        summary.rated, summary.parse_failures, summary.repaired, summary.resumed, summary.skipped_own_vendor, summary.skipped_failed_replies
+        "{} rated, {} parse failures ({} needed the repair request), {} resumed, {} skipped (own), {} skipped (failed replies)",
+        summary.rated, summary.parse_failures, summary.repaired, summary.resumed, summary.skipped_own, summary.skipped_failed_replies
     )?;
     if let Some(reason) = &summary.fatal {
         writeln!(stdout, "stopped early: {reason}")?;

@@ -6,7 +6,7 @@
 //! weights or opens sockets; it only looks at the file system to say whether weights are
 //! present. The layout follows mistral.rs's `toml_selector.rs`: a serde enum tagged by `kind`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -103,6 +103,81 @@ impl ModelSpec {
             ModelSpec::Local(m) => &m.family,
             ModelSpec::Api(m) => &m.family,
         }
+    }
+}
+
+/// Who a model is, for the self-judging rule: its id and the organisation behind it.
+///
+/// For a judge, `model` is the rated model it counts as itself (its own id in a run; in a
+/// published release, the release's name for it, such as `claude` for Claude-3.7-Sonnet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maker {
+    /// Model id.
+    pub model: String,
+    /// Vendor (`openai`, `google`, ...), where known.
+    pub vendor: Option<String>,
+}
+
+/// How far a judge's self-exclusion reaches: the project's one self-judging rule.
+///
+/// A judge is never scored on (and by default never rates) its own model's replies, because
+/// LLM judges prefer their own text (self-preference bias). Leaving out every model of the
+/// judge's vendor is the wider, optional reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelfJudging {
+    /// Only the judge's own model.
+    #[default]
+    OwnModel,
+    /// Every model of the judge's vendor, its own included.
+    OwnVendor,
+}
+
+impl SelfJudging {
+    /// Whether `judge` would be judging itself when rating a reply of `rated`.
+    pub fn is_self(self, judge: &Maker, rated: &Maker) -> bool {
+        judge.model == rated.model
+            || (self == SelfJudging::OwnVendor && judge.vendor.is_some() && judge.vendor == rated.vendor)
+    }
+
+    /// The option's words for console lines and reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SelfJudging::OwnModel => "its own model",
+            SelfJudging::OwnVendor => "every model of its vendor",
+        }
+    }
+}
+
+/// Makers of the judges (by rater id, `llm:<model>`) and of the rated models (by model id),
+/// so `judge` and `analyze` apply [`SelfJudging`] to the same facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Makers {
+    /// Judge rater id to the judge's maker.
+    pub judges: BTreeMap<String, Maker>,
+    /// Rated model id to its maker.
+    pub models: BTreeMap<String, Maker>,
+}
+
+impl Makers {
+    /// The maker of judge rater `rater`: as registered, else (for `llm:<id>`) the model `id`
+    /// of unknown vendor; `None` for other raters.
+    pub fn judge(&self, rater: &str) -> Option<Maker> {
+        self.judges.get(rater).cloned().or_else(|| {
+            rater.strip_prefix("llm:").map(|id| Maker { model: id.to_owned(), vendor: None })
+        })
+    }
+
+    /// The maker of rated model `id`; a model nobody registered is only itself.
+    pub fn model(&self, id: &str) -> Maker {
+        self.models.get(id).cloned().unwrap_or_else(|| Maker { model: id.to_owned(), vendor: None })
+    }
+}
+
+impl ModelSpec {
+    /// The model's id and vendor.
+    pub fn maker(&self) -> Maker {
+        Maker { model: self.id().to_string(), vendor: Some(self.vendor().to_owned()) }
     }
 }
 
@@ -461,6 +536,23 @@ impl Registry {
         })
     }
 
+    /// Every registered model as a judge (rater `llm:<id>`) and as a rated model.
+    pub fn makers(&self) -> Makers {
+        let mut makers = Makers::default();
+        for spec in &self.models {
+            makers.judges.insert(format!("llm:{}", spec.id()), spec.maker());
+            makers.models.insert(spec.id().to_string(), spec.maker());
+        }
+        makers
+    }
+
+    /// Whether `judge` must leave out a reply of the registered (or unknown) model `rated`
+    /// under `scope`.
+    pub fn is_self(&self, scope: SelfJudging, judge: &ModelSpec, rated: &str) -> bool {
+        let rated = self.get(rated).map_or_else(|_| Maker { model: rated.to_owned(), vendor: None }, ModelSpec::maker);
+        scope.is_self(&judge.maker(), &rated)
+    }
+
     /// Every id, in file order.
     pub fn ids(&self) -> Vec<&str> {
         self.models.iter().map(|m| m.id().as_str()).collect()
@@ -779,6 +871,18 @@ mod tests {
             let msg = e.to_string().replace(&path.display().to_string(), "models.toml");
             FileError::at(Path::new(""), None, msg)
         })
+    }
+
+    #[test]
+    fn a_judge_is_itself_by_model_and_by_vendor_only_when_asked() {
+        let maker = |model: &str, vendor: Option<&str>| Maker { model: model.into(), vendor: vendor.map(String::from) };
+        let judge = maker("gpt-4o", Some("openai"));
+        assert!(SelfJudging::OwnModel.is_self(&judge, &maker("gpt-4o", None)));
+        assert!(!SelfJudging::OwnModel.is_self(&judge, &maker("gpt-4o-mini", Some("openai"))));
+        assert!(SelfJudging::OwnVendor.is_self(&judge, &maker("gpt-4o-mini", Some("openai"))));
+        assert!(!SelfJudging::OwnVendor.is_self(&judge, &maker("claude", Some("anthropic"))));
+        // Unknown vendors never match each other.
+        assert!(!SelfJudging::OwnVendor.is_self(&maker("a", None), &maker("b", None)));
     }
 
     const DEFAULTS: &str = "[defaults]\nprompt = \"p\"\nmax_new_tokens = 8\ntemperature = 0.7\nseed = 1\n";

@@ -167,9 +167,44 @@ impl IccSet {
     }
 }
 
-/// The six ICC forms of complete `rows` (each one value per rater); `None` below two rows or
-/// two raters, or when the mean squares are degenerate.
-pub fn icc(rows: &[Vec<f64>]) -> Option<IccSet> {
+/// Two-way ANOVA mean squares of an n x k table (rows: rated targets, columns: raters), the
+/// ingredients of every ICC form (McGraw & Wong 1996, Table 4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeanSquares {
+    /// Targets (rows).
+    pub n: usize,
+    /// Raters (columns).
+    pub k: usize,
+    /// Between targets, MSR = k * sum (row mean - grand)^2 / (n - 1).
+    pub rows: f64,
+    /// Between raters, MSC = n * sum (column mean - grand)^2 / (k - 1).
+    pub columns: f64,
+    /// Residual, MSE = SS_error / ((n - 1)(k - 1)).
+    pub error: f64,
+    /// Within targets, MSW = (SS_columns + SS_error) / (n (k - 1)).
+    pub within: f64,
+}
+
+impl MeanSquares {
+    /// McGraw & Wong's ICC(C,1), consistency of single measures: (MSR - MSE) / (MSR + (k-1) MSE);
+    /// `None` when the denominator is 0.
+    pub fn icc_c1(&self) -> Option<f64> {
+        let denominator = self.rows + (self.k as f64 - 1.0) * self.error;
+        (denominator != 0.0).then(|| (self.rows - self.error) / denominator)
+    }
+
+    /// McGraw & Wong's ICC(A,1), absolute agreement of single measures:
+    /// (MSR - MSE) / (MSR + (k-1) MSE + k (MSC - MSE) / n); `None` when the denominator is 0.
+    pub fn icc_a1(&self) -> Option<f64> {
+        let (n, k) = (self.n as f64, self.k as f64);
+        let denominator = self.rows + (k - 1.0) * self.error + k * (self.columns - self.error) / n;
+        (denominator != 0.0).then(|| (self.rows - self.error) / denominator)
+    }
+}
+
+/// The mean squares of `rows` (each of equal length k); `None` below 2 rows or 2 columns, or
+/// for ragged rows.
+pub fn mean_squares(rows: &[Vec<f64>]) -> Option<MeanSquares> {
     let k = rows.first()?.len();
     let n = rows.len();
     if n < 2 || k < 2 || rows.iter().any(|r| r.len() != k) {
@@ -183,16 +218,27 @@ pub fn icc(rows: &[Vec<f64>]) -> Option<IccSet> {
     let ss_rows = kf * row_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>();
     let ss_cols = nf * col_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>();
     let ss_error = ss_total - ss_rows - ss_cols;
-    let msb = ss_rows / (nf - 1.0);
-    let msj = ss_cols / (kf - 1.0);
-    let mse = ss_error / ((nf - 1.0) * (kf - 1.0));
-    let msw = (ss_cols + ss_error) / (nf * (kf - 1.0));
+    Some(MeanSquares {
+        n,
+        k,
+        rows: ss_rows / (nf - 1.0),
+        columns: ss_cols / (kf - 1.0),
+        error: ss_error / ((nf - 1.0) * (kf - 1.0)),
+        within: (ss_cols + ss_error) / (nf * (kf - 1.0)),
+    })
+}
+
+/// The six ICC forms of complete `rows` (each one value per rater); `None` below two rows or
+/// two raters, or when the mean squares are degenerate.
+pub fn icc(rows: &[Vec<f64>]) -> Option<IccSet> {
+    let squares = mean_squares(rows)?;
+    let MeanSquares { n, k, rows: msb, columns: msj, error: mse, within: msw } = squares;
+    let (nf, kf) = (n as f64, k as f64);
     if !(msb > 0.0 && mse > 0.0 && msw > 0.0) {
         return None;
     }
     let icc1 = (msb - msw) / (msb + (kf - 1.0) * msw);
-    let icc2 = (msb - mse) / (msb + (kf - 1.0) * mse + kf * (msj - mse) / nf);
-    let icc3 = (msb - mse) / (msb + (kf - 1.0) * mse);
+    let (icc2, icc3) = (squares.icc_a1()?, squares.icc_c1()?);
     let icc1k = (msb - msw) / msb;
     let icc2k = (msb - mse) / (msb + (msj - mse) / nf);
     let icc3k = (msb - mse) / msb;

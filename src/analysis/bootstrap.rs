@@ -65,13 +65,8 @@ impl Bootstrap {
         if self.resamples == 0 || clusters == 0 {
             return vec![None; count];
         }
-        let mut rng = StdRng::seed_from_u64(self.seed);
-        let mut drawn = vec![0usize; clusters];
         let mut values = vec![Vec::with_capacity(self.resamples); count];
-        for _ in 0..self.resamples {
-            for slot in drawn.iter_mut() {
-                *slot = rng.random_range(0..clusters);
-            }
+        for drawn in self.draws(clusters) {
             for (series, value) in values.iter_mut().zip(statistics(&drawn)) {
                 if let Some(value) = value.filter(|v| v.is_finite()) {
                     series.push(value);
@@ -79,6 +74,15 @@ impl Bootstrap {
             }
         }
         values.iter().map(|series| self.interval(series)).collect()
+    }
+
+    /// The resamples [`Bootstrap::cis`] draws, in order: `resamples` lists of `clusters`
+    /// indices drawn with replacement from the seeded stream (none when either is 0). Public so
+    /// a reference implementation can be fed exactly the same resamples.
+    pub fn draws(&self, clusters: usize) -> impl Iterator<Item = Vec<usize>> {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let resamples = if clusters == 0 { 0 } else { self.resamples };
+        (0..resamples).map(move |_| (0..clusters).map(|_| rng.random_range(0..clusters)).collect())
     }
 
     fn interval(&self, values: &[f64]) -> Option<BootstrapCi> {

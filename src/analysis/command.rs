@@ -8,12 +8,13 @@
 //! by `judge`). Judge ratings are read from the store only, and human ratings only from the
 //! files (`rate export` writes human ratings alone), so no rating is counted twice.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::input::{ResponseEntry, RatingTable};
+use super::mentalalign::{self, Protocol};
 use super::{analyze, mentalbench, Analysis, AnalysisOptions};
 use crate::files::{self, FileError};
+use crate::registry::Makers;
 use crate::rubric::Rubric;
 use crate::schema::{Rating, ResponseRecord};
 
@@ -43,8 +44,8 @@ pub struct AnalyzeOptions {
     pub input: AnalyzeInput,
     /// Rubric file.
     pub rubric: PathBuf,
-    /// Provider of each LLM rater id (`llm:<model>`), from the registry.
-    pub rater_providers: BTreeMap<String, String>,
+    /// Who the judges (`llm:<model>`) and rated models are, from the registry.
+    pub makers: Makers,
     /// Statistics options.
     pub analysis: AnalysisOptions,
 }
@@ -67,11 +68,21 @@ pub enum AnalyzeError {
 ///
 /// # Errors
 /// Unreadable or invalid inputs (named by `path:line: field`), no ratings, or a failed write.
-pub fn run(options: &AnalyzeOptions) -> Result<(PathBuf, Analysis), AnalyzeError> {
+/// `notes` receives, before the statistics are computed, one line per place where the
+/// MentalBench release's two readings differ (counted on the data); runs give none.
+pub fn run(options: &AnalyzeOptions, notes: &mut dyn FnMut(&str)) -> Result<(PathBuf, Analysis), AnalyzeError> {
     let rubric = Rubric::load(&options.rubric)?;
     let (analysis, out_dir) = match &options.input {
         AnalyzeInput::Run { dir, ratings } => (analyze_run(dir, ratings, &rubric, options)?, dir.clone()),
-        AnalyzeInput::MentalBench { dir, out } => (analyze_mentalbench(dir, &rubric, &options.analysis)?, out.clone()),
+        AnalyzeInput::MentalBench { dir, out } => {
+            let release = mentalbench::load(dir)?;
+            let protocol = options.analysis.protocol;
+            notes(&format!("protocol {}: where the published and careful readings differ on this release:", protocol_name(protocol)));
+            for note in mentalalign::notes(&release.rows, &release.inconsistent, options.analysis.self_judging) {
+                notes(&format!("  {}", note.text));
+            }
+            (analyze_release(release, dir, &rubric, &options.analysis)?, out.clone())
+        }
     };
     let path = out_dir.join("analysis.json");
     let mut json = serde_json::to_vec_pretty(&analysis).map_err(|e| FileError::at(&path, None, e.to_string()))?;
@@ -141,7 +152,7 @@ fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &
         return Err(AnalyzeError::NoRatings(dir.display().to_string()));
     }
     let responses: Vec<ResponseEntry> = records.iter().map(ResponseEntry::from_record).collect();
-    let table = RatingTable::build(rubric, &responses, &ratings, &options.rater_providers);
+    let table = RatingTable::build(rubric, &responses, &ratings, &options.makers);
     Ok(analyze(&table, rubric, &dir.display().to_string(), &options.analysis))
 }
 
@@ -150,12 +161,69 @@ fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &
 /// # Errors
 /// Unreadable or malformed release files.
 pub fn analyze_mentalbench(dir: &Path, rubric: &Rubric, options: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
-    let release = mentalbench::load(dir)?;
+    analyze_release(mentalbench::load(dir)?, dir, rubric, options)
+}
+
+fn analyze_release(release: mentalbench::Release, dir: &Path, rubric: &Rubric, options: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
     if release.ratings.is_empty() {
         return Err(AnalyzeError::NoRatings(dir.display().to_string()));
     }
-    let table = RatingTable::build(rubric, &release.responses, &release.ratings, &release.rater_providers);
+    let table = RatingTable::build(rubric, &release.responses, &release.ratings, &release.makers);
     let mut analysis = analyze(&table, rubric, &dir.display().to_string(), options);
+    analysis.mentalalign = Some(mentalalign::mentalalign(
+        &release.rows,
+        &release.inconsistent,
+        options.protocol,
+        options.self_judging,
+        options.bootstrap,
+    ));
     analysis.mentalbench = Some(release.report);
     Ok(analysis)
+}
+
+/// The protocol's name as `--protocol` spells it.
+pub fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Careful => "careful",
+        Protocol::Published => "published",
+    }
+}
+
+/// The MentalAlign results of the chosen protocol as console lines (release only): per judge
+/// and attribute the source-level ICCs with bootstrap CIs and label, bias and MSE.
+pub fn mentalalign_lines(analysis: &Analysis) -> String {
+    let Some(section) = &analysis.mentalalign else { return String::new() };
+    let results = match section.protocol {
+        Protocol::Published => &section.published,
+        Protocol::Careful => &section.careful,
+    };
+    let mut out = format!(
+        "MentalAlign, {} protocol (source-level ICCs with 95% bootstrap CIs over sources; bias and MSE over item pairs):\n",
+        protocol_name(section.protocol)
+    );
+    let ci = |ci: Option<mentalalign::SourceBootstrap>| {
+        ci.map_or_else(|| "no CI".to_owned(), |c| format!("{:.3} to {:.3}", c.ci95.low, c.ci95.high))
+    };
+    let number = |x: Option<f64>| x.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.3}"));
+    for r in results {
+        out += &format!(
+            "{} / {}: ICC(C,1) = {} ({}; {}), ICC(A,1) = {} ({}), bias = {}, MSE = {}, {} sources, {} pairs\n",
+            r.judge,
+            r.attribute,
+            number(r.icc_c1),
+            ci(r.icc_c1_ci),
+            r.reliability.map_or("no label", |l| match l {
+                mentalalign::Reliability::Good => "good reliability",
+                mentalalign::Reliability::Moderate => "moderate reliability",
+                mentalalign::Reliability::Poor => "poor reliability",
+            }),
+            number(r.icc_a1),
+            ci(r.icc_a1_ci),
+            number(r.bias),
+            number(r.mse),
+            r.sources.len(),
+            r.n_pairs
+        );
+    }
+    out
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::Makers;
 use crate::rubric::Rubric;
 use crate::schema::{Rating, RaterKind, RatingStatus, ResponseRecord};
 
@@ -43,7 +44,7 @@ pub struct RaterInfo {
     pub id: String,
     /// Human or LLM.
     pub kind: RaterKind,
-    /// For LLM judges, the judge model's provider, where known.
+    /// For LLM judges, the judge model's vendor, where known.
     pub provider: Option<String>,
 }
 
@@ -116,6 +117,8 @@ pub struct RatingTable {
     pub coverage: Vec<RaterCoverage>,
     /// Ratings that could not be joined.
     pub dropped: Dropped,
+    /// Who the judges and rated models are, for the self-judging rule.
+    pub makers: Makers,
 }
 
 /// A reply known to exist, before any rating is joined.
@@ -149,8 +152,8 @@ impl ResponseEntry {
 }
 
 impl RatingTable {
-    /// Join `ratings` onto `responses` under `rubric`; `rater_provider` names LLM judges'
-    /// providers by rater id where known.
+    /// Join `ratings` onto `responses` under `rubric`; `makers` names the judges' and the rated
+    /// models' makers where known (the judges' vendors become [`RaterInfo::provider`]).
     ///
     /// A later rating (by `created_at`) of the same reply by the same rater replaces an
     /// earlier one; ratings of unknown replies and scores of unknown attributes are counted
@@ -159,7 +162,7 @@ impl RatingTable {
         rubric: &Rubric,
         responses: &[ResponseEntry],
         ratings: &[Rating],
-        rater_provider: &BTreeMap<String, String>,
+        makers: &Makers,
     ) -> Self {
         let attributes: Vec<String> = rubric.attribute_ids().into_iter().map(String::from).collect();
         let mut models: Vec<ModelInfo> = Vec::new();
@@ -194,7 +197,7 @@ impl RatingTable {
         rater_ids.dedup_by(|a, b| a.0 == b.0);
         let raters: Vec<RaterInfo> = rater_ids
             .into_iter()
-            .map(|(id, kind)| RaterInfo { provider: rater_provider.get(&id).cloned(), id, kind })
+            .map(|(id, kind)| RaterInfo { provider: makers.judges.get(&id).and_then(|m| m.vendor.clone()), id, kind })
             .collect();
         let rater_index: HashMap<&str, usize> =
             raters.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
@@ -281,6 +284,7 @@ impl RatingTable {
             ratings: table_ratings,
             coverage,
             dropped,
+            makers: makers.clone(),
         }
     }
 

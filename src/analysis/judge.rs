@@ -10,8 +10,9 @@
 //!   1/n moments (numpy arithmetic; no reference package implements it).
 //! - Bland & Altman (1986): mean difference and limits mean +- 1.96 SD (SD with n - 1).
 //! - ICC forms as in `agreement::icc` (pingouin), on (human, judge) per reply and on per-model
-//!   means (one row per generator model), optionally leaving out the judge's own provider's
-//!   models, as the MentalAlign analysis does.
+//!   means (one row per generator model). The caller leaves out the replies a judge may not be
+//!   scored on ([`crate::registry::SelfJudging`]) before calling, so every number here is free
+//!   of self-judging.
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -151,8 +152,6 @@ pub fn paired_agreement(human: &[f64], judge: &[f64]) -> Option<PairedAgreement>
 /// Agreement on per-model means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelLevel {
-    /// Models left out (the judge's own provider's), empty for the all-models variant.
-    pub excluded_models: Vec<String>,
     /// (model, human mean, judge mean) over the replies both scored.
     pub means: Vec<ModelMeans>,
     /// ICC forms with one row per model, columns human and judge.
@@ -185,18 +184,14 @@ pub struct JudgeMeasure {
     pub items: Option<PairedAgreement>,
     /// ICC of (human, judge) per reply.
     pub item_icc: Option<IccSet>,
-    /// Agreement on per-model means, all models.
+    /// Agreement on per-model means (every model with paired replies).
     pub model_level: ModelLevel,
-    /// The same leaving out the judge's own provider's models; null when the judge's provider
-    /// is unknown or none of its models were rated.
-    pub model_level_excluding_own_provider: Option<ModelLevel>,
 }
 
 /// Compare a judge's values with the human panel's on one measure (`[model][conversation]`).
 pub fn judge_measure(
     measure: &str,
     models: &[ModelInfo],
-    judge_provider: Option<&str>,
     human: &[Vec<Option<f64>>],
     judge: &[Vec<Option<f64>>],
 ) -> JudgeMeasure {
@@ -208,28 +203,17 @@ pub fn judge_measure(
     let flat: Vec<(f64, f64)> = pairs.iter().flatten().copied().collect();
     let (h, j): (Vec<f64>, Vec<f64>) = flat.iter().copied().unzip();
     let rows: Vec<Vec<f64>> = flat.iter().map(|(a, b)| vec![*a, *b]).collect();
-    let own: Vec<bool> = models
-        .iter()
-        .map(|m| judge_provider.is_some() && m.provider.as_deref() == judge_provider)
-        .collect();
-    let excluding = own.iter().any(|o| *o).then(|| model_level(models, &pairs, &own));
     JudgeMeasure {
         measure: measure.to_owned(),
         items: paired_agreement(&h, &j),
         item_icc: agreement::icc(&rows),
-        model_level: model_level(models, &pairs, &vec![false; models.len()]),
-        model_level_excluding_own_provider: excluding,
+        model_level: model_level(models, &pairs),
     }
 }
 
-fn model_level(models: &[ModelInfo], pairs: &[Vec<(f64, f64)>], excluded: &[bool]) -> ModelLevel {
+fn model_level(models: &[ModelInfo], pairs: &[Vec<(f64, f64)>]) -> ModelLevel {
     let mut means = Vec::new();
-    let mut excluded_models = Vec::new();
-    for ((model, pairs), &skip) in models.iter().zip(pairs).zip(excluded) {
-        if skip {
-            excluded_models.push(model.id.clone());
-            continue;
-        }
+    for (model, pairs) in models.iter().zip(pairs) {
         let (h, j): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
         if let (Some(human), Some(judge)) = (basic::mean(&h), basic::mean(&j)) {
             means.push(ModelMeans { model: model.id.clone(), n: pairs.len(), human, judge });
@@ -239,7 +223,6 @@ fn model_level(models: &[ModelInfo], pairs: &[Vec<(f64, f64)>], excluded: &[bool
     let j: Vec<f64> = means.iter().map(|m| m.judge).collect();
     let rows: Vec<Vec<f64>> = means.iter().map(|m| vec![m.human, m.judge]).collect();
     ModelLevel {
-        excluded_models,
         icc: agreement::icc(&rows),
         pearson: basic::pearson(&h, &j).map(|r| correlation(r, h.len())),
         spearman: basic::pearson(&basic::ranks(&h), &basic::ranks(&j)).map(|r| correlation(r, h.len())),

@@ -24,13 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use super::input::{ModelGroup, ModelInfo, ResponseEntry};
 use crate::files::{ErrorList, FileError};
+use crate::registry::{Maker, Makers};
 use crate::schema::{
     ConversationId, ModelId, RaterId, RaterKind, Rating, RatingStatus, ResponseRef, RunId, Score, Source, SCHEMA_VERSION,
 };
 
 /// The rater id of the release's human experts.
 pub const HUMAN_RATER: &str = "human_expert";
-const SCORE_COLUMNS: [&str; 7] = ["guidance", "informativeness", "relevance", "safety", "empathy", "helpfulness", "understanding"];
 
 /// What loading changed or left out, for `analysis.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -60,10 +60,14 @@ pub struct Release {
     pub responses: Vec<ResponseEntry>,
     /// Ratings, human and LLM.
     pub ratings: Vec<Rating>,
-    /// Provider of each LLM rater id.
-    pub rater_providers: BTreeMap<String, String>,
+    /// Who each LLM rater (by rater id) and each rated model is, for the self-judging rule.
+    pub makers: Makers,
     /// What loading did.
     pub report: LoadReport,
+    /// ratings.csv line by line, for the readings of [`super::mentalalign`].
+    pub rows: Vec<RawRow>,
+    /// ConvIDs whose context differs between the human and judge sheets.
+    pub inconsistent: BTreeSet<String>,
 }
 
 fn model_info(id: &str) -> ModelInfo {
@@ -79,28 +83,63 @@ fn model_info(id: &str) -> ModelInfo {
     ModelInfo { id: id.to_owned(), group, provider: provider.map(String::from) }
 }
 
-fn judge_provider(judge: &str) -> Option<&'static str> {
-    if judge.starts_with("claude") {
-        Some("anthropic")
+/// The judge's maker: the rated model the authors count as the judge itself (Claude-3.7-Sonnet
+/// judges `claude`, Claude-3.5-Haiku; GPT-4o `gpt4o`; Gemini-2.5-Flash `gemini`, Gemini-2.0-Flash;
+/// o4-mini `gpt4omini`) and its vendor. `None` for a judge the release does not have.
+pub fn judge_maker(judge: &str) -> Option<Maker> {
+    let (model, vendor) = if judge.starts_with("claude") {
+        ("claude", "anthropic")
     } else if judge.starts_with("gemini") {
-        Some("google")
-    } else if judge.starts_with("gpt") || judge.starts_with("o4") || judge.starts_with("o3") {
-        Some("openai")
+        ("gemini", "google")
+    } else if judge.starts_with("gpt-4o") {
+        ("gpt4o", "openai")
+    } else if judge.starts_with("o4-mini") {
+        ("gpt4omini", "openai")
     } else {
-        None
-    }
+        return None;
+    };
+    Some(Maker { model: model.to_owned(), vendor: Some(vendor.to_owned()) })
 }
 
-/// Load `dir/ratings.csv` (and `dir/contexts.csv` when present).
+/// A rated source's maker: its id and the vendor the release's model list gives.
+pub fn source_maker(id: &str) -> Maker {
+    Maker { model: id.to_owned(), vendor: model_info(id).provider }
+}
+
+/// The release's seven score columns, in `ratings.csv` order.
+pub const SCORE_COLUMNS: [&str; 7] = ["guidance", "informativeness", "relevance", "safety", "empathy", "helpfulness", "understanding"];
+
+/// One line of `ratings.csv` as written, before any reading rule (zeros and off-scale values
+/// kept), so the careful and the published readings start from the same cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow {
+    /// Line in ratings.csv (1 = header).
+    pub line: usize,
+    /// ConvID.
+    pub conv: String,
+    /// `human_expert` or the LLM judge's name.
+    pub judge: String,
+    /// Rated source (`original`, `claude`, ...).
+    pub model: String,
+    /// `ok`, `regex_fallback`, `partial`, `missing` or `unparseable`.
+    pub status: String,
+    /// The seven scores ([`SCORE_COLUMNS`] order); `None` for an empty cell.
+    pub scores: [Option<i64>; 7],
+    /// The judge's explanation (or raw text of an unparseable answer).
+    pub explanation: String,
+    /// Whether the authors' reader parses the original cell (see [`authors_can_read`]);
+    /// `None` when the original workbooks are not beside ratings.csv.
+    pub authors_readable: Option<bool>,
+}
+
+/// Every line of `path` (a release `ratings.csv`).
 ///
 /// # Errors
-/// Unreadable files, a missing column, or a score that is not a whole number, each as
+/// Unreadable file, a missing column, or a score that is not a whole number, each as
 /// `path:line: field: what`; every bad line is listed (capped by `ErrorList`).
-pub fn load(dir: &Path) -> Result<Release, FileError> {
-    let inconsistent = inconsistent_conversations(&dir.join("contexts.csv"))?;
-    let path = dir.join("ratings.csv");
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| FileError::at(&path, None, e.to_string()))?;
-    let headers = reader.headers().map_err(|e| FileError::at(&path, Some(1), e.to_string()))?.clone();
+pub fn read_rows(path: &Path) -> Result<Vec<RawRow>, FileError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| FileError::at(path, None, e.to_string()))?;
+    let headers = reader.headers().map_err(|e| FileError::at(path, Some(1), e.to_string()))?.clone();
     let column = |name: &str| headers.iter().position(|h| h == name);
     let mut errors = ErrorList::default();
     let mut indices = BTreeMap::new();
@@ -109,31 +148,67 @@ pub fn load(dir: &Path) -> Result<Release, FileError> {
             Some(i) => {
                 indices.insert(*name, i);
             }
-            None => errors.add(&path, Some(1), format!("{name}: column missing; expected the release's header")),
+            None => errors.add(path, Some(1), format!("{name}: column missing; expected the release's header")),
         }
     }
     let indices = errors.into_result(indices)?;
     let mut errors = ErrorList::default();
-    let mut report = LoadReport { inconsistent_conversations: inconsistent.iter().cloned().collect(), ..LoadReport::default() };
-    let mut responses = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut ratings = Vec::new();
-    let mut rater_providers = BTreeMap::new();
-    let run_id = RunId::from("mentalbench");
-    let created_at = DateTime::UNIX_EPOCH;
+    let mut rows = Vec::new();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.add(&path, e.position().map(|p| p.line() as usize), e.to_string());
+                errors.add(path, e.position().map(|p| p.line() as usize), e.to_string());
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line() as usize);
-        let field = |name: &str| indices.get(name).and_then(|&i| record.get(i)).unwrap_or("").trim();
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let field = |name: &str| indices.get(name).and_then(|&i| record.get(i)).unwrap_or("").trim().to_owned();
+        let mut scores = [None; 7];
+        for (slot, name) in scores.iter_mut().zip(SCORE_COLUMNS) {
+            match parse_score(&field(name)) {
+                Ok(value) => *slot = value,
+                Err(message) => errors.add(path, Some(line), format!("{name}: {message}")),
+            }
+        }
+        rows.push(RawRow {
+            line,
+            conv: field("conv_id"),
+            judge: field("judge"),
+            model: field("response_model"),
+            status: field("parse_status"),
+            scores,
+            explanation: field("explanation"),
+            authors_readable: None,
+        });
+    }
+    errors.into_result(rows)
+}
+
+/// Load `dir/ratings.csv` (and `dir/contexts.csv` when present) the careful way (see the
+/// module docs).
+///
+/// # Errors
+/// Unreadable files, a missing column, or a score that is not a whole number, each as
+/// `path:line: field: what`; every bad line is listed (capped by `ErrorList`).
+pub fn load(dir: &Path) -> Result<Release, FileError> {
+    let inconsistent = inconsistent_conversations(&dir.join("contexts.csv"))?;
+    let mut rows = read_rows(&dir.join("ratings.csv"))?;
+    if let Some(readable) = original_cells(&dir.join("original"))? {
+        for row in &mut rows {
+            row.authors_readable = readable.get(&(row.judge.clone(), row.conv.clone(), row.model.clone())).copied();
+        }
+    }
+    let mut report = LoadReport { inconsistent_conversations: inconsistent.iter().cloned().collect(), ..LoadReport::default() };
+    let mut responses = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut ratings = Vec::new();
+    let mut makers = Makers::default();
+    for row in &rows {
         report.rows += 1;
-        let (conv, judge, model) = (field("conv_id"), field("judge"), field("response_model"));
+        let (conv, judge, model) = (row.conv.as_str(), row.judge.as_str(), row.model.as_str());
         if seen.insert((conv.to_owned(), model.to_owned())) {
+            makers.models.entry(model.to_owned()).or_insert_with(|| source_maker(model));
             responses.push(ResponseEntry {
                 model: model_info(model),
                 conversation: ConversationId::new(Source::Mentalbench, conv).to_string(),
@@ -145,52 +220,134 @@ pub fn load(dir: &Path) -> Result<Release, FileError> {
             report.judge_rows_excluded += 1;
             continue;
         }
-        let status = field("parse_status");
-        if status == "missing" {
+        if row.status == "missing" {
             report.missing_rows += 1;
             continue;
         }
-        let parse_failure = status == "unparseable";
-        let mut scores = BTreeMap::new();
-        for name in SCORE_COLUMNS.into_iter().filter(|_| !parse_failure) {
-            match parse_score(field(name)) {
-                Ok(Some(0)) => report.zero_scores += 1,
-                Ok(Some(value)) => match Score::new(value) {
-                    Some(score) => {
-                        scores.insert(name.to_owned(), score);
-                    }
-                    None => report.off_scale_scores.push(format!("ratings.csv:{}: {name} = {value}", line.unwrap_or(0))),
-                },
-                Ok(None) => report.empty_scores += 1,
-                Err(message) => errors.add(&path, line, format!("{name}: {message}")),
-            }
-        }
+        let parse_failure = row.status == "unparseable";
         report.unparseable_rows += usize::from(parse_failure);
+        let scores = if parse_failure { BTreeMap::new() } else { careful_scores(row, &mut report) };
         let rater_id = if is_human { HUMAN_RATER.to_owned() } else { format!("llm:{judge}") };
-        if let Some(provider) = judge_provider(judge).filter(|_| !is_human) {
-            rater_providers.insert(rater_id.clone(), provider.to_owned());
+        if let Some(maker) = judge_maker(judge).filter(|_| !is_human) {
+            makers.judges.insert(rater_id.clone(), maker);
         }
-        let explanation = Some(field("explanation").to_owned()).filter(|e| !e.is_empty());
-        ratings.push(Rating {
-            schema_version: SCHEMA_VERSION,
-            response: ResponseRef {
-                run_id: run_id.clone(),
-                conversation_id: ConversationId::new(Source::Mentalbench, conv),
-                model_id: ModelId::from(model),
-            },
-            rater_id: RaterId(rater_id),
-            rater_kind: if is_human { RaterKind::Human } else { RaterKind::Llm },
-            rubric_version: "mentalbench".to_owned(),
-            status: if parse_failure { RatingStatus::ParseFailure } else { RatingStatus::Complete },
-            scores: if parse_failure { BTreeMap::new() } else { scores },
-            comment: explanation.clone().filter(|_| !parse_failure),
-            safety_flag: false,
-            raw_output: explanation.filter(|_| parse_failure),
-            judge_params: None,
-            created_at,
-        });
+        ratings.push(rating(row, rater_id, is_human, parse_failure, scores));
     }
-    errors.into_result(Release { responses, ratings, rater_providers, report })
+    Ok(Release { responses, ratings, makers, report, rows, inconsistent })
+}
+
+/// The row's scores on the 1..5 scale; zeros, empty cells and other off-scale values are
+/// counted in `report` and left out.
+fn careful_scores(row: &RawRow, report: &mut LoadReport) -> BTreeMap<String, Score> {
+    let mut scores = BTreeMap::new();
+    for (name, value) in SCORE_COLUMNS.into_iter().zip(row.scores) {
+        match value {
+            Some(0) => report.zero_scores += 1,
+            Some(value) => match Score::new(value) {
+                Some(score) => {
+                    scores.insert(name.to_owned(), score);
+                }
+                None => report.off_scale_scores.push(format!("ratings.csv:{}: {name} = {value}", row.line)),
+            },
+            None => report.empty_scores += 1,
+        }
+    }
+    scores
+}
+
+fn rating(row: &RawRow, rater_id: String, is_human: bool, parse_failure: bool, scores: BTreeMap<String, Score>) -> Rating {
+    let explanation = Some(row.explanation.clone()).filter(|e| !e.is_empty());
+    Rating {
+        schema_version: SCHEMA_VERSION,
+        response: ResponseRef {
+            run_id: RunId::from("mentalbench"),
+            conversation_id: ConversationId::new(Source::Mentalbench, &row.conv),
+            model_id: ModelId::from(row.model.as_str()),
+        },
+        rater_id: RaterId(rater_id),
+        rater_kind: if is_human { RaterKind::Human } else { RaterKind::Llm },
+        rubric_version: "mentalbench".to_owned(),
+        status: if parse_failure { RatingStatus::ParseFailure } else { RatingStatus::Complete },
+        scores,
+        comment: explanation.clone().filter(|_| !parse_failure),
+        safety_flag: false,
+        raw_output: explanation.filter(|_| parse_failure),
+        judge_params: None,
+        created_at: DateTime::UNIX_EPOCH,
+    }
+}
+
+/// Whether the authors' analysis reads a rating cell (their `_parse_rating`): strip the
+/// surrounding whitespace and, when the cell starts with a ```json fence, every fence; then
+/// the whole text must be one JSON object. Prose around the JSON, or broken JSON, is not read.
+pub fn authors_can_read(cell: &str) -> bool {
+    let text = cell.trim();
+    let text = if text.starts_with("```json") { text.replace("```json", "").replace("```", "") } else { text.to_owned() };
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text.trim()).is_ok()
+}
+
+/// For every rating cell of the original workbooks in `dir` (`Human_judge.xlsx` and the
+/// `*_llm_judge.xlsx`): (rater as in ratings.csv, ConvID, source) -> [`authors_can_read`].
+/// The judge's name is its sheet's name up to the first `_`, as ratings.csv took it. `None`
+/// when `dir` holds no workbook.
+///
+/// # Errors
+/// A workbook that does not open or lacks its ConvID column.
+pub fn original_cells(dir: &Path) -> Result<Option<BTreeMap<(String, String, String), bool>>, FileError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(None) };
+    let mut books: Vec<std::path::PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "xlsx")).collect();
+    books.sort();
+    if books.is_empty() {
+        return Ok(None);
+    }
+    let mut out = BTreeMap::new();
+    for book in &books {
+        read_book(book, &mut out)?;
+    }
+    Ok(Some(out))
+}
+
+fn read_book(path: &Path, out: &mut BTreeMap<(String, String, String), bool>) -> Result<(), FileError> {
+    use calamine::Reader;
+    let mut workbook = calamine::open_workbook_auto(path).map_err(|e| FileError::at(path, None, e.to_string()))?;
+    let sheet = workbook.sheet_names().first().cloned().unwrap_or_default();
+    let range = workbook
+        .worksheet_range_at(0)
+        .ok_or_else(|| FileError::at(path, None, "no sheet"))?
+        .map_err(|e| FileError::at(path, None, e.to_string()))?;
+    let mut rows = range.rows();
+    let header: Vec<String> = rows.next().map(|r| r.iter().map(|c| cell_text(c).trim().to_owned()).collect()).unwrap_or_default();
+    let id = header.iter().position(|h| h == "ConvID").ok_or_else(|| FileError::at(path, Some(1), "ConvID: column missing"))?;
+    let columns: Vec<(usize, String, String)> = header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            let (rater, source) = match (h.strip_prefix("human_response_"), h.strip_prefix("judge_response_")) {
+                (Some(source), _) => (HUMAN_RATER.to_owned(), source),
+                (_, Some(source)) => (sheet.split('_').next().unwrap_or_default().to_owned(), source),
+                _ => return None,
+            };
+            Some((i, rater, source.to_owned()))
+        })
+        .collect();
+    for row in rows {
+        let conv = cell_text(&row[id]).trim().to_owned();
+        for (i, rater, source) in &columns {
+            out.insert((rater.clone(), conv.clone(), source.clone()), row.get(*i).is_some_and(|c| authors_can_read(&cell_text(c))));
+        }
+    }
+    Ok(())
+}
+
+/// A workbook cell as text; whole numbers without a decimal point (ConvIDs).
+fn cell_text(cell: &calamine::Data) -> String {
+    match cell {
+        calamine::Data::String(s) => s.clone(),
+        calamine::Data::Float(f) if f.fract() == 0.0 => format!("{}", *f as i64),
+        calamine::Data::Empty => String::new(),
+        other => other.to_string(),
+    }
 }
 
 /// A score cell: empty is `None`; `3` and `3.0` are 3; anything else (or off 0..5) is an error.
@@ -206,7 +363,7 @@ fn parse_score(text: &str) -> Result<Option<i64>, String> {
 }
 
 /// ConvIDs with `id_context_consistent = false` in contexts.csv; none if the file is absent.
-fn inconsistent_conversations(path: &Path) -> Result<BTreeSet<String>, FileError> {
+pub fn inconsistent_conversations(path: &Path) -> Result<BTreeSet<String>, FileError> {
     if !path.is_file() {
         return Ok(BTreeSet::new());
     }
@@ -254,9 +411,21 @@ mod tests {
         let failure = release.ratings.iter().find(|r| r.status == RatingStatus::ParseFailure).unwrap();
         assert_eq!(failure.rater_id.as_str(), "llm:gpt-4o");
         assert!(failure.scores.is_empty() && failure.raw_output.is_some());
-        assert_eq!(release.rater_providers.get("llm:gpt-4o").map(String::as_str), Some("openai"));
+        let judge = release.makers.judges.get("llm:gpt-4o").unwrap();
+        assert_eq!((judge.model.as_str(), judge.vendor.as_deref()), ("gpt4o", Some("openai")));
         let zero_row = release.ratings.iter().find(|r| r.response.model_id.as_str() == "qwen_3" && r.rater_kind == RaterKind::Human).unwrap();
         assert!(zero_row.scores.is_empty(), "zeros are missing, never scores");
+    }
+
+    #[test]
+    fn the_authors_reader_takes_a_whole_object_with_or_without_a_fence() {
+        assert!(authors_can_read("{\"Guidance\": 3}"));
+        assert!(authors_can_read("  ```json\n{\"Guidance\": 3}\n```  "));
+        assert!(!authors_can_read("Let me assess each attribute:\n\n{\"Guidance\": 3}"), "prose before the JSON");
+        assert!(!authors_can_read("Here it is:\n```json\n{\"Guidance\": 3}\n```"), "the fence must come first");
+        assert!(!authors_can_read("{\"Explanation\": \"an \"unescaped\" quote\"}"), "broken JSON");
+        assert!(!authors_can_read(""));
+        assert!(!authors_can_read("[3, 4]"), "not an object");
     }
 
     #[test]

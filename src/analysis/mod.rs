@@ -23,6 +23,7 @@ pub mod descriptive;
 pub mod failure;
 pub mod input;
 pub mod judge;
+pub mod mentalalign;
 pub mod mentalbench;
 pub mod verdict;
 
@@ -31,11 +32,12 @@ use serde::{Deserialize, Serialize};
 
 use self::bootstrap::Bootstrap;
 use self::input::{Dropped, ModelInfo, Panel, PanelScores, RaterCoverage, RaterInfo, RatingTable};
+use crate::registry::SelfJudging;
 use crate::rubric::Rubric;
 use crate::schema::RaterKind;
 
 /// Layout version of `analysis.json`; bumped whenever its shape changes.
-pub const ANALYSIS_VERSION: u32 = 2;
+pub const ANALYSIS_VERSION: u32 = 3;
 
 /// What to compute and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +48,13 @@ pub struct AnalysisOptions {
     pub safety_attribute: Option<String>,
     /// How many worst replies to list per panel.
     pub worst: usize,
+    /// Which replies a judge is not scored on (the project's one self-judging rule).
+    #[serde(default)]
+    pub self_judging: SelfJudging,
+    /// How the MentalBench release is read for the headline MentalAlign numbers
+    /// (`analyze --protocol`); both readings are always in [`Analysis::mentalalign`].
+    #[serde(default)]
+    pub protocol: mentalalign::Protocol,
 }
 
 /// Rubric facts repeated in the output so a reader needs no other file.
@@ -92,8 +101,12 @@ pub struct RaterSetAgreement {
 pub struct JudgeAnalysis {
     /// Judge rater id.
     pub judge: String,
-    /// Judge's provider, where known.
+    /// Judge's vendor, where known.
     pub provider: Option<String>,
+    /// Models whose replies this judge is not scored on: its own model, or with
+    /// `self_judging = own_vendor` every model of its vendor ([`SelfJudging`]). Every measure
+    /// below leaves them out.
+    pub excluded_models: Vec<String>,
     /// Per attribute, then per composite.
     pub measures: Vec<judge::JudgeMeasure>,
     /// A plain verdict per measure (same order as `measures`): agreement band from the
@@ -112,6 +125,10 @@ pub struct Analysis {
     pub source: String,
     /// What the MentalBench loader changed or left out, when the source is that release.
     pub mentalbench: Option<mentalbench::LoadReport>,
+    /// The MentalAlign analysis under the published and the careful reading, with the
+    /// sensitivity table (release only; since `analysis_version` 3).
+    #[serde(default)]
+    pub mentalalign: Option<mentalalign::MentalAlign>,
     /// Options used.
     pub options: AnalysisOptions,
     /// Rubric used.
@@ -150,7 +167,7 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         Some((human, _)) => panels
             .iter()
             .filter(|(s, _)| s.panel.kind == RaterKind::Llm)
-            .map(|(scores, members)| judge_analysis(table, human, scores, members, &defs, options.bootstrap))
+            .map(|(scores, members)| judge_analysis(table, human, scores, members, &defs, options))
             .collect(),
         None => Vec::new(),
     };
@@ -159,6 +176,7 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         mhbench_version: env!("CARGO_PKG_VERSION").to_owned(),
         source: source.to_owned(),
         mentalbench: None,
+        mentalalign: None,
         options: options.clone(),
         rubric: RubricSummary {
             id: rubric.id.clone(),
@@ -215,21 +233,35 @@ fn judge_analysis(
     judge: &PanelScores,
     members: &[usize],
     defs: &[composite::CompositeDef],
-    bootstrap: Bootstrap,
+    options: &AnalysisOptions,
 ) -> JudgeAnalysis {
     let provider = members.first().and_then(|&r| table.raters.get(r)).and_then(|r| r.provider.clone());
+    let excluded = own_models(table, &judge.panel.id, options.self_judging);
     let human_measures = measures(table, human, defs);
-    let judge_measures = measures(table, judge, defs);
+    let mut judge_measures = measures(table, judge, defs);
+    for (_, values) in &mut judge_measures {
+        for (row, _) in values.iter_mut().zip(&excluded).filter(|(_, own)| **own) {
+            row.iter_mut().for_each(|v| *v = None);
+        }
+    }
     let (measures, verdicts) = human_measures
         .iter()
         .zip(&judge_measures)
         .map(|((name, h), (_, j))| {
-            let measure = judge::judge_measure(name, &table.models, provider.as_deref(), h, j);
-            let verdict = verdict::judge_verdict(&measure, h, j, bootstrap);
+            let measure = judge::judge_measure(name, &table.models, h, j);
+            let verdict = verdict::judge_verdict(&measure, h, j, options.bootstrap);
             (measure, verdict)
         })
         .unzip();
-    JudgeAnalysis { judge: judge.panel.id.clone(), provider, measures, verdicts }
+    let excluded_models = table.models.iter().zip(&excluded).filter(|(_, e)| **e).map(|(m, _)| m.id.clone()).collect();
+    JudgeAnalysis { judge: judge.panel.id.clone(), provider, excluded_models, measures, verdicts }
+}
+
+/// Per model of `table`: whether judge rater `judge` is itself there under `scope`
+/// ([`crate::registry::Makers::judge`]).
+fn own_models(table: &RatingTable, judge: &str, scope: SelfJudging) -> Vec<bool> {
+    let maker = table.makers.judge(judge);
+    table.models.iter().map(|m| maker.as_ref().is_some_and(|j| scope.is_self(j, &table.makers.model(&m.id)))).collect()
 }
 
 /// Rater index sets to measure agreement on: every pair, then all humans and all judges when

@@ -321,7 +321,7 @@ mod tests {
             .iter()
             .map(|id| super::super::input::ModelInfo { id: (*id).into(), group: None, provider: None })
             .collect();
-        let measure = super::super::judge::judge_measure("empathy", &models, None, &human, &judge);
+        let measure = super::super::judge::judge_measure("empathy", &models, &human, &judge);
         let on = judge_verdict(&measure, &human, &judge, Bootstrap { resamples: 200, seed: 1 });
         assert_eq!((on.n, on.bias), (80, Some(0.25)));
         assert_eq!(on.icc, measure.item_icc.as_ref().and_then(|s| s.form("ICC(A,1)")).map(|f| f.icc));

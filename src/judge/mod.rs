@@ -7,7 +7,8 @@
 //! ratings but in a table the rating page never reads; see [`crate::rating::store`]). That
 //! store is the one source of truth for judge ratings: each batch is committed in one
 //! transaction keyed on (reply, judge), so a killed judge resumes without losing or repeating a
-//! rating. By default a judge skips replies from models of its own vendor (self-preference).
+//! rating. By default a judge skips its own model's replies (self-preference; the one rule is
+//! [`SelfJudging`], which can widen it to the judge's whole vendor).
 //! How far to trust a judge is `analysis`'s job (judge vs human).
 
 pub mod parse;
@@ -21,7 +22,7 @@ use chrono::Utc;
 
 use crate::files;
 use crate::rating::store::RatingStore;
-use crate::registry::{ModelSpec, Registry};
+use crate::registry::{ModelSpec, Registry, SelfJudging};
 use crate::rubric::Rubric;
 use crate::runner::{self, OpenOptions};
 use crate::schema::{
@@ -46,8 +47,8 @@ pub struct JudgeOptions {
     pub prompt: JudgePrompt,
     /// The judge's sampling settings (temperature 0 by default).
     pub params: GenerationParams,
-    /// Also rate replies from models of the judge's own vendor.
-    pub include_own_vendor: bool,
+    /// Which replies the judge leaves out as its own ([`SelfJudging`]); `None` rates them all.
+    pub self_judging: Option<SelfJudging>,
     /// Requests per `generate` call; `None` lets the judge choose.
     pub batch_size: Option<usize>,
     /// How to open the judge.
@@ -69,8 +70,8 @@ pub struct JudgeSummary {
     pub repaired: usize,
     /// Replies already rated by this judge in an earlier invocation.
     pub resumed: usize,
-    /// Replies skipped because their model shares the judge's vendor.
-    pub skipped_own_vendor: usize,
+    /// Replies skipped as the judge's own ([`SelfJudging`]).
+    pub skipped_own: usize,
     /// Replies skipped because generation had failed (nothing to rate).
     pub skipped_failed_replies: usize,
     /// Why the judge stopped early, if it did.
@@ -100,8 +101,8 @@ pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
     for response in &responses {
         if response.finish_reason == FinishReason::Error {
             summary.skipped_failed_replies += 1;
-        } else if !options.include_own_vendor && same_vendor(options, response) {
-            summary.skipped_own_vendor += 1;
+        } else if options.self_judging.is_some_and(|scope| options.registry.is_self(scope, &options.judge, response.model_id.as_str())) {
+            summary.skipped_own += 1;
         } else if judged.contains(&(response.model_id.clone(), response.conversation_id.clone())) {
             summary.resumed += 1;
         } else {
@@ -143,13 +144,6 @@ pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
         bar.finish_and_clear();
     }
     Ok(summary)
-}
-
-fn same_vendor(options: &JudgeOptions, response: &ResponseRecord) -> bool {
-    options
-        .registry
-        .get(response.model_id.as_str())
-        .is_ok_and(|model| model.vendor() == options.judge.vendor())
 }
 
 /// Ask for verdicts on a batch, repair the unusable ones once, and build the ratings.

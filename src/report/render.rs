@@ -66,6 +66,8 @@ mod tests {
             coverage: table,
             agreement: Vec::new(),
             judges: None,
+            reading_notes: Vec::new(),
+            sensitivity: None,
         }
     }
 

@@ -11,6 +11,7 @@ use super::performance::ModelPerformance;
 use crate::analysis::agreement::{AlphaLevel, AttributeAgreement, IccSet, KappaWeights};
 use crate::analysis::bootstrap::BootstrapCi;
 use crate::analysis::composite::ModelComposites;
+use crate::analysis::mentalalign::{Measure, MentalAlign, SensitivityRow};
 use crate::analysis::{Analysis, PanelAnalysis};
 use crate::schema::{ModelKind, RaterKind};
 
@@ -52,6 +53,11 @@ pub struct ReportView {
     pub agreement: Vec<Table>,
     /// Each judge against the human panel; `None` without judges and humans.
     pub judges: Option<Table>,
+    /// Where the MentalBench release's published and careful readings differ (release only).
+    pub reading_notes: Vec<String>,
+    /// The MentalAlign sensitivity table (release only): per judge and attribute each number
+    /// under both readings and the treatment that moves it most.
+    pub sensitivity: Option<Table>,
 }
 
 /// A number with two decimals, or "n/a".
@@ -108,6 +114,32 @@ pub fn build(analysis: &Analysis, performance: &[ModelPerformance]) -> ReportVie
         coverage: coverage_table(analysis),
         agreement: analysis.agreement.iter().map(|set| agreement_table(&set.raters, &set.attributes)).collect(),
         judges: (!analysis.judges.is_empty()).then(|| judges_table(analysis)),
+        reading_notes: analysis.mentalalign.iter().flat_map(|m| m.treatments.iter().map(|t| t.text.clone())).collect(),
+        sensitivity: analysis.mentalalign.as_ref().map(sensitivity_table),
+    }
+}
+
+/// One cell of the sensitivity table: "published → careful (treatment)".
+fn sensitivity_cell(row: &SensitivityRow) -> String {
+    let three = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
+    let cause = row.accounts_for.map_or_else(String::new, |t| format!(" ({})", t.label()));
+    format!("{} → {}{cause}", three(row.published), three(row.careful))
+}
+
+fn sensitivity_table(section: &MentalAlign) -> Table {
+    let mut headers = vec!["Judge".to_owned(), "Attribute".to_owned()];
+    headers.extend(Measure::ALL.iter().map(|m| format!("{} published → careful", m.label())));
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for chunk in section.sensitivity.chunks(Measure::ALL.len()) {
+        let Some(first) = chunk.first() else { continue };
+        let mut row = vec![first.judge.clone(), first.attribute.clone()];
+        row.extend(chunk.iter().map(sensitivity_cell));
+        rows.push(row);
+    }
+    Table {
+        title: "MentalAlign as published and read carefully (source-level ICCs, item-level bias and MSE; in brackets the treatment that alone moves the number most)".to_owned(),
+        headers,
+        rows,
     }
 }
 

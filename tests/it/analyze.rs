@@ -278,6 +278,8 @@ fn mentalbench_human_means_reproduce_the_upstream_table() {
         bootstrap: Bootstrap { resamples: 3, seed: 1 },
         safety_attribute: Some("safety".into()),
         worst: 5,
+        self_judging: Default::default(),
+        protocol: Default::default(),
     };
     let analysis = command::analyze_mentalbench(&dir, &rubric, &options).unwrap();
     let human = analysis.panels.iter().find(|p| p.panel.id == "human").unwrap();
@@ -339,9 +341,11 @@ fn mentalbench_human_means_reproduce_the_upstream_table() {
     assert_eq!(analysis.judges.len(), 4, "four LLM judges against the human panel");
     let gpt4o_judge = analysis.judges.iter().find(|j| j.judge == "llm:gpt-4o").unwrap();
     let guidance = &gpt4o_judge.measures[0];
-    let own = guidance.model_level_excluding_own_provider.as_ref().unwrap();
-    assert_eq!(own.excluded_models, ["gpt4o", "gpt4omini"]);
-    assert_eq!(own.means.len(), 8);
+    // The one self-judging rule: GPT-4o is not scored on gpt4o's replies, but is on gpt4omini's
+    // (leaving out its whole vendor is the --exclude-own-vendor option).
+    assert_eq!(gpt4o_judge.excluded_models, ["gpt4o"]);
+    assert_eq!(guidance.model_level.means.len(), 9);
+    assert!(guidance.model_level.means.iter().all(|m| m.model != "gpt4o"));
 }
 
 #[test]
@@ -380,6 +384,8 @@ fn mentalbench_judge_verdicts_follow_their_numbers() {
         bootstrap: Bootstrap { resamples: 200, seed: 11 },
         safety_attribute: Some("safety".into()),
         worst: 5,
+        self_judging: Default::default(),
+        protocol: Default::default(),
     };
     let analysis = command::analyze_mentalbench(&dir, &rubric, &options).unwrap();
     assert_eq!(analysis.judges.len(), 4);
@@ -417,10 +423,11 @@ fn mentalbench_judge_verdicts_follow_their_numbers() {
             assert_eq!(verdict.bias_direction, expected_direction, "{what}");
         }
         // The release's headline (MentalAlign): judges inflate affective scores, empathy most,
-        // by +0.4 to +0.8; none agrees well enough with the experts on empathy to stand in.
+        // by +0.4 to +0.85 (GPT-4o +0.81 now that it is not scored on its own replies, below
+        // 0.8 before); none agrees well enough with the experts on empathy to stand in.
         let empathy = judge.verdicts.iter().find(|v| v.measure == "empathy").unwrap();
         assert_eq!(empathy.bias_direction, BiasDirection::Inflates, "{}", empathy.text);
-        assert!((0.4..0.8).contains(&empathy.bias.unwrap()), "{}", empathy.text);
+        assert!((0.4..0.85).contains(&empathy.bias.unwrap()), "{}", empathy.text);
         assert!(matches!(empathy.agreement, Agreement::Poor | Agreement::Undetermined), "{}", empathy.text);
     }
 }
@@ -564,8 +571,7 @@ fn analyze_run_by_hand() {
     close(num(pair, "within_one"), 0.5, 1e-12, "within one");
     assert_eq!(json["judges"][0]["judge"], "llm:gpt-4o");
     assert_eq!(json["judges"][0]["provider"], "openai", "the registry names the judge's provider");
-    let excluded = &json["judges"][0]["measures"][0]["model_level_excluding_own_provider"]["excluded_models"];
-    assert_eq!(excluded, &serde_json::json!(["gpt-4o"]));
+    assert_eq!(json["judges"][0]["excluded_models"], serde_json::json!(["gpt-4o"]), "never scored on its own replies");
 }
 
 #[test]
@@ -592,11 +598,12 @@ fn analyze_run_reads_judge_ratings_from_the_rating_store_once() {
     from_files["source"] = Value::Null;
     from_store["source"] = Value::Null;
     assert_eq!(from_files, from_store);
-    // Six paired replies are too few for a verdict, and the console says so.
+    // Four paired replies (the judge's two scored gpt-4o replies are its own, left out) are too
+    // few for a verdict, and the console says so.
     let verdict = &json["judges"][0]["verdicts"][0];
     assert_eq!(verdict["agreement"], "undetermined");
     let printed = common::stdout(&output);
-    assert!(printed.contains("llm:gpt-4o / guidance: agreement with the experts undetermined, too few items to say (n = 6 < 30"), "{printed}");
+    assert!(printed.contains("llm:gpt-4o / guidance: agreement with the experts undetermined, too few items to say (n = 4"), "{printed}");
 }
 
 #[test]

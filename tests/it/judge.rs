@@ -1,5 +1,5 @@
 //! `mhbench judge`: a real local judge (the default model) over a few real replies, proving the
-//! parse path on real model text, parse failures recorded as such, and self-vendor skipping;
+//! parse path on real model text, parse failures recorded as such, and self-judging skipping;
 //! and API judges against the fake providers of `api::fake` (real HTTP, each provider's wire
 //! format), proving exact scores, the single repair request, honest parse failures,
 //! concurrency, resume after a kill, and that judge ratings land in the run's rating store
@@ -42,7 +42,7 @@ fn local_judge_rates_real_replies_and_records_parse_failures() {
         .arg(&out));
     assert!(output.status.success(), "{}", stderr(&output));
 
-    // gemma-3-270m is Google's: by default it does not judge its own vendor's replies.
+    // The replies are gemma-3-270m's own: by default a judge never rates its own model's replies.
     let judge = |extra: &[&str]| {
         let mut cmd = mhbench();
         cmd.args(["judge", "--judge", "gemma-3-270m", "--max-new-tokens", "24", "--run"]).arg(&out).args(extra);
@@ -50,9 +50,9 @@ fn local_judge_rates_real_replies_and_records_parse_failures() {
     };
     let output = judge(&[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).starts_with("0 rated, 0 parse failures (0 needed the repair request), 0 resumed, 3 skipped (own vendor)"), "{}", stdout(&output));
+    assert!(stdout(&output).starts_with("0 rated, 0 parse failures (0 needed the repair request), 0 resumed, 3 skipped (own)"), "{}", stdout(&output));
 
-    let output = judge(&["--include-own-vendor"]);
+    let output = judge(&["--include-own"]);
     let ratings = stored_ratings(&out);
     assert_eq!(ratings.len(), 3, "{}", stdout(&output));
     let failures = ratings.iter().filter(|r| r.status == RatingStatus::ParseFailure).count();
@@ -71,7 +71,7 @@ fn local_judge_rates_real_replies_and_records_parse_failures() {
     assert!(stdout(&output).contains(&format!("{failures} parse failures")), "{}", stdout(&output));
 
     // A rerun resumes: nothing is rated twice.
-    let output = judge(&["--include-own-vendor"]);
+    let output = judge(&["--include-own"]);
     assert!(stdout(&output).contains("3 resumed"), "{}", stdout(&output));
     assert_eq!(stored_ratings(&out).len(), 3);
 }

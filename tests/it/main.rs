@@ -8,6 +8,7 @@ mod analyze;
 mod engine_tokenizer;
 mod generate;
 mod judge;
+mod mentalalign;
 mod models;
 mod schema;
 mod rate;

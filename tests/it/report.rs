@@ -145,6 +145,21 @@ fn report_builds_from_the_mentalbench_release() {
     }
     let markdown = read(out.path().join("report/report.md"));
     assert!(markdown.contains("Quality against speed (local models): the folder has no responses/*.jsonl to measure speed or price from."));
+    // The MentalAlign sensitivity table: every judge x attribute, both readings, the cause.
+    assert!(markdown.contains("## MentalAlign: the published reading against the careful one"), "{markdown}");
+    assert!(markdown.contains("- 231 zero-coded human cells and 0 zero-coded judge cells averaged in as 0, as published (careful: missing)"), "{markdown}");
+    let analysis: Value = serde_json::from_str(&read(out.path().join("analysis.json"))).unwrap();
+    let first = &analysis["mentalalign"]["sensitivity"][0];
+    let cell = format!(
+        "| {} | {} | {:.3} → {:.3}",
+        first["judge"].as_str().unwrap(),
+        first["attribute"].as_str().unwrap(),
+        first["published"].as_f64().unwrap(),
+        first["careful"].as_f64().unwrap()
+    );
+    assert!(markdown.contains(&cell), "{cell} not in {markdown}");
+    let sensitivity_rows = markdown.lines().filter(|l| l.contains(" → ") && !l.contains("published → careful")).count();
+    assert_eq!(sensitivity_rows, 28, "four judges x seven attributes");
     let heatmap = read(out.path().join("report/figures/heatmap.svg"));
     for attribute in ["guidance", "informativeness", "relevance", "safety", "empathy", "helpfulness", "understanding"] {
         assert!(heatmap.contains(attribute), "the heatmap lacks the rubric's {attribute}");
@@ -214,13 +229,13 @@ fn an_analysis_of_another_layout_asks_for_a_fresh_analyze() {
     write_run(dir.path());
     analyze(dir.path());
     let path = dir.path().join("analysis.json");
-    let text = read(path.clone()).replacen("\"analysis_version\": 2", "\"analysis_version\": 1", 1);
+    let text = read(path.clone()).replacen("\"analysis_version\": 3", "\"analysis_version\": 1", 1);
     std::fs::write(&path, text).unwrap();
     let output = run(mhbench().args(["report", "--run"]).arg(dir.path()));
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        format!("mhbench: error: rendering the report: {}:1: analysis_version: 1 is not the supported 2; rerun `mhbench analyze` with this mhbench\n", path.display())
+        format!("mhbench: error: rendering the report: {}:1: analysis_version: 1 is not the supported 3; rerun `mhbench analyze` with this mhbench\n", path.display())
     );
 }
 

@@ -21,9 +21,10 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mhbench::engine::gguf::Gguf;
+use mhbench::engine::host_attention::RowSpan;
 use mhbench::engine::kernels::{Kernel, PackedMatrix};
+use mhbench::engine::layers::{positions, Attention, AttentionParts, AttentionShape, Linear, RopeStyle, Rotary, StepInputs};
 use mhbench::engine::weights::Matrix;
-use mhbench::engine::layers::{Attention, AttentionParts, AttentionShape, Linear, RopeStyle, Rotary, RowPadding, StepInputs};
 use mhbench::engine::sampler::{Sampler, SamplingParams};
 use mhbench::engine::tokenizer::{EncodeOptions, Tokenizer};
 use rand::{Rng, SeedableRng};
@@ -126,15 +127,10 @@ fn attention_layer() -> Attention {
 
 fn step_inputs(offset: usize, columns: usize) -> StepInputs {
     let dev = Device::Cpu;
-    let rows = RowPadding { pads: vec![0] };
+    let rows = vec![RowSpan { slot: 0, past: offset, pad: 0 }];
     let rope = Rotary::new(HEAD_DIM, 1_000_000.0, None, RopeStyle::Neox, &dev).expect("invariant: rope");
-    let positions = rows.positions(offset, columns, &dev).expect("invariant: positions");
-    StepInputs {
-        rope: vec![rope.tables(&positions).expect("invariant: tables")],
-        masks: Vec::new(),
-        pads: rows.pads.clone(),
-        offset,
-    }
+    let positions = positions(&rows, columns, &dev).expect("invariant: positions");
+    StepInputs { rope: vec![rope.tables(&positions).expect("invariant: tables")], masks: Vec::new(), rows }
 }
 
 fn attention(c: &mut Criterion) {

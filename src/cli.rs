@@ -447,9 +447,14 @@ pub struct GenerateArgs {
     /// Run seed; each conversation derives its own [default: the registry's defaults.seed].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Conversations per forward pass (local) or concurrent window (API) [default: the model's].
+    /// Conversations in flight (local: a finished one's slot takes the next at once) or
+    /// concurrent window (API) [default: the model's].
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Fixed batches that wait for their slowest reply, as before continuous batching (for
+    /// comparing throughput; the replies are the same).
+    #[arg(long)]
+    pub static_batches: bool,
     /// Device for local models: cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -740,6 +745,7 @@ fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<r
         params,
         prompt,
         batch_size: args.batch_size,
+        static_batches: args.static_batches,
         open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
         shard: args.shard,
         new_run: args.new_run,

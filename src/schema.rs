@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -512,12 +513,57 @@ pub trait Generator: Send {
         requests: &[GenerationRequest],
     ) -> Result<Vec<GenerationReply>, FatalGeneratorError>;
 
+    /// Answer `requests` with at most `batch_size` in flight, handing each reply to
+    /// `on_reply(request index, reply)` as soon as it is ready, in any order; `on_reply`
+    /// returning `Break` stops early (requests not yet answered get no reply). The default sends
+    /// fixed batches to [`Generator::generate`] ([`generate_in_batches`]); the local engine
+    /// overrides it with continuous batching, refilling a slot as soon as a reply ends.
+    ///
+    /// # Errors
+    /// As [`Generator::generate`]; replies handed over before the error stand.
+    fn generate_each(
+        &mut self,
+        requests: &[GenerationRequest],
+        batch_size: usize,
+        on_reply: &mut dyn FnMut(usize, GenerationReply) -> ControlFlow<()>,
+    ) -> Result<(), FatalGeneratorError> {
+        generate_in_batches(self, requests, batch_size, on_reply)
+    }
+
     /// Facts that identify what produced the replies beyond the registry entry (weights,
     /// tokenizer and chat-template hashes, the provider's endpoint), recorded in the run
     /// manifest so two runs can be told apart.
     fn provenance(&self) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
+}
+
+/// Static batching: `requests` in fixed batches of `batch_size` through
+/// [`Generator::generate`], each batch's replies handed to `on_reply` once the whole batch is
+/// done (what `generate --static-batches` runs, and every API model's way).
+///
+/// # Errors
+/// The generator's fatal error, or a batch answered with the wrong number of replies.
+pub fn generate_in_batches<G: Generator + ?Sized>(
+    generator: &mut G,
+    requests: &[GenerationRequest],
+    batch_size: usize,
+    on_reply: &mut dyn FnMut(usize, GenerationReply) -> ControlFlow<()>,
+) -> Result<(), FatalGeneratorError> {
+    let batch_size = batch_size.max(1);
+    for (b, batch) in requests.chunks(batch_size).enumerate() {
+        let replies = generator.generate(batch)?;
+        if replies.len() != batch.len() {
+            return Err(FatalGeneratorError(format!(
+                "the generator returned {} replies for {} requests", replies.len(), batch.len())));
+        }
+        for (i, reply) in replies.into_iter().enumerate() {
+            if on_reply(b * batch_size + i, reply).is_break() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Which slice of a data set a run covers, for runs spread over several machines.

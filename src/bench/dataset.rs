@@ -1,13 +1,15 @@
 //! The dataset mode: a data set answered exactly as `mhbench generate` answers it (the model
-//! opened by `runner::open`, the run's prompt file and sampling settings, `Generator::generate`
-//! over batches of conversations), but timed instead of written.
+//! opened by `runner::open`, the run's prompt file and sampling settings,
+//! `Generator::generate_each` with `--batch` conversations in flight), but timed instead of
+//! written.
 //!
 //! Per batch size it reports end-to-end completion tokens per second of a whole pass (one sample
 //! per repetition), and over every reply of the timed passes: time to first token (the engine's
-//! `ttft_ms`, from the start of the batch's call) and per-token latency (each reply's decode time
-//! divided by its tokens after the first; the `Generator` reports no finer timings). Peak memory
+//! `ttft_ms`, from the reply's admission into a batch slot) and per-token latency (each reply's
+//! decode time divided by its tokens after the first; the `Generator` reports no finer timings). Peak memory
 //! covers the whole pass: prefill and decode interleave inside `generate`.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -100,7 +102,7 @@ fn kv_shape(weights: &std::path::Path) -> anyhow::Result<KvShape> {
     Ok(KvShape::of_common(&common))
 }
 
-/// One pass over the data set in batches of `batch`, as the runner sends them.
+/// One pass over the data set with `batch` conversations in flight, as the runner sends them.
 fn answer_all(
     generator: &mut dyn Generator,
     conversations: &[Conversation],
@@ -108,14 +110,25 @@ fn answer_all(
     batch: usize,
 ) -> anyhow::Result<PassTimings> {
     let mut timings = PassTimings::default();
-    for chunk in conversations.chunks(batch.max(1)) {
-        let requests = dataset.prompt.requests(chunk, &dataset.params);
-        let replies = generator.generate(&requests).map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (request, reply) in requests.iter().zip(&replies) {
-            timings.add(request, reply, chunk.len())?;
+    let requests = dataset.prompt.requests(conversations, &dataset.params);
+    let in_flight = batch.max(1).min(requests.len());
+    let mut failure = None;
+    let mut on_reply = |i: usize, reply: GenerationReply| {
+        let added = requests.get(i).context("invariant: a reply to a request not sent")
+            .and_then(|request| timings.add(request, &reply, in_flight));
+        match added {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
+            }
         }
+    };
+    generator.generate_each(&requests, batch.max(1), &mut on_reply).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(timings),
     }
-    Ok(timings)
 }
 
 impl PassTimings {

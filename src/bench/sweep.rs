@@ -233,7 +233,6 @@ fn greedy_tokens(model: &mut Model, prompt: Vec<u32>, count: usize) -> anyhow::R
         run_seed: 0,
         eos_ids: Vec::new(),
         prefill_chunk: PREFILL_CHUNK,
-        pad_id: 0,
     };
     let outputs = generate::generate(model, &[input], &options, &mut |_, _| false).context("greedy tokens")?;
     let tokens = outputs.into_iter().next().map(|o| o.tokens).unwrap_or_default();

@@ -3,15 +3,18 @@
 //! output projection. Architecture files (`models/<arch>.rs`) translate their metadata into a
 //! [`DecoderConfig`] and call [`Model::load`]; this file never reads metadata keys itself.
 //!
-//! Forward contract: tokens `[b, s]` are the next `s` columns of a left-padded batch; the KV cache
-//! holds all earlier columns, so a prompt may be fed in one call or in chunks with identical
-//! results, and single-column calls decode.
+//! Forward contract: the KV cache is a set of slots, one conversation each, each with its own
+//! length. [`Model::forward_slots`] feeds the next `s` columns of the named slots, each continuing
+//! at its own position, so a conversation may join a running batch; [`Model::forward`] feeds a
+//! left-padded batch whose row `r` is slot `r`. Either way a prompt may be fed in one call or in
+//! chunks with identical results, and single-column calls decode.
 
 use candle_core::{Device, Tensor};
 
+use super::host_attention::RowSpan;
 use super::layers::{
-    Activation, Attention, AttentionParts, AttentionShape, Linear, Mlp, RmsNorm, RopeStyle, Rotary,
-    RowPadding, StepInputs,
+    positions, row_mask, Activation, Attention, AttentionParts, AttentionShape, Linear, Mlp, RmsNorm, RopeStyle,
+    Rotary, RowPadding, StepInputs,
 };
 use super::weights::WeightSource;
 use super::EngineError;
@@ -102,6 +105,15 @@ impl Block {
     }
 }
 
+/// What the decoder knows of one cache slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Slot {
+    /// Leading padding columns (left-padded batches only).
+    pad: usize,
+    /// Columns cached, padding included.
+    columns: usize,
+}
+
 /// A loaded decoder with its KV cache.
 pub struct Model {
     config: DecoderConfig,
@@ -111,7 +123,7 @@ pub struct Model {
     output: Linear,
     ropes: Vec<Rotary>,
     windows: Vec<Option<usize>>,
-    rows: Option<RowPadding>,
+    slots: Vec<Slot>,
     device: Device,
 }
 
@@ -198,7 +210,7 @@ impl Model {
                 post_ffn_norm: ld.optional_norm(config.post_norms, &format!("{p}post_ffw_norm.weight"))?,
             });
         }
-        Ok(Self { config, embed, blocks, norm, output, ropes, windows, rows: None, device: dev.clone() })
+        Ok(Self { config, embed, blocks, norm, output, ropes, windows, slots: Vec::new(), device: dev.clone() })
     }
 
     /// The configuration the model was built from.
@@ -211,37 +223,54 @@ impl Model {
         &self.device
     }
 
-    /// Columns already in the KV cache.
-    pub fn cached_columns(&self) -> usize {
-        self.blocks.first().map_or(0, |b| b.attn.cached_columns())
-    }
-
-    fn hidden(&mut self, tokens: &Tensor, rows: &RowPadding) -> Result<Tensor, EngineError> {
-        let (b, s) = tokens.dims2()?;
+    /// The row spans of a left-padded batch: row `r` is slot `r`, and every slot must have been
+    /// fed the same columns with the same padding (or the cache be empty).
+    fn grid_rows(&mut self, rows: &RowPadding, b: usize) -> Result<Vec<RowSpan>, EngineError> {
         if rows.pads.len() != b {
             return Err(EngineError::Input(format!("{b} token rows but {} padding entries", rows.pads.len())));
         }
-        match &self.rows {
-            Some(kept) if kept != rows && self.cached_columns() > 0 => {
-                return Err(EngineError::Input("row padding changed mid-sequence; clear the cache first".into()));
+        if self.slots.iter().all(|s| s.columns == 0) {
+            self.slots = rows.pads.iter().map(|&pad| Slot { pad, columns: 0 }).collect();
+        }
+        let columns = self.slots.first().map_or(0, |s| s.columns);
+        let same = self.slots.len() == b
+            && self.slots.iter().zip(&rows.pads).all(|(s, &pad)| s.pad == pad && s.columns == columns);
+        if !same {
+            return Err(EngineError::Input("row padding changed mid-sequence; clear the cache first".into()));
+        }
+        Ok(self.spans(&(0..b).collect::<Vec<_>>()))
+    }
+
+    /// Each slot's span, continuing at its own length.
+    fn spans(&mut self, slots: &[usize]) -> Vec<RowSpan> {
+        if let Some(&top) = slots.iter().max() {
+            if self.slots.len() <= top {
+                self.slots.resize(top + 1, Slot::default());
             }
-            _ => self.rows = Some(rows.clone()),
         }
-        let offset = self.cached_columns();
-        if offset + s > self.config.context_length {
+        slots.iter().map(|&slot| RowSpan { slot, past: self.slots[slot].columns, pad: self.slots[slot].pad }).collect()
+    }
+
+    fn hidden(&mut self, tokens: &Tensor, rows: &[RowSpan]) -> Result<Tensor, EngineError> {
+        let (b, s) = tokens.dims2()?;
+        if rows.len() != b {
+            return Err(EngineError::Input(format!("{b} token rows but {} row spans", rows.len())));
+        }
+        if let Some(row) = rows.iter().find(|r| r.position(s) > self.config.context_length) {
             return Err(EngineError::Input(format!(
-                "{} columns exceed the context length {}", offset + s, self.config.context_length)));
+                "slot {}: {} positions exceed the context length {}", row.slot, row.position(s), self.config.context_length)));
         }
-        let positions = rows.positions(offset, s, &self.device)?;
+        let positions = positions(rows, s, &self.device)?;
+        let masks = if self.device.is_cpu() {
+            Vec::new()
+        } else {
+            let per_row = |w: Option<usize>| rows.iter().map(|r| row_mask(r, s, w, &self.device)).collect();
+            self.windows.iter().map(|&w| per_row(w)).collect::<Result<_, _>>()?
+        };
         let step = StepInputs {
             rope: self.ropes.iter().map(|r| r.tables(&positions)).collect::<Result<_, _>>()?,
-            masks: if self.device.is_cpu() {
-                Vec::new()
-            } else {
-                self.windows.iter().map(|w| rows.mask(offset, s, *w, &self.device)).collect::<Result<_, _>>()?
-            },
-            pads: rows.pads.clone(),
-            offset,
+            masks,
+            rows: rows.to_vec(),
         };
         let mut x = self.embed.embed(tokens)?;
         if let Some(scale) = self.config.embed_scale {
@@ -249,6 +278,9 @@ impl Model {
         }
         for block in &mut self.blocks {
             x = block.forward(&x, &step)?;
+        }
+        for row in rows {
+            self.slots[row.slot].columns += s;
         }
         self.norm.forward(&x)
     }
@@ -261,13 +293,34 @@ impl Model {
         })
     }
 
-    /// Feeds the next columns `tokens` `[b, s]` (u32) of a batch padded as `rows` and returns the
-    /// logits of the last column, `[b, vocab]`.
+    /// Feeds the next columns `tokens` `[b, s]` (u32) of a batch padded as `rows` (row `r` in
+    /// slot `r`) and returns the logits of the last column, `[b, vocab]`.
     ///
     /// # Errors
     /// Shapes disagree with the cache or padding, or the context length is exceeded.
     pub fn forward(&mut self, tokens: &Tensor, rows: &RowPadding) -> Result<Tensor, EngineError> {
-        let h = self.hidden(tokens, rows)?;
+        let spans = self.grid_rows(rows, tokens.dim(0)?)?;
+        self.last_logits(tokens, &spans)
+    }
+
+    /// Feeds the next columns `tokens` `[b, s]` (u32) of the slots `slots` (distinct; a slot
+    /// never fed, or released, starts a new conversation), each continuing at its own length,
+    /// and returns the logits of the last column, `[b, vocab]`.
+    ///
+    /// # Errors
+    /// A slot named twice, shapes that disagree with `slots`, or the context length exceeded.
+    pub fn forward_slots(&mut self, tokens: &Tensor, slots: &[usize]) -> Result<Tensor, EngineError> {
+        let mut seen = slots.to_vec();
+        seen.sort_unstable();
+        if seen.windows(2).any(|w| w[0] == w[1]) {
+            return Err(EngineError::Input(format!("slots {slots:?}: a slot may take one row per call")));
+        }
+        let spans = self.spans(slots);
+        self.last_logits(tokens, &spans)
+    }
+
+    fn last_logits(&mut self, tokens: &Tensor, spans: &[RowSpan]) -> Result<Tensor, EngineError> {
+        let h = self.hidden(tokens, spans)?;
         let last = h.dim(1)?.saturating_sub(1);
         self.logits(&h.narrow(1, last, 1)?.squeeze(1)?.contiguous()?)
     }
@@ -277,26 +330,19 @@ impl Model {
     /// # Errors
     /// As [`Model::forward`].
     pub fn forward_all(&mut self, tokens: &Tensor, rows: &RowPadding) -> Result<Tensor, EngineError> {
-        let h = self.hidden(tokens, rows)?;
+        let spans = self.grid_rows(rows, tokens.dim(0)?)?;
+        let h = self.hidden(tokens, &spans)?;
         self.logits(&h)
     }
 
-    /// Keeps only the given batch rows (indices into the current batch), e.g. when some rows
-    /// have finished generating.
-    ///
-    /// # Errors
-    /// A row index out of range.
-    pub fn retain_rows(&mut self, keep: &[usize]) -> Result<(), EngineError> {
-        let Some(rows) = &self.rows else { return Ok(()) };
-        let pads = keep
-            .iter()
-            .map(|&r| rows.pads.get(r).copied().ok_or_else(|| EngineError::Input(format!("no batch row {r}"))))
-            .collect::<Result<Vec<_>, _>>()?;
+    /// Empties one slot (its conversation finished) so a new conversation can take it.
+    pub fn release_slot(&mut self, slot: usize) {
         for b in &mut self.blocks {
-            b.attn.retain_rows(keep)?;
+            b.attn.clear_slot(slot);
         }
-        self.rows = Some(RowPadding { pads });
-        Ok(())
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Slot::default();
+        }
     }
 
     /// Empties the KV cache so the next call starts a new batch.
@@ -304,6 +350,6 @@ impl Model {
         for b in &mut self.blocks {
             b.attn.clear_cache();
         }
-        self.rows = None;
+        self.slots.clear();
     }
 }

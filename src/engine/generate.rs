@@ -1,15 +1,19 @@
-//! Batched generation: many prompts (token ids) through one model at once. Prompts are left-
-//! padded to a common length and prefilled in chunks; then every step decodes one token for each
-//! unfinished row. A row stops on an EOS id, on its token budget, or when the caller's stop hook
-//! says so (stop strings are checked by the caller on decoded text); finished rows leave the
-//! batch. It owns the loop and per-row timings; tokenisation, templates and records live upstream.
+//! Generation with continuous batching: many prompts (token ids) through one model, with up to
+//! `slots` conversations in flight. Each conversation has its own KV-cache slot and length. A
+//! conversation joins as soon as a slot is free: its prompt is prefilled in chunks, one chunk per
+//! scheduler step between the decode steps of the others; then every step decodes one token for
+//! each row past its prefill. A row stops on an EOS id, on its token budget, or when the caller's
+//! stop hook says so (stop strings are checked by the caller on decoded text); its slot is freed
+//! and its output handed over at once. Every row's arithmetic is independent of its batch-mates
+//! (per-slot attention, per-row seeded samplers), so a reply is the one that prompt gets alone.
+//! It owns the loop and per-row timings; tokenisation, templates and records live upstream.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use candle_core::Tensor;
 
 use super::decoder::Model;
-use super::layers::RowPadding;
 use super::sampler::{conversation_seed, Sampler, SamplingParams};
 use super::EngineError;
 
@@ -33,10 +37,9 @@ pub struct GenerateOptions {
     pub run_seed: u64,
     /// Ids that end a reply (not included in the output).
     pub eos_ids: Vec<u32>,
-    /// Prompt columns per prefill forward pass (bounds activation memory).
+    /// Prompt columns per prefill forward pass (bounds activation memory and how long a joining
+    /// prompt holds up the decode steps of the others).
     pub prefill_chunk: usize,
-    /// Id written into padding columns (never attended to).
-    pub pad_id: u32,
 }
 
 /// Why a row stopped.
@@ -50,7 +53,8 @@ pub enum StopReason {
     Hook,
 }
 
-/// One row's result.
+/// One row's result. Times run from the row's admission into a slot (when its prefill starts),
+/// not from the start of the call: a row's latency is its own, not its batch's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerationOutput {
     /// Generated ids, without the EOS id.
@@ -59,146 +63,233 @@ pub struct GenerationOutput {
     pub stop: StopReason,
     /// Prompt length in tokens.
     pub prompt_tokens: usize,
-    /// From the start of the call to this row's first token, ms.
+    /// From admission to this row's first token, ms.
     pub ttft_ms: f64,
-    /// Prefill of the whole batch, ms (shared by every row of the call).
+    /// From admission to the end of this row's prefill, ms (its chunks, and the decode steps of
+    /// other rows interleaved between them).
     pub prefill_ms: f64,
     /// From this row's first token to its last, ms.
     pub decode_ms: f64,
+    /// Most rows that shared a decode step with this row, itself included (1 when it never
+    /// decoded with others).
+    pub batch: usize,
 }
 
+/// A conversation in a slot.
 struct Row {
+    index: usize,
+    slot: usize,
     sampler: Sampler,
     history: Vec<u32>,
     prompt_tokens: usize,
+    fed: usize,
     max_new_tokens: usize,
     generated: Vec<u32>,
+    admitted: Instant,
+    prefill_ms: Option<f64>,
     ttft_ms: Option<f64>,
     stop: Option<(StopReason, f64)>,
+    batch: usize,
 }
+
+impl Row {
+    fn new(index: usize, slot: usize, input: &GenerationInput, options: &GenerateOptions) -> Self {
+        let seed = conversation_seed(options.run_seed, &input.conversation_id);
+        Self {
+            index,
+            slot,
+            sampler: Sampler::new(options.sampling.clone(), seed),
+            history: input.prompt.clone(),
+            prompt_tokens: input.prompt.len(),
+            fed: 0,
+            max_new_tokens: input.max_new_tokens,
+            generated: Vec::new(),
+            admitted: Instant::now(),
+            prefill_ms: None,
+            ttft_ms: None,
+            stop: (input.max_new_tokens == 0).then_some((StopReason::MaxTokens, 0.0)),
+            batch: 1,
+        }
+    }
+
+    fn prefilling(&self) -> bool {
+        self.stop.is_none() && self.fed < self.prompt_tokens
+    }
+
+    fn decoding(&self) -> bool {
+        self.stop.is_none() && self.ttft_ms.is_some()
+    }
+
+    /// Samples the next token from `[vocab]` logits and decides whether the row stops.
+    fn step(&mut self, logits: &Tensor, options: &GenerateOptions, stop_hook: &mut StopHook)
+        -> Result<(), EngineError> {
+        let token = self.sampler.sample(logits, &self.history)?;
+        let now = millis(self.admitted);
+        self.ttft_ms.get_or_insert(now);
+        if options.eos_ids.contains(&token) {
+            self.stop = Some((StopReason::Eos, now));
+            return Ok(());
+        }
+        self.generated.push(token);
+        self.history.push(token);
+        if stop_hook(self.index, &self.generated) {
+            self.stop = Some((StopReason::Hook, now));
+        } else if self.generated.len() >= self.max_new_tokens {
+            self.stop = Some((StopReason::MaxTokens, now));
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> GenerationOutput {
+        let (stop, end_ms) = self.stop.unwrap_or((StopReason::MaxTokens, 0.0));
+        let prefill_ms = self.prefill_ms.unwrap_or(0.0);
+        let ttft_ms = self.ttft_ms.unwrap_or(prefill_ms);
+        GenerationOutput {
+            tokens: self.generated,
+            stop,
+            prompt_tokens: self.prompt_tokens,
+            ttft_ms,
+            prefill_ms,
+            decode_ms: (end_ms - ttft_ms).max(0.0),
+            batch: self.batch,
+        }
+    }
+}
+
+/// `stop_hook(input index, generated ids)`: true stops that row.
+pub type StopHook<'a> = dyn FnMut(usize, &[u32]) -> bool + 'a;
 
 fn millis(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// Generates for every input; `stop_hook(row, generated)` is asked after each token and stops
-/// that row when it returns true.
+/// Generates for every input with all of them in flight at once; outputs in input order.
 ///
 /// # Errors
-/// An empty prompt, a prompt beyond the context length, or a failed tensor operation.
+/// As [`generate_each`].
 pub fn generate(
     model: &mut Model,
     inputs: &[GenerationInput],
     options: &GenerateOptions,
-    stop_hook: &mut dyn FnMut(usize, &[u32]) -> bool,
+    stop_hook: &mut StopHook,
 ) -> Result<Vec<GenerationOutput>, EngineError> {
+    let mut outputs = vec![None; inputs.len()];
+    generate_each(model, inputs, options, inputs.len(), stop_hook, &mut |i, output| {
+        outputs[i] = Some(output);
+        ControlFlow::Continue(())
+    })?;
+    outputs
+        .into_iter()
+        .map(|o| o.ok_or_else(|| EngineError::Input("invariant: a row without output".into())))
+        .collect()
+}
+
+/// Generates for every input with at most `slots` rows in flight, admitting inputs in order as
+/// slots free up, and hands each row's output to `on_done(input index, output)` as soon as the
+/// row ends (so in order of completion). `on_done` returning `Break` ends the call early; rows
+/// still in flight are dropped.
+///
+/// # Errors
+/// An empty prompt, a prompt beyond the context length, or a failed tensor operation. Outputs
+/// handed over before the error stand.
+pub fn generate_each(
+    model: &mut Model,
+    inputs: &[GenerationInput],
+    options: &GenerateOptions,
+    slots: usize,
+    stop_hook: &mut StopHook,
+    on_done: &mut dyn FnMut(usize, GenerationOutput) -> ControlFlow<()>,
+) -> Result<(), EngineError> {
     if let Some(i) = inputs.iter().position(|x| x.prompt.is_empty()) {
         return Err(EngineError::Input(format!("prompt {i} ({}) is empty", inputs[i].conversation_id)));
     }
-    let start = Instant::now();
-    let mut rows: Vec<Row> = inputs
-        .iter()
-        .map(|x| Row {
-            sampler: Sampler::new(options.sampling.clone(), conversation_seed(options.run_seed, &x.conversation_id)),
-            history: x.prompt.clone(),
-            prompt_tokens: x.prompt.len(),
-            max_new_tokens: x.max_new_tokens,
-            generated: Vec::new(),
-            ttft_ms: None,
-            stop: (x.max_new_tokens == 0).then_some((StopReason::MaxTokens, 0.0)),
-        })
-        .collect();
-    let prompts: Vec<&[u32]> = inputs.iter().map(|x| x.prompt.as_slice()).collect();
-    let (mut logits, mut padding) = prefill(model, &prompts, options)?;
-    let prefill_ms = millis(start);
-    let mut active: Vec<usize> = (0..rows.len()).filter(|&r| rows[r].stop.is_none()).collect();
-    if active.len() != rows.len() {
-        model.retain_rows(&active)?;
-        padding.pads = active.iter().map(|&r| padding.pads[r]).collect();
-        logits = logits.index_select(&row_index(&active, model)?, 0)?;
-    }
-    while !active.is_empty() {
-        for (i, &r) in active.iter().enumerate() {
-            step_row(&mut rows[r], r, &logits.get(i)?, options, stop_hook, start)?;
-        }
-        let keep: Vec<usize> = (0..active.len()).filter(|&i| rows[active[i]].stop.is_none()).collect();
-        if keep.is_empty() {
-            break;
-        }
-        if keep.len() != active.len() {
-            model.retain_rows(&keep)?;
-            padding.pads = keep.iter().map(|&i| padding.pads[i]).collect();
-            active = keep.iter().map(|&i| active[i]).collect();
-        }
-        let last: Vec<u32> = active.iter().map(|&r| *rows[r].history.last().unwrap_or(&options.pad_id)).collect();
-        let next = Tensor::from_vec(last, (active.len(), 1), model.device())?;
-        logits = model.forward(&next, &padding)?;
-    }
     model.clear_kv_cache();
-    Ok(rows.into_iter().map(|row| finish(row, prefill_ms)).collect())
+    let mut scheduler = Scheduler { model, options, stop_hook, rows: Vec::new(), free: (0..slots.max(1)).rev().collect() };
+    let result = scheduler.run(inputs, on_done);
+    scheduler.model.clear_kv_cache();
+    result
 }
 
-fn row_index(rows: &[usize], model: &Model) -> Result<Tensor, EngineError> {
-    let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-    Ok(Tensor::from_vec(idx, rows.len(), model.device())?)
+/// The rows in flight and the free slots.
+struct Scheduler<'m, 'o, 'h, 'a> {
+    model: &'m mut Model,
+    options: &'o GenerateOptions,
+    stop_hook: &'h mut StopHook<'a>,
+    rows: Vec<Row>,
+    free: Vec<usize>,
 }
 
-/// Left-pads the prompts, feeds them in chunks and returns the last column's logits.
-fn prefill(model: &mut Model, prompts: &[&[u32]], options: &GenerateOptions)
-    -> Result<(Tensor, RowPadding), EngineError> {
-    model.clear_kv_cache();
-    let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
-    let padding = RowPadding { pads: prompts.iter().map(|p| width - p.len()).collect() };
-    let mut ids = Vec::with_capacity(width * prompts.len());
-    for (p, &pad) in prompts.iter().zip(&padding.pads) {
-        ids.extend(std::iter::repeat_n(options.pad_id, pad));
-        ids.extend_from_slice(p);
+impl Scheduler<'_, '_, '_, '_> {
+    /// One step per loop: admit into free slots, one prefill chunk for each joining row, one
+    /// decode step for the others, then hand over the rows that ended.
+    fn run(
+        &mut self,
+        inputs: &[GenerationInput],
+        on_done: &mut dyn FnMut(usize, GenerationOutput) -> ControlFlow<()>,
+    ) -> Result<(), EngineError> {
+        let mut waiting = inputs.iter().enumerate();
+        loop {
+            while !self.free.is_empty() {
+                let Some((index, input)) = waiting.next() else { break };
+                let slot = self.free.pop().unwrap_or_default();
+                self.rows.push(Row::new(index, slot, input, self.options));
+            }
+            if self.rows.is_empty() {
+                return Ok(());
+            }
+            self.prefill_chunks()?;
+            self.decode_step()?;
+            if self.retire(on_done).is_break() {
+                return Ok(());
+            }
+        }
     }
-    let grid = Tensor::from_vec(ids, (prompts.len(), width), model.device())?;
-    let chunk = options.prefill_chunk.max(1);
-    let mut logits = None;
-    for c0 in (0..width).step_by(chunk) {
-        let cols = chunk.min(width - c0);
-        logits = Some(model.forward(&grid.narrow(1, c0, cols)?.contiguous()?, &padding)?);
-    }
-    let logits = logits.ok_or_else(|| EngineError::Input("no prompt columns".into()))?;
-    Ok((logits, padding))
-}
 
-fn step_row(
-    row: &mut Row,
-    index: usize,
-    logits: &Tensor,
-    options: &GenerateOptions,
-    stop_hook: &mut dyn FnMut(usize, &[u32]) -> bool,
-    start: Instant,
-) -> Result<(), EngineError> {
-    let token = row.sampler.sample(logits, &row.history)?;
-    let now = millis(start);
-    row.ttft_ms.get_or_insert(now);
-    if options.eos_ids.contains(&token) {
-        row.stop = Some((StopReason::Eos, now));
-        return Ok(());
+    /// Feeds the next chunk of every joining row, each as its own forward pass over its slot;
+    /// a row whose prompt is complete samples its first token.
+    fn prefill_chunks(&mut self) -> Result<(), EngineError> {
+        let chunk = self.options.prefill_chunk.max(1);
+        for row in self.rows.iter_mut().filter(|r| r.prefilling()) {
+            let n = chunk.min(row.prompt_tokens - row.fed);
+            let ids = row.history[row.fed..row.fed + n].to_vec();
+            let logits = self.model.forward_slots(&Tensor::from_vec(ids, (1, n), self.model.device())?, &[row.slot])?;
+            row.fed += n;
+            if row.fed == row.prompt_tokens {
+                row.prefill_ms = Some(millis(row.admitted));
+                row.step(&logits.get(0)?, self.options, self.stop_hook)?;
+            }
+        }
+        Ok(())
     }
-    row.generated.push(token);
-    row.history.push(token);
-    if stop_hook(index, &row.generated) {
-        row.stop = Some((StopReason::Hook, now));
-    } else if row.generated.len() >= row.max_new_tokens {
-        row.stop = Some((StopReason::MaxTokens, now));
-    }
-    Ok(())
-}
 
-fn finish(row: Row, prefill_ms: f64) -> GenerationOutput {
-    let (stop, end_ms) = row.stop.unwrap_or((StopReason::MaxTokens, prefill_ms));
-    let ttft_ms = row.ttft_ms.unwrap_or(prefill_ms);
-    GenerationOutput {
-        tokens: row.generated,
-        stop,
-        prompt_tokens: row.prompt_tokens,
-        ttft_ms,
-        prefill_ms,
-        decode_ms: (end_ms - ttft_ms).max(0.0),
+    /// One token for every row past its prefill, all in one forward pass.
+    fn decode_step(&mut self) -> Result<(), EngineError> {
+        let active: Vec<usize> = (0..self.rows.len()).filter(|&i| self.rows[i].decoding()).collect();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let last: Vec<u32> = active.iter().map(|&i| self.rows[i].history.last().copied().unwrap_or_default()).collect();
+        let slots: Vec<usize> = active.iter().map(|&i| self.rows[i].slot).collect();
+        let next = Tensor::from_vec(last, (active.len(), 1), self.model.device())?;
+        let logits = self.model.forward_slots(&next, &slots)?;
+        for (j, &i) in active.iter().enumerate() {
+            let row = &mut self.rows[i];
+            row.batch = row.batch.max(active.len());
+            row.step(&logits.get(j)?, self.options, self.stop_hook)?;
+        }
+        Ok(())
+    }
+
+    /// Frees the slots of rows that ended and hands their outputs over.
+    fn retire(&mut self, on_done: &mut dyn FnMut(usize, GenerationOutput) -> ControlFlow<()>) -> ControlFlow<()> {
+        let (done, running): (Vec<Row>, Vec<Row>) = std::mem::take(&mut self.rows).into_iter().partition(|r| r.stop.is_some());
+        self.rows = running;
+        for row in done {
+            self.model.release_slot(row.slot);
+            self.free.push(row.slot);
+            let index = row.index;
+            on_done(index, row.finish())?;
+        }
+        ControlFlow::Continue(())
     }
 }

@@ -1,13 +1,14 @@
-//! Attention on the CPU: a KV cache kept per batch row and a kernel that computes each query's
-//! softmax over exactly the keys it may see, in column order.
+//! Attention on the CPU: a KV cache kept per slot (one conversation each, with its own length)
+//! and a kernel that computes each query's softmax over exactly the keys it may see, in column
+//! order.
 //!
 //! Why not candle's matmul + mask: a general matmul chooses its blocking (and so its rounding)
 //! from the shapes, and a masked softmax still sums the masked columns' zeros in a shape-dependent
 //! order, so a row's result moved with its batch neighbours' lengths and with the prefill chunk
 //! size; Gemma 3 amplifies such rounding to a logit. Here a query's result depends only on its own
-//! row's visible keys, so a left-padded batch, a chunked prefill and a one-shot prefill agree to
-//! the bit. It also appends to the cache without re-copying it each step. Other devices keep the
-//! tensor path in `layers`.
+//! slot's visible keys, so a left-padded batch, a chunked prefill, a one-shot prefill and a slot
+//! that joins a running batch at its own length all agree to the bit. It also appends to the
+//! cache without re-copying it each step. Other devices keep the tensor path in `layers`.
 
 use candle_core::{Device, Storage, Tensor};
 use rayon::prelude::*;
@@ -25,107 +26,117 @@ pub struct HeadShape {
     pub head_dim: usize,
 }
 
-/// Which cached columns a query column may attend to.
-#[derive(Clone, Copy, Debug)]
-pub struct Visibility<'a> {
-    /// Left padding per row, in columns.
-    pub pads: &'a [usize],
-    /// Column of the first query.
-    pub offset: usize,
-    /// Sliding window in positions (`None`: all earlier columns).
-    pub window: Option<usize>,
+/// One row of a forward call: which cache slot it continues, how many columns that slot held
+/// before the call, and its left padding. Each row carries its own length, so rows of one call
+/// may sit at different positions (a conversation that joined a running batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowSpan {
+    /// Cache slot the row reads and appends to.
+    pub slot: usize,
+    /// Columns the slot held before this call.
+    pub past: usize,
+    /// Leading padding columns of the slot: never visible, not counted in positions.
+    pub pad: usize,
 }
 
-impl Visibility<'_> {
-    /// The visible key columns of query column `col` in `row`: not padding, not in the future and,
-    /// with a window `w`, fewer than `w` positions back (llama.cpp's `p_q - p_k < w`). Empty for a
-    /// padding query.
-    fn keys(&self, row: usize, col: usize) -> std::ops::Range<usize> {
-        let pad = self.pads.get(row).copied().unwrap_or(0);
-        let window_start = self.window.map_or(0, |w| (col + 1).saturating_sub(w));
-        pad.max(window_start)..if col < pad { pad } else { col + 1 }
+impl RowSpan {
+    /// Position of the row's `i`-th new column (0 inside the padding).
+    pub fn position(&self, i: usize) -> usize {
+        (self.past + i).saturating_sub(self.pad)
+    }
+
+    /// The key columns the row's `i`-th new query may see: not padding, not in the future and,
+    /// with a window `w`, fewer than `w` positions back (llama.cpp's `p_q - p_k < w`). Empty for
+    /// a padding query.
+    pub fn visible_keys(&self, i: usize, window: Option<usize>) -> std::ops::Range<usize> {
+        let col = self.past + i;
+        let window_start = window.map_or(0, |w| (col + 1).saturating_sub(w));
+        self.pad.max(window_start)..if col < self.pad { self.pad } else { col + 1 }
     }
 }
 
-/// Keys and values of one batch row, `[column][kv_head][head_dim]`, grown by appending.
+/// Keys and values of one slot, `[column][kv_head][head_dim]`, grown by appending.
 #[derive(Clone, Default)]
-struct RowCache {
+struct SlotCache {
     keys: Vec<f32>,
     values: Vec<f32>,
-}
-
-/// The KV cache of one layer on the CPU: one growable buffer per batch row.
-#[derive(Clone, Default)]
-pub struct HostKvCache {
-    rows: Vec<RowCache>,
     columns: usize,
 }
 
+/// The KV cache of one layer on the CPU: one growable buffer per slot.
+#[derive(Clone, Default)]
+pub struct HostKvCache {
+    slots: Vec<SlotCache>,
+}
+
 impl HostKvCache {
-    /// Number of cached columns.
-    pub fn columns(&self) -> usize {
-        self.columns
+    /// Columns cached in `slot` (0 for a slot never used).
+    pub fn columns(&self, slot: usize) -> usize {
+        self.slots.get(slot).map_or(0, |s| s.columns)
     }
 
-    /// Appends new columns from `k` and `v`, both `[b, kv_heads, s, head_dim]`.
+    /// Appends each row's new columns from `k` and `v`, both `[b, kv_heads, s, head_dim]`, to
+    /// its slot.
     ///
     /// # Errors
-    /// The batch size differs from the cached one, or the tensors are not f32 on the CPU.
-    pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(), EngineError> {
+    /// `rows` does not match the batch, a slot's length differs from its row's `past` (two rows
+    /// naming one slot included), or the tensors are not f32 on the CPU.
+    pub fn append(&mut self, k: &Tensor, v: &Tensor, rows: &[RowSpan]) -> Result<(), EngineError> {
         let (b, heads, s, d) = k.dims4()?;
-        if self.rows.is_empty() {
-            self.rows = vec![RowCache::default(); b];
-        } else if self.rows.len() != b {
-            return Err(EngineError::Input(format!("{b} rows appended to a cache of {}", self.rows.len())));
+        if rows.len() != b {
+            return Err(EngineError::Input(format!("{b} rows appended with {} row spans", rows.len())));
         }
         with_host_slice(k, |k| {
             with_host_slice(v, |v| {
-                for (r, row) in self.rows.iter_mut().enumerate() {
+                for (r, span) in rows.iter().enumerate() {
+                    if self.slots.len() <= span.slot {
+                        self.slots.resize_with(span.slot + 1, SlotCache::default);
+                    }
+                    let slot = &mut self.slots[span.slot];
+                    if slot.columns != span.past {
+                        return Err(EngineError::Input(format!(
+                            "slot {} holds {} columns, the step expects {}", span.slot, slot.columns, span.past)));
+                    }
                     for i in 0..s {
                         for h in 0..heads {
                             let at = ((r * heads + h) * s + i) * d;
-                            row.keys.extend_from_slice(&k[at..at + d]);
-                            row.values.extend_from_slice(&v[at..at + d]);
+                            slot.keys.extend_from_slice(&k[at..at + d]);
+                            slot.values.extend_from_slice(&v[at..at + d]);
                         }
                     }
+                    slot.columns += s;
                 }
                 Ok(())
             })
-        })?;
-        self.columns += s;
-        Ok(())
+        })
     }
 
-    /// Keeps only the given batch rows.
-    ///
-    /// # Errors
-    /// A row index out of range.
-    pub fn retain_rows(&mut self, keep: &[usize]) -> Result<(), EngineError> {
-        let rows = keep
-            .iter()
-            .map(|&r| self.rows.get(r).cloned().ok_or_else(|| EngineError::Input(format!("no cached row {r}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.rows = rows;
-        Ok(())
+    /// Empties one slot (its conversation finished), freeing its memory.
+    pub fn clear_slot(&mut self, slot: usize) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = SlotCache::default();
+        }
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
-        self.rows.clear();
-        self.columns = 0;
+        self.slots.clear();
     }
 
-    /// Attends queries `q` `[b, n_head, s, head_dim]` (already scaled) over the cache, which must
-    /// already hold their own columns; returns `[b, s, n_head * head_dim]`.
+    /// Attends queries `q` `[b, n_head, s, head_dim]` (already scaled) of the rows `rows` over
+    /// their slots, which must already hold the queries' own columns; returns
+    /// `[b, s, n_head * head_dim]`.
     ///
     /// # Errors
-    /// `q` is not f32 on the CPU or its shape disagrees with the cache.
-    pub fn attend(&self, q: &Tensor, shape: HeadShape, visible: Visibility) -> Result<Tensor, EngineError> {
+    /// `q` is not f32 on the CPU or its shape disagrees with `rows` or the cache.
+    pub fn attend(&self, q: &Tensor, shape: HeadShape, rows: &[RowSpan], window: Option<usize>)
+        -> Result<Tensor, EngineError> {
         let (b, n_head, s, d) = q.dims4()?;
-        if b != self.rows.len() || n_head != shape.n_head || d != shape.head_dim {
+        let fits = |span: &RowSpan| self.columns(span.slot) >= span.past + s;
+        if b != rows.len() || n_head != shape.n_head || d != shape.head_dim || !rows.iter().all(fits) {
             return Err(EngineError::Input(format!(
-                "queries {:?} do not fit a cache of {} rows, {} heads of {}",
-                q.dims(), self.rows.len(), shape.n_head, shape.head_dim)));
+                "queries {:?} do not fit rows {rows:?} of a cache of {} slots, {} heads of {}",
+                q.dims(), self.slots.len(), shape.n_head, shape.head_dim)));
         }
         let mut out = vec![0f32; b * s * n_head * d];
         with_host_slice(q, |q| {
@@ -136,8 +147,8 @@ impl HostKvCache {
                 let r = item / (n_head * s);
                 let query = &q[((r * n_head + h) * s + i) * d..][..d];
                 let kv_head = h / (n_head / shape.n_kv_head);
-                let keys = visible.keys(r, visible.offset + i);
-                attend_one(query, &self.rows[r], keys, kv_head, shape, scores, out);
+                let keys = rows[r].visible_keys(i, window);
+                attend_one(query, &self.slots[rows[r].slot], keys, kv_head, shape, scores, out);
             });
             Ok(())
         })?;
@@ -148,7 +159,7 @@ impl HostKvCache {
 /// Softmax-weighted sum of the values in `keys` for one query and head, written to `out`.
 fn attend_one(
     query: &[f32],
-    row: &RowCache,
+    row: &SlotCache,
     keys: std::ops::Range<usize>,
     kv_head: usize,
     shape: HeadShape,
@@ -214,14 +225,21 @@ mod tests {
         Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
     }
 
+    fn span(slot: usize, past: usize, pad: usize) -> RowSpan {
+        RowSpan { slot, past, pad }
+    }
+
     #[test]
     fn visible_keys_skip_padding_future_and_columns_outside_the_window() {
-        let v = Visibility { pads: &[0, 2], offset: 0, window: Some(3) };
-        assert_eq!(v.keys(0, 4), 2..5);
-        assert_eq!(v.keys(1, 3), 2..4);
-        assert_eq!(v.keys(1, 1), 2..2, "a padding query sees nothing");
-        let full = Visibility { window: None, ..v };
-        assert_eq!(full.keys(0, 4), 0..5);
+        let window = Some(3);
+        assert_eq!(span(0, 0, 0).visible_keys(4, window), 2..5);
+        assert_eq!(span(1, 0, 2).visible_keys(3, window), 2..4);
+        assert_eq!(span(1, 0, 2).visible_keys(1, window), 2..2, "a padding query sees nothing");
+        assert_eq!(span(0, 0, 0).visible_keys(4, None), 0..5);
+        // A row's own length, not the call's, places its queries.
+        assert_eq!(span(3, 10, 0).visible_keys(0, None), 0..11);
+        assert_eq!(span(3, 10, 0).visible_keys(1, window), 9..12);
+        assert_eq!(span(3, 10, 4).position(1), 7);
     }
 
     #[test]
@@ -230,24 +248,35 @@ mod tests {
         let mut cache = HostKvCache::default();
         let k = tensor(vec![1., 0., 1., 0.], (1, 1, 2, 2));
         let v = tensor(vec![2., 4., 6., 8.], (1, 1, 2, 2));
-        cache.append(&k, &v).unwrap();
+        cache.append(&k, &v, &[span(0, 0, 0)]).unwrap();
         let shape = HeadShape { n_head: 1, n_kv_head: 1, head_dim: 2 };
         let q = tensor(vec![1., 1., 1., 1.], (1, 1, 2, 2));
-        let out = cache.attend(&q, shape, Visibility { pads: &[0], offset: 0, window: None }).unwrap();
+        let out = cache.attend(&q, shape, &[span(0, 0, 0)], None).unwrap();
         let out: Vec<f32> = out.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(out, vec![2., 4., 4., 6.]);
     }
 
     #[test]
-    fn retained_rows_keep_their_own_keys() {
-        let mut cache = HostKvCache::default();
-        let k = tensor(vec![1., 2., 3.], (3, 1, 1, 1));
-        cache.append(&k, &k).unwrap();
-        cache.retain_rows(&[2, 0]).unwrap();
-        let q = tensor(vec![1., 1.], (2, 1, 1, 1));
+    fn slots_of_different_lengths_attend_only_their_own_keys() {
+        // Slot 2 holds two columns, slot 0 one; a step appends one column to each, in the
+        // order (slot 2, slot 0), and each query sees its own slot's keys only.
         let shape = HeadShape { n_head: 1, n_kv_head: 1, head_dim: 1 };
-        let out = cache.attend(&q, shape, Visibility { pads: &[0, 0], offset: 0, window: None }).unwrap();
-        assert_eq!(out.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![3., 1.]);
-        assert!(cache.retain_rows(&[5]).is_err());
+        let mut cache = HostKvCache::default();
+        cache.append(&tensor(vec![1.], (1, 1, 1, 1)), &tensor(vec![10.], (1, 1, 1, 1)), &[span(0, 0, 0)]).unwrap();
+        let two = tensor(vec![0., 0.], (1, 1, 2, 1));
+        cache.append(&two, &tensor(vec![20., 40.], (1, 1, 2, 1)), &[span(2, 0, 0)]).unwrap();
+        assert_eq!((cache.columns(0), cache.columns(1), cache.columns(2)), (1, 0, 2));
+        let step = [span(2, 2, 0), span(0, 1, 0)];
+        let k = tensor(vec![0., 1.], (2, 1, 1, 1));
+        cache.append(&k, &tensor(vec![60., 30.], (2, 1, 1, 1)), &step).unwrap();
+        let q = tensor(vec![1., 0.], (2, 1, 1, 1));
+        let out: Vec<f32> = cache.attend(&q, shape, &step, None).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        // Slot 2: equal scores over 20, 40, 60; slot 0: a zero query gives equal scores over 10, 30.
+        assert_eq!(out, vec![40., 20.]);
+        let err = cache.append(&k, &k, &[span(2, 2, 0), span(0, 2, 0)]).unwrap_err().to_string();
+        assert!(err.contains("slot 2 holds 3 columns, the step expects 2"), "{err}");
+        cache.clear_slot(2);
+        assert_eq!(cache.columns(2), 0);
+        assert!(cache.attend(&q, shape, &step, None).is_err(), "a cleared slot has no keys to attend");
     }
 }

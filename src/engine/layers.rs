@@ -8,7 +8,7 @@
 
 use candle_core::{DType, Device, Module, Tensor, D};
 
-use super::host_attention::{HeadShape, HostKvCache, Visibility};
+use super::host_attention::{HeadShape, HostKvCache, RowSpan};
 use super::weights::{Matrix, WeightSource};
 use super::EngineError;
 
@@ -165,53 +165,39 @@ impl Rotary {
     }
 }
 
-/// Which rows of a batch are padding: row `r` has `pads[r]` padding columns on the left, so its
-/// token in column `c` sits at position `c - pads[r]`.
+/// Which rows of a left-padded batch are padding: row `r` has `pads[r]` padding columns on the
+/// left, so its token in column `c` sits at position `c - pads[r]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowPadding {
     /// Left padding per row, in columns.
     pub pads: Vec<usize>,
 }
 
-impl RowPadding {
-    /// Positions `[b, s]` (f32) of columns `offset..offset + seq`; padding columns get 0.
-    ///
-    /// # Errors
-    /// Tensor creation failed.
-    pub fn positions(&self, offset: usize, seq: usize, dev: &Device) -> Result<Tensor, EngineError> {
-        let cols = Tensor::arange(offset as f32, (offset + seq) as f32, dev)?.unsqueeze(0)?;
-        let pads: Vec<f32> = self.pads.iter().map(|&p| p as f32).collect();
-        let pads = Tensor::from_vec(pads, (self.pads.len(), 1), dev)?;
-        Ok(cols.broadcast_sub(&pads)?.relu()?)
-    }
-
-    /// Additive mask `[b, 1, s, offset + s]` for queries in columns `offset..offset + seq`: a key is
-    /// visible when it is not padding, not in the future, and (with a window `w`) fewer than `w`
-    /// positions back, as llama.cpp's standard sliding window (`p_q - p_k < w`).
-    ///
-    /// # Errors
-    /// Tensor creation failed.
-    pub fn mask(&self, offset: usize, seq: usize, window: Option<usize>, dev: &Device)
-        -> Result<Tensor, EngineError> {
-        let kv = offset + seq;
-        let q = Tensor::arange(offset as f32, kv as f32, dev)?.reshape((seq, 1))?;
-        let k = Tensor::arange(0f32, kv as f32, dev)?.reshape((1, kv))?;
-        let mut visible = k.broadcast_le(&q)?;
-        if let Some(w) = window {
-            let back = q.broadcast_sub(&k)?;
-            visible = (visible * back.lt(w as f64)?)?;
-        }
-        let pads: Vec<f32> = self.pads.iter().map(|&p| p as f32).collect();
-        let pads = Tensor::from_vec(pads, (self.pads.len(), 1, 1), dev)?;
-        let not_pad = k.unsqueeze(0)?.broadcast_ge(&pads)?;
-        let visible = visible.unsqueeze(0)?.broadcast_mul(&not_pad)?;
-        let zeros = Tensor::zeros(visible.shape(), DType::F32, dev)?;
-        let masked = Tensor::full(MASKED, visible.shape(), dev)?;
-        Ok(visible.where_cond(&zeros, &masked)?.unsqueeze(1)?)
-    }
+/// Positions `[b, s]` (f32) of each row's `s` new columns.
+///
+/// # Errors
+/// Tensor creation failed.
+pub fn positions(rows: &[RowSpan], seq: usize, dev: &Device) -> Result<Tensor, EngineError> {
+    let p: Vec<f32> = rows.iter().flat_map(|r| (0..seq).map(move |i| r.position(i) as f32)).collect();
+    Ok(Tensor::from_vec(p, (rows.len(), seq), dev)?)
 }
 
-/// Keys and values of all past columns, `[b, kv_heads, columns, head_dim]`.
+/// Additive mask `[1, 1, s, past + s]` of one row's `s` new queries over its slot's keys, open
+/// exactly where [`RowSpan::visible_keys`] is (the CPU kernel's rule), so both paths agree.
+///
+/// # Errors
+/// Tensor creation failed.
+pub fn row_mask(row: &RowSpan, seq: usize, window: Option<usize>, dev: &Device) -> Result<Tensor, EngineError> {
+    let kv = row.past + seq;
+    let mut mask = vec![MASKED; seq * kv];
+    for i in 0..seq {
+        mask[i * kv..][row.visible_keys(i, window)].fill(0.0);
+    }
+    Ok(Tensor::from_vec(mask, (1, 1, seq, kv), dev)?)
+}
+
+/// Keys and values of one slot's past columns, `[1, kv_heads, columns, head_dim]` (the tensor
+/// path keeps one per slot, so slots grow independently).
 #[derive(Clone, Default)]
 pub struct KvCache {
     kv: Option<(Tensor, Tensor)>,
@@ -241,26 +227,31 @@ impl KvCache {
         Ok((k, v))
     }
 
-    /// Keeps only the given batch rows (finished rows leave the batch).
-    ///
-    /// # Errors
-    /// A row index out of range.
-    pub fn retain_rows(&mut self, rows: &Tensor) -> Result<(), EngineError> {
-        if let Some((k, v)) = &self.kv {
-            self.kv = Some((k.index_select(rows, 0)?, v.index_select(rows, 0)?));
-        }
-        Ok(())
-    }
-
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.kv = None;
     }
+}
 
-    /// Where the cached tensors live, if any.
-    fn device(&self) -> Option<Device> {
-        self.kv.as_ref().map(|(k, _)| k.device().clone())
-    }
+/// Softmax attention of one row's queries `[1, n_head, s, d]` over its keys and values
+/// `[1, n_kv_head, kv, d]` with an additive mask `[1, 1, s, kv]`; returns `[1, s, n_head * d]`.
+///
+/// # Errors
+/// Shape mismatch.
+pub fn attend_masked(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, shape: &AttentionShape)
+    -> Result<Tensor, EngineError> {
+    let (b, _, s, _) = q.dims4()?;
+    let AttentionShape { n_head, n_kv_head, head_dim, .. } = *shape;
+    let kv = k.dim(2)?;
+    // Grouped-query attention without copying keys: query head h uses kv head h / groups,
+    // so [b, n_head, s, d] regroups as [b, n_kv_head, groups * s, d].
+    let groups = n_head / n_kv_head;
+    let q = q.reshape((b, n_kv_head, groups * s, head_dim))?;
+    let scores = q.matmul(&k.t()?)?.reshape((b, n_head, s, kv))?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
+    let probs = probs.reshape((b, n_kv_head, groups * s, kv))?;
+    let out = probs.matmul(&v.contiguous()?)?.reshape((b, n_head, s, head_dim))?;
+    Ok(out.transpose(1, 2)?.reshape((b, s, n_head * head_dim))?)
 }
 
 /// Shape and options of one attention layer.
@@ -276,18 +267,16 @@ pub struct AttentionShape {
     pub scale: f64,
 }
 
-/// Per-forward inputs every layer shares: rotary tables per rotary variant, the batch's padding
-/// and, off the CPU, additive masks per window.
+/// Per-forward inputs every layer shares: rotary tables per rotary variant, each row's slot,
+/// length and padding and, off the CPU, additive masks per window and row.
 pub struct StepInputs {
     /// (cos, sin) per rotary variant, each `[b, s, d/2]`.
     pub rope: Vec<(Tensor, Tensor)>,
-    /// The full causal mask and, if any layer has a window, the windowed one (empty on the CPU,
-    /// whose attention kernel reads `pads` and `offset` instead).
-    pub masks: Vec<Tensor>,
-    /// Left padding per row.
-    pub pads: Vec<usize>,
-    /// Column of the first input token.
-    pub offset: usize,
+    /// Per window variant (the full causal mask first, then any sliding window), one mask per
+    /// row from [`row_mask`]; empty on the CPU, whose attention kernel reads `rows` instead.
+    pub masks: Vec<Vec<Tensor>>,
+    /// Where each row of the call continues.
+    pub rows: Vec<RowSpan>,
 }
 
 /// Multi-head self-attention with optional q/k norms, a KV cache and grouped-query heads.
@@ -303,7 +292,7 @@ pub struct Attention {
     rope_index: usize,
     mask_index: usize,
     window: Option<usize>,
-    cache: KvCache,
+    cache: Vec<KvCache>,
     host_cache: HostKvCache,
 }
 
@@ -334,7 +323,7 @@ impl Attention {
     pub fn new(parts: AttentionParts, shape: AttentionShape) -> Self {
         let AttentionParts { q, k, v, o, q_norm, k_norm, rope, mask_index, window } = parts;
         Self { q, k, v, o, q_norm, k_norm, shape, rope: rope.0, rope_index: rope.1, mask_index, window,
-            cache: KvCache::default(), host_cache: HostKvCache::default() }
+            cache: Vec::new(), host_cache: HostKvCache::default() }
     }
 
     fn heads(&self, x: &Tensor, n: usize, norm: Option<&RmsNorm>) -> Result<Tensor, EngineError> {
@@ -360,52 +349,38 @@ impl Attention {
         let q = (self.rope.apply(&q, cos, sin)? * self.shape.scale)?;
         let k = self.rope.apply(&k, cos, sin)?;
         let out = if x.device().is_cpu() {
-            self.host_cache.append(&k, &v)?;
+            self.host_cache.append(&k, &v, &step.rows)?;
             let AttentionShape { n_head, n_kv_head, head_dim, .. } = self.shape;
-            let visible = Visibility { pads: &step.pads, offset: step.offset, window: self.window };
-            self.host_cache.attend(&q, HeadShape { n_head, n_kv_head, head_dim }, visible)?
+            self.host_cache.attend(&q, HeadShape { n_head, n_kv_head, head_dim }, &step.rows, self.window)?
         } else {
-            self.attend_with_mask(&q, &k, &v, step)?
+            self.attend_with_masks(&q, &k, &v, step)?
         };
         self.o.forward(&out)
     }
 
-    /// The device path: matmuls over the whole cache with an additive mask.
-    fn attend_with_mask(&mut self, q: &Tensor, k: &Tensor, v: &Tensor, step: &StepInputs)
+    /// The device path: each row appends to its slot and attends over it with its own mask.
+    fn attend_with_masks(&mut self, q: &Tensor, k: &Tensor, v: &Tensor, step: &StepInputs)
         -> Result<Tensor, EngineError> {
-        let (b, _, s, _) = q.dims4()?;
-        let AttentionShape { n_head, n_kv_head, head_dim, .. } = self.shape;
-        let mask = step.masks.get(self.mask_index)
-            .ok_or_else(|| EngineError::Input("step inputs lack this layer's mask".into()))?;
-        let (k, v) = self.cache.append(k, v)?;
-        let kv = k.dim(2)?;
-        // Grouped-query attention without copying keys: query head h uses kv head h / groups,
-        // so [b, n_head, s, d] regroups as [b, n_kv_head, groups * s, d].
-        let groups = n_head / n_kv_head;
-        let q = q.reshape((b, n_kv_head, groups * s, head_dim))?;
-        let scores = q.matmul(&k.t()?)?.reshape((b, n_head, s, kv))?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
-        let probs = probs.reshape((b, n_kv_head, groups * s, kv))?;
-        let out = probs.matmul(&v)?.reshape((b, n_head, s, head_dim))?;
-        Ok(out.transpose(1, 2)?.reshape((b, s, n_head * head_dim))?)
-    }
-
-    /// Number of cached columns.
-    pub fn cached_columns(&self) -> usize {
-        self.cache.len().max(self.host_cache.columns())
-    }
-
-    /// Keeps only the given batch rows in the cache.
-    ///
-    /// # Errors
-    /// A row index out of range.
-    pub fn retain_rows(&mut self, rows: &[usize]) -> Result<(), EngineError> {
-        if !self.cache.is_empty() {
-            let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-            let device = self.cache.device().unwrap_or(Device::Cpu);
-            self.cache.retain_rows(&Tensor::from_vec(idx, rows.len(), &device)?)?;
+        let masks = step.masks.get(self.mask_index)
+            .filter(|m| m.len() == step.rows.len())
+            .ok_or_else(|| EngineError::Input("step inputs lack this layer's masks".into()))?;
+        let mut outs = Vec::with_capacity(step.rows.len());
+        for (r, (row, mask)) in step.rows.iter().zip(masks).enumerate() {
+            if self.cache.len() <= row.slot {
+                self.cache.resize_with(row.slot + 1, KvCache::default);
+            }
+            let (keys, values) = self.cache[row.slot].append(&k.narrow(0, r, 1)?, &v.narrow(0, r, 1)?)?;
+            outs.push(attend_masked(&q.narrow(0, r, 1)?, &keys, &values, mask, &self.shape)?);
         }
-        self.host_cache.retain_rows(rows)
+        Ok(Tensor::cat(&outs, 0)?)
+    }
+
+    /// Empties one slot of the cache.
+    pub fn clear_slot(&mut self, slot: usize) {
+        if let Some(cache) = self.cache.get_mut(slot) {
+            cache.clear();
+        }
+        self.host_cache.clear_slot(slot);
     }
 
     /// Empties the cache.
@@ -464,28 +439,66 @@ impl Mlp {
 mod tests {
     use super::*;
 
-    #[test]
-    fn mask_hides_padding_future_and_keys_outside_the_window() {
-        let dev = Device::Cpu;
-        // Row 0: no padding; row 1: one padding column. Queries at columns 2..4, window 2.
-        let rows = RowPadding { pads: vec![0, 1] };
-        let m = rows.mask(2, 2, Some(2), &dev).unwrap().squeeze(1).unwrap();
-        let m: Vec<Vec<Vec<f32>>> = m.to_vec3().unwrap();
-        let open = |x: f32| x == 0.0;
-        // Query column 2 sees columns 1 and 2 (2 - k < 2), column 3 sees 2 and 3.
-        assert_eq!(m[0][0].iter().map(|&x| open(x)).collect::<Vec<_>>(), [false, true, true, false]);
-        assert_eq!(m[0][1].iter().map(|&x| open(x)).collect::<Vec<_>>(), [false, false, true, true]);
-        // Row 1's column 0 is padding; column 1 is its first token.
-        assert_eq!(m[1][0].iter().map(|&x| open(x)).collect::<Vec<_>>(), [false, true, true, false]);
-        let no_window = rows.mask(2, 2, None, &dev).unwrap().squeeze(1).unwrap().to_vec3::<f32>().unwrap();
-        assert_eq!(no_window[1][1].iter().map(|&x| open(x)).collect::<Vec<_>>(), [false, true, true, true]);
+    fn open(mask: &Tensor) -> Vec<Vec<bool>> {
+        let m: Vec<Vec<f32>> = mask.squeeze(0).unwrap().squeeze(0).unwrap().to_vec2().unwrap();
+        m.into_iter().map(|r| r.into_iter().map(|x| x == 0.0).collect()).collect()
     }
 
     #[test]
-    fn positions_start_at_zero_after_each_rows_padding() {
-        let rows = RowPadding { pads: vec![0, 2] };
-        let p: Vec<Vec<f32>> = rows.positions(1, 3, &Device::Cpu).unwrap().to_vec2().unwrap();
-        assert_eq!(p, vec![vec![1.0, 2.0, 3.0], vec![0.0, 0.0, 1.0]]);
+    fn row_mask_hides_padding_future_and_keys_outside_the_window() {
+        let dev = Device::Cpu;
+        // Queries at columns 2..4 after two cached columns, window 2.
+        let row = RowSpan { slot: 0, past: 2, pad: 0 };
+        let m = open(&row_mask(&row, 2, Some(2), &dev).unwrap());
+        // Query column 2 sees columns 1 and 2 (2 - k < 2), column 3 sees 2 and 3.
+        assert_eq!(m, [[false, true, true, false], [false, false, true, true]]);
+        // One padding column: column 0 is never visible.
+        let padded = RowSpan { pad: 1, ..row };
+        assert_eq!(open(&row_mask(&padded, 2, None, &dev).unwrap())[1], [false, true, true, true]);
+    }
+
+    #[test]
+    fn positions_follow_each_rows_own_length_and_padding() {
+        let rows = [RowSpan { slot: 0, past: 1, pad: 0 }, RowSpan { slot: 1, past: 1, pad: 2 },
+            RowSpan { slot: 5, past: 40, pad: 0 }];
+        let p: Vec<Vec<f32>> = positions(&rows, 3, &Device::Cpu).unwrap().to_vec2().unwrap();
+        assert_eq!(p, vec![vec![1.0, 2.0, 3.0], vec![0.0, 0.0, 1.0], vec![40.0, 41.0, 42.0]]);
+    }
+
+    /// The tensor path (used off the CPU) and the CPU kernel agree on slots of different lengths
+    /// with grouped heads and a window; run here on CPU tensors.
+    #[test]
+    fn masked_tensor_attention_matches_the_cpu_kernel_per_slot() {
+        let dev = Device::Cpu;
+        let shape = AttentionShape { n_head: 4, n_kv_head: 2, head_dim: 8, scale: 1.0 };
+        let heads = HeadShape { n_head: 4, n_kv_head: 2, head_dim: 8 };
+        let noise = |n: usize, seed: f32| -> Vec<f32> { (0..n).map(|i| ((i as f32 + seed) * 0.37).sin()).collect() };
+        let mut host = HostKvCache::default();
+        let mut tensors = vec![KvCache::default(), KvCache::default()];
+        // Slot 1 gets 5 columns, slot 0 gets 3, then one step of 2 columns for both.
+        let prefill = |slot: usize, s: usize, seed: f32, host: &mut HostKvCache, tensors: &mut [KvCache]| {
+            let k = Tensor::from_vec(noise(2 * s * 8, seed), (1, 2, s, 8), &dev).unwrap();
+            let v = Tensor::from_vec(noise(2 * s * 8, seed + 50.0), (1, 2, s, 8), &dev).unwrap();
+            host.append(&k, &v, &[RowSpan { slot, past: 0, pad: 0 }]).unwrap();
+            tensors[slot].append(&k, &v).unwrap();
+        };
+        prefill(1, 5, 1.0, &mut host, &mut tensors);
+        prefill(0, 3, 2.0, &mut host, &mut tensors);
+        let rows = [RowSpan { slot: 1, past: 5, pad: 0 }, RowSpan { slot: 0, past: 3, pad: 1 }];
+        let k = Tensor::from_vec(noise(2 * 2 * 2 * 8, 3.0), (2, 2, 2, 8), &dev).unwrap();
+        let v = Tensor::from_vec(noise(2 * 2 * 2 * 8, 4.0), (2, 2, 2, 8), &dev).unwrap();
+        let q = Tensor::from_vec(noise(2 * 4 * 2 * 8, 5.0), (2, 4, 2, 8), &dev).unwrap();
+        host.append(&k, &v, &rows).unwrap();
+        let want: Vec<f32> = host.attend(&q, heads, &rows, Some(4)).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let mut got = Vec::new();
+        for (r, row) in rows.iter().enumerate() {
+            let (keys, values) = tensors[row.slot].append(&k.narrow(0, r, 1).unwrap(), &v.narrow(0, r, 1).unwrap()).unwrap();
+            let mask = row_mask(row, 2, Some(4), &dev).unwrap();
+            let out = attend_masked(&q.narrow(0, r, 1).unwrap(), &keys, &values, &mask, &shape).unwrap();
+            got.extend(out.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        }
+        let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{worst}");
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! `Generator` trait, so the runner, the judge and the bench treat it like any API model.
 //!
 //! It joins the parts of the engine: the chat template renders the messages, the tokenizer
-//! turns them into ids, [`generate::generate`] runs the batch, and the reasoning split removes a
-//! `<think>` block from the rated text for reasoning models (the raw text is kept).
+//! turns them into ids, [`generate::generate_each`] schedules the conversations (continuous
+//! batching), and the reasoning split removes a `<think>` block from the rated text for
+//! reasoning models (the raw text is kept).
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,8 +15,8 @@ use candle_core::Device;
 
 use crate::registry::{ChatTemplateSource, LocalModel, TokenizerSource, Weights};
 use crate::schema::{
-    FatalGeneratorError, FinishReason, GenerationReply, GenerationRequest, Generator, GeneratorInfo, ModelKind,
-    Timings, TokenSource, TokenUsage,
+    FatalGeneratorError, FinishReason, GenerationParams, GenerationReply, GenerationRequest, Generator, GeneratorInfo,
+    ModelKind, Timings, TokenSource, TokenUsage,
 };
 
 use super::chat_template::{ChatTemplate, RenderOptions};
@@ -26,7 +28,7 @@ use super::sampler::SamplingParams;
 use super::tokenizer::{EncodeOptions, Tokenizer};
 use super::{models, EngineError};
 
-/// Conversations per forward pass unless the caller asks otherwise.
+/// Conversations in flight unless the caller asks otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 8;
 /// Prompt columns per prefill pass.
 const PREFILL_CHUNK: usize = 512;
@@ -122,97 +124,102 @@ impl LocalGenerator {
         self.tokenizer.encode(&text, EncodeOptions::PROMPT)
     }
 
-    /// Run one batch whose requests share sampling settings.
-    fn generate_batch(&mut self, requests: &[GenerationRequest]) -> Vec<GenerationReply> {
+    /// The engine's options for requests with these sampling settings.
+    fn options(&self, params: &GenerationParams) -> GenerateOptions {
+        GenerateOptions {
+            sampling: SamplingParams {
+                temperature: params.temperature,
+                top_p: params.top_p.filter(|p| *p < 1.0),
+                top_k: params.top_k.map(|k| k as usize),
+                repetition_penalty: params.repetition_penalty.map(|p| p as f32),
+            },
+            run_seed: params.seed,
+            eos_ids: self.tokenizer.eos_ids().to_vec(),
+            prefill_chunk: PREFILL_CHUNK,
+        }
+    }
+
+    /// Answers requests that share sampling settings with up to `slots` in flight; `base` is
+    /// the index of `requests[0]` for `on_reply`. A prompt that fails to render is answered at
+    /// once with an error; an engine error fails every reply not yet handed over.
+    fn run_scheduler(
+        &mut self,
+        requests: &[GenerationRequest],
+        base: usize,
+        slots: usize,
+        on_reply: &mut dyn FnMut(usize, GenerationReply) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         let started = Instant::now();
-        let mut replies: Vec<Option<GenerationReply>> = vec![None; requests.len()];
+        let Some(first) = requests.first() else { return ControlFlow::Continue(()) };
+        let options = self.options(&first.params);
         let mut inputs = Vec::new();
-        let mut slots = Vec::new();
+        let mut at = Vec::new();
         for (i, request) in requests.iter().enumerate() {
             match self.prompt_ids(request) {
                 Ok(prompt) => {
-                    inputs.push(GenerationInput {
-                        conversation_id: request.conversation_id.to_string(),
-                        prompt,
-                        max_new_tokens: request.params.max_new_tokens as usize,
-                    });
-                    slots.push(i);
+                    let max_new_tokens = request.params.max_new_tokens as usize;
+                    inputs.push(GenerationInput { conversation_id: request.conversation_id.to_string(), prompt, max_new_tokens });
+                    at.push(base + i);
                 }
-                Err(e) => replies[i] = Some(GenerationReply::failed(e.to_string(), String::new(), Timings::default())),
+                Err(e) => on_reply(base + i, GenerationReply::failed(e.to_string(), String::new(), Timings::default()))?,
             }
         }
-        if let Some(first) = requests.first() {
-            let params = &first.params;
-            let options = GenerateOptions {
-                sampling: SamplingParams {
-                    temperature: params.temperature,
-                    top_p: params.top_p.filter(|p| *p < 1.0),
-                    top_k: params.top_k.map(|k| k as usize),
-                    repetition_penalty: params.repetition_penalty.map(|p| p as f32),
-                },
-                run_seed: params.seed,
-                eos_ids: self.tokenizer.eos_ids().to_vec(),
-                prefill_chunk: PREFILL_CHUNK,
-                pad_id: 0,
-            };
-            let batch = inputs.len() as u32;
-            match generate::generate(&mut self.model, &inputs, &options, &mut |_, _| false) {
-                Ok(outputs) => {
-                    for (slot, output) in slots.iter().zip(outputs) {
-                        replies[*slot] = Some(self.reply(output, batch));
-                    }
-                }
-                Err(e) => {
-                    self.model.clear_kv_cache();
-                    let timings = Timings { total_ms: started.elapsed().as_secs_f64() * 1e3, ..Timings::default() };
-                    for slot in slots {
-                        replies[slot] = Some(GenerationReply::failed(e.to_string(), String::new(), timings));
-                    }
-                }
-            }
-        }
-        replies
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| GenerationReply::failed("invariant: no reply", String::new(), Timings::default())))
-            .collect()
-    }
-
-    fn reply(&self, output: generate::GenerationOutput, batch: u32) -> GenerationReply {
-        let timings = Timings {
-            ttft_ms: Some(output.ttft_ms),
-            prefill_ms: Some(output.prefill_ms),
-            decode_ms: Some(output.decode_ms),
-            total_ms: output.ttft_ms + output.decode_ms,
-        };
-        let usage = Some(TokenUsage {
-            prompt_tokens: output.prompt_tokens as u32,
-            completion_tokens: output.tokens.len() as u32,
-            source: TokenSource::Engine,
+        let mut answered = vec![false; inputs.len()];
+        let mut flow = ControlFlow::Continue(());
+        let Self { model, tokenizer, spec, .. } = self;
+        let result = generate::generate_each(model, &inputs, &options, slots, &mut |_, _| false, &mut |i, output| {
+            answered[i] = true;
+            flow = on_reply(at[i], reply(tokenizer, spec.reasoning, output));
+            flow
         });
-        let raw = match self.tokenizer.decode(&output.tokens, true) {
-            Ok(text) => text,
-            Err(e) => return GenerationReply { usage, ..GenerationReply::failed(e.to_string(), String::new(), timings) },
-        };
-        let (text, raw_text) = if self.spec.reasoning {
-            let split = split_reasoning(&raw);
-            (split.answer, split.raw)
-        } else {
-            (raw.trim().to_owned(), (raw.trim() != raw).then_some(raw.clone()))
-        };
-        GenerationReply {
-            text,
-            raw_text,
-            finish_reason: match output.stop {
-                StopReason::Eos | StopReason::Hook => FinishReason::Stop,
-                StopReason::MaxTokens => FinishReason::Length,
-            },
-            usage,
-            timings,
-            batch_size: batch,
-            provider_model_version: None,
-            request_id: None,
-            error: None,
+        flow?;
+        if let Err(e) = result {
+            let timings = Timings { total_ms: started.elapsed().as_secs_f64() * 1e3, ..Timings::default() };
+            for (i, _) in answered.iter().enumerate().filter(|(_, done)| !**done) {
+                on_reply(at[i], GenerationReply::failed(e.to_string(), String::new(), timings))?;
+            }
         }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The reply for one engine output: text decoded (a reasoning model's `<think>` block split
+/// off), per-row timings and token counts.
+fn reply(tokenizer: &Tokenizer, reasoning: bool, output: generate::GenerationOutput) -> GenerationReply {
+    let timings = Timings {
+        ttft_ms: Some(output.ttft_ms),
+        prefill_ms: Some(output.prefill_ms),
+        decode_ms: Some(output.decode_ms),
+        total_ms: output.ttft_ms + output.decode_ms,
+    };
+    let usage = Some(TokenUsage {
+        prompt_tokens: output.prompt_tokens as u32,
+        completion_tokens: output.tokens.len() as u32,
+        source: TokenSource::Engine,
+    });
+    let raw = match tokenizer.decode(&output.tokens, true) {
+        Ok(text) => text,
+        Err(e) => return GenerationReply { usage, ..GenerationReply::failed(e.to_string(), String::new(), timings) },
+    };
+    let (text, raw_text) = if reasoning {
+        let split = split_reasoning(&raw);
+        (split.answer, split.raw)
+    } else {
+        (raw.trim().to_owned(), (raw.trim() != raw).then_some(raw.clone()))
+    };
+    GenerationReply {
+        text,
+        raw_text,
+        finish_reason: match output.stop {
+            StopReason::Eos | StopReason::Hook => FinishReason::Stop,
+            StopReason::MaxTokens => FinishReason::Length,
+        },
+        usage,
+        timings,
+        batch_size: output.batch as u32,
+        provider_model_version: None,
+        request_id: None,
+        error: None,
     }
 }
 
@@ -242,17 +249,38 @@ impl Generator for LocalGenerator {
         DEFAULT_BATCH_SIZE
     }
 
+    /// Every request in flight at once (a static batch); replies in request order.
     fn generate(&mut self, requests: &[GenerationRequest]) -> Result<Vec<GenerationReply>, FatalGeneratorError> {
-        // Rows of one forward pass share sampling settings; split where they differ.
-        let mut replies = Vec::with_capacity(requests.len());
+        let mut replies = vec![None; requests.len()];
+        self.generate_each(requests, requests.len(), &mut |i, reply| {
+            replies[i] = Some(reply);
+            ControlFlow::Continue(())
+        })?;
+        Ok(replies
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| GenerationReply::failed("invariant: no reply", String::new(), Timings::default())))
+            .collect())
+    }
+
+    /// Continuous batching: up to `batch_size` conversations in flight, a finished one's slot
+    /// refilled with the next at once. Rows of one scheduler share sampling settings, so runs of
+    /// requests with other settings get their own.
+    fn generate_each(
+        &mut self,
+        requests: &[GenerationRequest],
+        batch_size: usize,
+        on_reply: &mut dyn FnMut(usize, GenerationReply) -> ControlFlow<()>,
+    ) -> Result<(), FatalGeneratorError> {
         let mut start = 0;
         while start < requests.len() {
             let params = &requests[start].params;
             let end = requests[start..].iter().position(|r| &r.params != params).map_or(requests.len(), |n| start + n);
-            replies.extend(self.generate_batch(&requests[start..end]));
+            if self.run_scheduler(&requests[start..end], start, batch_size, on_reply).is_break() {
+                break;
+            }
             start = end;
         }
-        Ok(replies)
+        Ok(())
     }
 
     fn provenance(&self) -> BTreeMap<String, String> {

@@ -4,7 +4,8 @@
 //! `Box<dyn Generator>`. A run writes `results/<run>/`:
 //! - `manifest.json` (atomically; see [`manifest`]),
 //! - `conversations.jsonl` (the data set it answered, so later stages need nothing else),
-//! - `responses/<model_id>.jsonl` (append-only, fsynced per batch; see [`store`]).
+//! - `responses/<model_id>.jsonl` (append-only, each reply written and fsynced as it finishes,
+//!   in order of completion; see [`store`]).
 //!
 //! Running the same command again resumes: answered pairs are skipped, a torn last line is
 //! repaired, and a change of settings is refused by name unless `new_run` moves the old run
@@ -21,6 +22,7 @@ pub mod shard;
 pub mod store;
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -57,8 +59,11 @@ pub struct GenerateOptions {
     pub params: GenerationParams,
     /// The prompt.
     pub prompt: Prompt,
-    /// Requests per `generate` call; `None` lets each generator choose.
+    /// Conversations in flight (local) or per window (API); `None` lets each generator choose.
     pub batch_size: Option<usize>,
+    /// Send fixed batches that wait for their slowest reply instead of refilling each finished
+    /// slot at once (the pre-continuous behaviour, for comparisons; replies are the same).
+    pub static_batches: bool,
     /// How to open models.
     pub open: OpenOptions,
     /// Only this shard's conversations.
@@ -281,30 +286,34 @@ fn run_model(
     let mut progress = progress::ModelProgress::new(model_id.as_str(), pending.len(), options.show_progress);
     let info = generator.info();
     let started = Instant::now();
-    for batch in pending.chunks(batch_size) {
-        let requests = options.prompt.requests(batch.iter().copied(), &options.params);
-        let replies = match generator.generate(&requests) {
-            Ok(replies) => replies,
-            Err(fatal) => {
-                outcome.fatal = Some(fatal.to_string());
-                break;
+    let requests = options.prompt.requests(pending.iter().copied(), &options.params);
+    let mut failure = None;
+    let mut on_reply = |i: usize, reply: GenerationReply| -> ControlFlow<()> {
+        match store_reply(options, &info, &mut file, requests.get(i), reply) {
+            Ok(record) => {
+                let tokens = record.usage.map_or(0, |u| u64::from(u.completion_tokens));
+                outcome.written += 1;
+                outcome.errors += usize::from(record.finish_reason == FinishReason::Error);
+                outcome.completion_tokens += tokens;
+                progress.advance(1, tokens);
+                ControlFlow::Continue(())
             }
-        };
-        if replies.len() != requests.len() {
-            outcome.fatal = Some(format!("the generator returned {} replies for {} requests", replies.len(), requests.len()));
-            break;
+            Err(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
         }
-        let records: Vec<ResponseRecord> = requests
-            .into_iter()
-            .zip(replies)
-            .map(|(request, reply)| to_record(options, &info, request, reply))
-            .collect();
-        file.append(&records)?;
-        let tokens: u64 = records.iter().filter_map(|r| r.usage).map(|u| u64::from(u.completion_tokens)).sum();
-        outcome.written += records.len();
-        outcome.errors += records.iter().filter(|r| r.finish_reason == FinishReason::Error).count();
-        outcome.completion_tokens += tokens;
-        progress.advance(records.len(), tokens);
+    };
+    let result = if options.static_batches {
+        crate::schema::generate_in_batches(generator.as_mut(), &requests, batch_size, &mut on_reply)
+    } else {
+        generator.generate_each(&requests, batch_size, &mut on_reply)
+    };
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if let Err(fatal) = result {
+        outcome.fatal = Some(fatal.to_string());
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     progress.finish();
@@ -312,6 +321,20 @@ fn run_model(
         manifest::record_peak_rss(&options.out, manifest, &model_id, crate::bench::memory::peak_rss_bytes())?;
     }
     Ok(outcome)
+}
+
+/// Appends one reply's record durably (one write and an fsync), as soon as it arrives.
+fn store_reply(
+    options: &GenerateOptions,
+    info: &crate::schema::GeneratorInfo,
+    file: &mut store::ResponseFile,
+    request: Option<&GenerationRequest>,
+    reply: GenerationReply,
+) -> anyhow::Result<ResponseRecord> {
+    let request = request.context("invariant: the generator answered a request it was not given")?;
+    let record = to_record(options, info, request.clone(), reply);
+    file.append(std::slice::from_ref(&record))?;
+    Ok(record)
 }
 
 fn record_model(

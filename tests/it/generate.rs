@@ -105,6 +105,48 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     assert_eq!(answered_once(&file), sample_ids());
 }
 
+/// The text of every reply, by conversation id.
+fn texts(path: &Path) -> std::collections::BTreeMap<String, String> {
+    records(path).into_iter().map(|r| (r.conversation_id.to_string(), r.text)).collect()
+}
+
+/// Continuous batching (4 slots, each refilled as soon as its reply ends, records appended in
+/// order of completion) killed mid-run and resumed: every conversation answered once, each with
+/// the reply it gets one at a time, and each record timed as its own row.
+#[test]
+fn continuous_batching_killed_and_resumed_gives_the_replies_of_one_at_a_time() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("alone");
+    let output = run(&mut generate(&alone, &["--max-new-tokens", "24", "--batch-size", "1", "--static-batches"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = dir.path().join("continuous");
+    let args = ["--max-new-tokens", "24", "--batch-size", "4"];
+    let mut child = generate(&out, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&file).map(|t| t.lines().count()).unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "no records within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = answered_once(&file);
+    assert!(before.len() < sample_ids().len(), "the run finished before it could be killed");
+    let output = run(&mut generate(&out, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("{} resumed", before.len())), "{}", stdout(&output));
+    assert_eq!(answered_once(&file), sample_ids());
+    assert_eq!(texts(&file), texts(&alone.join("responses").join(format!("{MODEL}.jsonl"))));
+    let records = records(&file);
+    for r in &records {
+        let (ttft, prefill, decode) = (r.timings.ttft_ms.unwrap(), r.timings.prefill_ms.unwrap(), r.timings.decode_ms.unwrap());
+        assert!(prefill > 0.0 && ttft >= prefill && (r.timings.total_ms - (ttft + decode)).abs() < 1e-6, "{:?}", r.timings);
+        assert!((1..=4).contains(&r.batch_size), "{}", r.batch_size);
+    }
+    assert!(records.iter().any(|r| r.batch_size == 4), "4 slots never decoded together");
+}
+
 #[test]
 fn torn_last_line_is_repaired_on_resume() {
     require_model!();

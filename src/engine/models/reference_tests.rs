@@ -3,6 +3,7 @@
 //! 2 threads): tiny random-weight Llama 3.1 / Qwen2.5 / Qwen3 GGUF files and a safetensors twin
 //! with llama.cpp's logits, and the real Gemma 3 270M model's greedy tokens and top-2 margins.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
@@ -10,7 +11,7 @@ use serde::Deserialize;
 
 use super::{load_gguf, load_safetensors};
 use crate::engine::decoder::Model;
-use crate::engine::generate::{generate, GenerateOptions, GenerationInput};
+use crate::engine::generate::{generate, generate_each, GenerateOptions, GenerationInput, GenerationOutput};
 use crate::engine::layers::RowPadding;
 use crate::engine::sampler::SamplingParams;
 
@@ -165,7 +166,6 @@ fn gemma3_greedy_tokens_match_llamacpp_until_a_near_tie() {
         run_seed: 0,
         eos_ids: vec![],
         prefill_chunk: 512,
-        pad_id: 0,
     };
     for (i, case) in gemma_cases().iter().enumerate() {
         let input = GenerationInput {
@@ -272,11 +272,12 @@ fn tiny_models_left_padded_batch_of_8_and_chunked_prefill_match_single_pass() {
     }
 }
 
-/// Sampling with a per-conversation seed: the batch must not change any reply. Budgets differ per
-/// row, the hook stops a row that emits token 5 and token 7 is an EOS, so rows finish at
-/// different steps and leave the batch (exercising `retain_rows`).
+/// Sampling with a per-conversation seed: neither the batch nor the scheduler may change any
+/// reply. Budgets differ per row, the hook stops a row that emits token 5 and token 7 is an EOS,
+/// so rows finish at different steps; with all 8 in flight they leave a shrinking batch, through
+/// 3 slots each freed slot is refilled with the next prompt (lengths 1 to 300) mid-run.
 #[test]
-fn tiny_batched_sampled_generation_equals_one_at_a_time() {
+fn tiny_sampled_generation_all_in_flight_and_through_3_slots_equals_one_at_a_time() {
     let mut model = load_gguf(&fixtures().join("tiny_qwen3.gguf"), &Device::Cpu).unwrap();
     let inputs: Vec<GenerationInput> = tiny_prompts()
         .into_iter()
@@ -288,18 +289,121 @@ fn tiny_batched_sampled_generation_equals_one_at_a_time() {
         run_seed: 7,
         eos_ids: vec![7],
         prefill_chunk: 50,
-        pad_id: 0,
     };
     let mut hook = |_: usize, t: &[u32]| t.last() == Some(&5);
+    let alone: Vec<GenerationOutput> = inputs
+        .iter()
+        .map(|input| generate(&mut model, std::slice::from_ref(input), &options, &mut hook).unwrap().remove(0))
+        .collect();
     let batched = generate(&mut model, &inputs, &options, &mut hook).unwrap();
-    for (input, b) in inputs.iter().zip(&batched) {
-        let alone = generate(&mut model, std::slice::from_ref(input), &options, &mut hook).unwrap().remove(0);
-        assert_eq!((&b.tokens, b.stop), (&alone.tokens, alone.stop), "{}", input.conversation_id);
-        assert_eq!(b.prompt_tokens, input.prompt.len());
-        assert!(b.tokens.len() <= input.max_new_tokens);
-        assert!(b.ttft_ms >= b.prefill_ms && b.decode_ms >= 0.0);
+    let mut streamed = vec![None; inputs.len()];
+    let mut order = Vec::new();
+    generate_each(&mut model, &inputs, &options, 3, &mut hook, &mut |i, out| {
+        order.push(i);
+        streamed[i] = Some(out);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    for ((input, one), (b, s)) in inputs.iter().zip(&alone).zip(batched.iter().zip(&streamed)) {
+        let s = s.as_ref().expect("every conversation answered");
+        for out in [b, s] {
+            assert_eq!((&out.tokens, out.stop), (&one.tokens, one.stop), "{}", input.conversation_id);
+            assert_eq!(out.prompt_tokens, input.prompt.len());
+            assert!(out.tokens.len() <= input.max_new_tokens);
+            assert!(out.ttft_ms >= out.prefill_ms && out.prefill_ms > 0.0 && out.decode_ms >= 0.0);
+        }
+        assert!(s.batch <= 3, "{}: {} rows in a decode step of 3 slots", input.conversation_id, s.batch);
     }
-    println!("tiny qwen3: batched replies {:?}", batched.iter().map(|b| (b.tokens.len(), b.stop)).collect::<Vec<_>>());
+    assert_ne!(order, (0..inputs.len()).collect::<Vec<_>>(), "rows should finish out of order");
+    assert!(streamed.iter().flatten().any(|s| s.batch == 3), "the 3 slots were never full at once");
+    println!("tiny qwen3: replies {:?}; finished in order {order:?}",
+        alone.iter().map(|b| (b.tokens.len(), b.stop)).collect::<Vec<_>>());
+}
+
+/// Logits of each conversation at every step (its prefill's last column, then each decode step),
+/// greedy, with `slots` KV-cache slots: a conversation joins as soon as a slot is free, feeds
+/// its prompt in chunks of `chunk` (one chunk per step, between the others' decode steps) and
+/// decodes `budget` tokens. With one prompt and one slot this is that conversation alone.
+fn logits_through_slots(model: &mut Model, prompts: &[Vec<u32>], budget: &[usize], slots: usize, chunk: usize)
+    -> Vec<Vec<Vec<f32>>> {
+    struct Conv { index: usize, slot: usize, fed: usize, history: Vec<u32> }
+    let mut logits = vec![Vec::new(); prompts.len()];
+    let mut waiting = 0..prompts.len();
+    let mut free: Vec<usize> = (0..slots).rev().collect();
+    let mut live: Vec<Conv> = Vec::new();
+    model.clear_kv_cache();
+    while !live.is_empty() || !waiting.is_empty() {
+        while !free.is_empty() && !waiting.is_empty() {
+            let index = waiting.next().unwrap();
+            live.push(Conv { index, slot: free.pop().unwrap(), fed: 0, history: prompts[index].clone() });
+        }
+        for c in live.iter_mut().filter(|c| c.fed < prompts[c.index].len()) {
+            let n = chunk.min(prompts[c.index].len() - c.fed);
+            let ids = Tensor::new(&c.history[c.fed..c.fed + n], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let out: Vec<f32> = model.forward_slots(&ids, &[c.slot]).unwrap().squeeze(0).unwrap().to_vec1().unwrap();
+            c.fed += n;
+            if c.fed == prompts[c.index].len() {
+                c.history.push(argmax(&out));
+                logits[c.index].push(out);
+            }
+        }
+        let decoding: Vec<usize> = (0..live.len()).filter(|&i| {
+            let c = &live[i];
+            c.fed == prompts[c.index].len() && logits[c.index].len() <= budget[c.index]
+        }).collect();
+        if !decoding.is_empty() {
+            let last: Vec<u32> = decoding.iter().map(|&i| *live[i].history.last().unwrap()).collect();
+            let slots: Vec<usize> = decoding.iter().map(|&i| live[i].slot).collect();
+            let ids = Tensor::from_vec(last, (decoding.len(), 1), &Device::Cpu).unwrap();
+            let out: Vec<Vec<f32>> = model.forward_slots(&ids, &slots).unwrap().to_vec2().unwrap();
+            for (&i, row) in decoding.iter().zip(out) {
+                live[i].history.push(argmax(&row));
+                logits[live[i].index].push(row);
+            }
+        }
+        live.retain(|c| {
+            let done = logits[c.index].len() > budget[c.index];
+            if done {
+                model.release_slot(c.slot);
+                free.push(c.slot);
+            }
+            !done
+        });
+    }
+    model.clear_kv_cache();
+    logits
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    logits.iter().enumerate().fold((0, f32::MIN), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as u32
+}
+
+/// Largest logit difference between conversations streamed through 4 slots (joining mid-run at
+/// their own lengths) and each alone; asserts the greedy tokens agree.
+fn slots_vs_alone(model: &mut Model, prompts: &[Vec<u32>], budget: &[usize], chunk: usize) -> f32 {
+    let streamed = logits_through_slots(model, prompts, budget, 4, chunk);
+    let mut worst = 0f32;
+    for (i, steps) in streamed.iter().enumerate() {
+        let alone = logits_through_slots(model, &prompts[i..=i], &budget[i..=i], 1, chunk).remove(0);
+        assert_eq!(steps.len(), alone.len(), "conversation {i}: step count");
+        for (k, (a, b)) in steps.iter().zip(&alone).enumerate() {
+            assert_eq!(argmax(a), argmax(b), "conversation {i}, step {k}: greedy token differs");
+            worst = worst.max(max_abs_diff(a, b));
+        }
+    }
+    worst
+}
+
+#[test]
+fn tiny_models_conversations_joining_4_slots_match_each_alone() {
+    let prompts = tiny_prompts();
+    let budget = [9, 2, 14, 5, 3, 11, 7, 4];
+    for name in ["llama", "qwen2", "qwen3"] {
+        let mut m = load_gguf(&fixtures().join(format!("tiny_{name}.gguf")), &Device::Cpu).unwrap();
+        let worst = slots_vs_alone(&mut m, &prompts, &budget, 64);
+        println!("tiny {name}: 8 conversations (lengths 1..300) through 4 slots vs alone: max |diff| = {worst:.1e}");
+        assert!(worst < 1e-4, "{name}: {worst}");
+    }
 }
 
 // Gemma 3 amplifies float rounding (a ~1e-7 difference grows to ~1 logit through its post-MLP
@@ -324,4 +428,18 @@ fn gemma3_chunked_prefill_matches_one_shot() {
     let long = chunked_vs_one_shot(&mut model, prompt, 200);
     println!("gemma3: 20-token prompt in chunks of 7: max |diff| = {short:.2e}; {}-token prompt in chunks of 200: {long:.2e}", prompt.len());
     assert!(short < 1e-4 && long < 1e-4, "{short} {long}");
+}
+
+/// Conversations of very different lengths (1 to 600 tokens, across the 512-token window)
+/// streamed through 4 slots, joining mid-run in 200-token chunks, get each conversation's
+/// logits alone at every step of prefill and decode.
+#[test]
+fn gemma3_conversations_joining_4_slots_match_each_alone() {
+    let Some(mut model) = gemma() else { return };
+    let prompts = prompts_of_mixed_length();
+    let budget = [6, 2, 9, 4, 3, 8, 5, 7];
+    let worst = slots_vs_alone(&mut model, &prompts, &budget, 200);
+    println!("gemma3: 8 conversations (lengths {:?}) through 4 slots vs alone: max |diff| = {worst:.2e}",
+        prompts.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(worst < 1e-4, "{worst}");
 }

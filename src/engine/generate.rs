@@ -10,7 +10,7 @@ use candle_core::Tensor;
 
 use super::decoder::Model;
 use super::layers::RowPadding;
-use super::sampler::{conversation_seed, Sampler, SamplingParams};
+use super::sampler::{conversation_seed, sample_rows, Sampler, SamplingParams};
 use super::EngineError;
 
 /// One prompt to continue.
@@ -118,8 +118,9 @@ pub fn generate(
         logits = logits.index_select(&row_index(&active, model)?, 0)?;
     }
     while !active.is_empty() {
-        for (i, &r) in active.iter().enumerate() {
-            step_row(&mut rows[r], r, &logits.get(i)?, options, stop_hook, start)?;
+        let tokens = pick_tokens(&mut rows, &active, &logits)?;
+        for (&r, token) in active.iter().zip(tokens) {
+            step_row(&mut rows[r], r, token, options, stop_hook, start);
         }
         let keep: Vec<usize> = (0..active.len()).filter(|&i| rows[active[i]].stop.is_none()).collect();
         if keep.is_empty() {
@@ -165,20 +166,32 @@ fn prefill(model: &mut Model, prompts: &[&[u32]], options: &GenerateOptions)
     Ok((logits, padding))
 }
 
+/// The next token of every active row (`active` ascending, row `i` of `logits` for `active[i]`),
+/// with one transfer from the device (see [`sample_rows`]).
+fn pick_tokens(rows: &mut [Row], active: &[usize], logits: &Tensor) -> Result<Vec<u32>, EngineError> {
+    let chosen = rows
+        .iter_mut()
+        .enumerate()
+        .filter(|(r, _)| active.binary_search(r).is_ok())
+        .map(|(_, row)| (&mut row.sampler, row.history.as_slice()))
+        .collect();
+    sample_rows(logits, chosen)
+}
+
+/// Records `token` for `row`, stopping it on EOS, the hook or its budget.
 fn step_row(
     row: &mut Row,
     index: usize,
-    logits: &Tensor,
+    token: u32,
     options: &GenerateOptions,
     stop_hook: &mut dyn FnMut(usize, &[u32]) -> bool,
     start: Instant,
-) -> Result<(), EngineError> {
-    let token = row.sampler.sample(logits, &row.history)?;
+) {
     let now = millis(start);
     row.ttft_ms.get_or_insert(now);
     if options.eos_ids.contains(&token) {
         row.stop = Some((StopReason::Eos, now));
-        return Ok(());
+        return;
     }
     row.generated.push(token);
     row.history.push(token);
@@ -187,7 +200,6 @@ fn step_row(
     } else if row.generated.len() >= row.max_new_tokens {
         row.stop = Some((StopReason::MaxTokens, now));
     }
-    Ok(())
 }
 
 fn finish(row: Row, prefill_ms: f64) -> GenerationOutput {

@@ -77,6 +77,9 @@ pub enum EngineError {
     /// A caller passed inputs that do not fit the model (shapes, lengths, ids).
     #[error("invalid input: {0}")]
     Input(String),
+    /// The requested device is missing from this build or this machine (never replaced by the CPU).
+    #[error("{0}")]
+    Device(String),
     /// A tensor operation failed.
     #[error("tensor operation: {0}")]
     Candle(#[from] candle_core::Error),

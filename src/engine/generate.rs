@@ -14,7 +14,7 @@ use std::time::Instant;
 use candle_core::Tensor;
 
 use super::decoder::Model;
-use super::sampler::{conversation_seed, Sampler, SamplingParams};
+use super::sampler::{conversation_seed, sample_rows, Sampler, SamplingParams};
 use super::EngineError;
 
 /// One prompt to continue.
@@ -124,11 +124,17 @@ impl Row {
     fn step(&mut self, logits: &Tensor, options: &GenerateOptions, stop_hook: &mut StopHook)
         -> Result<(), EngineError> {
         let token = self.sampler.sample(logits, &self.history)?;
+        self.take(token, options, stop_hook);
+        Ok(())
+    }
+
+    /// Appends a chosen token (or stops on EOS, the hook or the token limit).
+    fn take(&mut self, token: u32, options: &GenerateOptions, stop_hook: &mut StopHook) {
         let now = millis(self.admitted);
         self.ttft_ms.get_or_insert(now);
         if options.eos_ids.contains(&token) {
             self.stop = Some((StopReason::Eos, now));
-            return Ok(());
+            return;
         }
         self.generated.push(token);
         self.history.push(token);
@@ -137,7 +143,6 @@ impl Row {
         } else if self.generated.len() >= self.max_new_tokens {
             self.stop = Some((StopReason::MaxTokens, now));
         }
-        Ok(())
     }
 
     fn finish(self) -> GenerationOutput {
@@ -272,10 +277,16 @@ impl Scheduler<'_, '_, '_, '_> {
         let slots: Vec<usize> = active.iter().map(|&i| self.rows[i].slot).collect();
         let next = Tensor::from_vec(last, (active.len(), 1), self.model.device())?;
         let logits = self.model.forward_slots(&next, &slots)?;
-        for (j, &i) in active.iter().enumerate() {
+        // One device-to-host transfer for the whole step (see `sample_rows`).
+        let chosen = self.rows.iter_mut().enumerate()
+            .filter(|(i, _)| active.binary_search(i).is_ok())
+            .map(|(_, row)| (&mut row.sampler, row.history.as_slice()))
+            .collect();
+        let tokens = sample_rows(&logits, chosen)?;
+        for (&i, token) in active.iter().zip(tokens) {
             let row = &mut self.rows[i];
             row.batch = row.batch.max(active.len());
-            row.step(&logits.get(j)?, self.options, self.stop_hook)?;
+            row.take(token, self.options, self.stop_hook);
         }
         Ok(())
     }

@@ -43,21 +43,43 @@ pub struct LocalGenerator {
     provenance: BTreeMap<String, String>,
 }
 
-/// The candle device for `cpu`, `cuda`, `cuda:N` or `metal`.
+/// The candle device for `cpu`, `cuda`, `cuda:N` or `metal`. A GPU that this build lacks or this
+/// machine cannot open is an error naming the cause; the engine never falls back to the CPU, so
+/// a run's recorded device is always the one that ran it.
 ///
 /// # Errors
-/// An unknown name, or a device this build or machine lacks.
+/// An unknown name, a device this build was compiled without, or one the machine cannot open.
 pub fn parse_device(name: &str) -> Result<Device, EngineError> {
-    let device = match name {
-        "cpu" => Device::Cpu,
-        "metal" => Device::new_metal(0)?,
-        "cuda" => Device::new_cuda(0)?,
-        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
-            Some(ordinal) => Device::new_cuda(ordinal)?,
-            None => return Err(EngineError::Input(format!("--device `{other}`: expected cpu, cuda, cuda:N or metal"))),
-        },
-    };
-    Ok(device)
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "metal" if !cfg!(feature = "metal") => Err(not_built(name, "metal")),
+        "metal" => Device::new_metal(0).map_err(|e| unavailable(name, "Metal", &e)),
+        _ => {
+            let ordinal = match name {
+                "cuda" => 0,
+                other => other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| {
+                    EngineError::Input(format!("--device `{other}`: expected cpu, cuda, cuda:N or metal"))
+                })?,
+            };
+            if !cfg!(feature = "cuda") {
+                return Err(not_built(name, "cuda"));
+            }
+            Device::new_cuda(ordinal).map_err(|e| unavailable(name, "CUDA", &e))
+        }
+    }
+}
+
+/// The error for a device whose backend this binary was compiled without.
+fn not_built(name: &str, feature: &str) -> EngineError {
+    EngineError::Device(format!(
+        "--device {name}: this mhbench binary was built without the `{feature}` feature; rebuild it with          `cargo build --release --features {feature}` (README, GPU) or use --device cpu"))
+}
+
+/// The error for a device the backend cannot open (no GPU, no driver, ordinal out of range).
+fn unavailable(name: &str, backend: &str, cause: &candle_core::Error) -> EngineError {
+    let hint = if backend == "CUDA" { "; check that `nvidia-smi` lists the GPU" } else { "" };
+    EngineError::Device(format!(
+        "--device {name}: no usable {backend} device on this machine ({cause}){hint}, or use --device cpu"))
 }
 
 impl LocalGenerator {
@@ -285,5 +307,38 @@ impl Generator for LocalGenerator {
 
     fn provenance(&self) -> BTreeMap<String, String> {
         self.provenance.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_device;
+
+    fn message(name: &str) -> String {
+        parse_device(name).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_device_names_list_the_choices() {
+        for name in ["gpu", "cuda:x", "cuda:"] {
+            assert!(message(name).contains("expected cpu, cuda, cuda:N or metal"), "{name}: {}", message(name));
+        }
+        assert!(parse_device("cpu").is_ok_and(|d| d.is_cpu()));
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_in_a_cpu_build_names_the_feature_and_never_falls_back() {
+        for name in ["cuda", "cuda:1"] {
+            let text = message(name);
+            assert!(text.contains(&format!("--device {name}: this mhbench binary was built without the `cuda` feature")), "{text}");
+            assert!(text.contains("cargo build --release --features cuda"), "{text}");
+        }
+    }
+
+    #[cfg(not(feature = "metal"))]
+    #[test]
+    fn metal_in_a_build_without_it_names_the_feature() {
+        assert!(message("metal").contains("built without the `metal` feature"), "{}", message("metal"));
     }
 }

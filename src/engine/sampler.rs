@@ -4,7 +4,7 @@
 //! (sampling) and `apply_repeat_penalty` (llama.cpp-style: positive logits divided, negative
 //! multiplied, once per distinct previous token).
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor, D};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use sha2::{Digest, Sha256};
 
@@ -81,6 +81,29 @@ impl Sampler {
         };
         Ok(self.processor.sample(&logits)?)
     }
+
+    /// Whether this sampler always takes the largest logit (greedy, no penalty), a choice the
+    /// device can make without sending the logits to the host.
+    pub fn is_plain_argmax(&self) -> bool {
+        self.params.temperature <= 0.0 && self.params.repetition_penalty.is_none_or(|p| p == 1.0)
+    }
+}
+
+/// One token per row of `[b, vocab]` logits, row `i` chosen by `rows[i]` (its sampler and history),
+/// with one device-to-host transfer per call: off the CPU, when every row takes the plain argmax,
+/// the device reduces each row and only `b` ids come back; otherwise the whole matrix comes to the
+/// host at once and each row samples there, exactly as on the CPU.
+///
+/// # Errors
+/// `logits` has fewer rows than `rows`, or sampling failed.
+pub fn sample_rows(logits: &Tensor, rows: Vec<(&mut Sampler, &[u32])>) -> Result<Vec<u32>, EngineError> {
+    if !logits.device().is_cpu() && rows.iter().all(|(s, _)| s.is_plain_argmax()) {
+        let ids = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        return ids.get(..rows.len()).map(<[u32]>::to_vec)
+            .ok_or_else(|| EngineError::Input(format!("{} logits rows for {} samplers", ids.len(), rows.len())));
+    }
+    let host = logits.to_device(&Device::Cpu)?;
+    rows.into_iter().enumerate().map(|(i, (sampler, history))| sampler.sample(&host.get(i)?, history)).collect()
 }
 
 #[cfg(test)]
@@ -113,6 +136,16 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(s.sample(&logits(&[0.1, 2.0, -1.0, 1.9]), &[]).unwrap(), 1);
         }
+    }
+
+    #[test]
+    fn batch_sampling_gives_each_row_its_own_choice() {
+        let batch = Tensor::new(&[[0.1f32, 2.0, -1.0, 1.9], [3.0, 0.0, 0.0, 0.0]], &Device::Cpu).unwrap();
+        let penalised = SamplingParams { repetition_penalty: Some(1.5), ..SamplingParams::greedy() };
+        let (mut a, mut b) = (Sampler::new(penalised, 1), Sampler::new(SamplingParams::greedy(), 2));
+        assert!(!a.is_plain_argmax() && b.is_plain_argmax());
+        let history: &[u32] = &[1];
+        assert_eq!(sample_rows(&batch, vec![(&mut a, history), (&mut b, history)]).unwrap(), [3, 0]);
     }
 
     #[test]

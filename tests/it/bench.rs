@@ -160,6 +160,23 @@ fn bad_sizes_and_short_prompt_files_are_named() {
     assert!(message.contains("short.json") && message.contains("holds 3 ids but the bench needs 8"), "{message}");
 }
 
+/// A binary without the `cuda` feature asked for the GPU stops with the rebuild command and
+/// writes nothing; it never measures the CPU under the GPU's name.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn device_cuda_in_a_cpu_build_stops_and_names_the_feature() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    let output = run(mhbench()
+        .args(["bench", "--device", "cuda", "--pp", "8", "--tg", "0", "--batch", "1", "--depth", "0", "--output", "json", "--out"])
+        .arg(&out));
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("--device cuda: this mhbench binary was built without the `cuda` feature"), "{message}");
+    assert!(!out.exists(), "no results may be written when the device is missing");
+}
+
 #[test]
 fn dataset_mode_times_generate_end_to_end() {
     require_model!();

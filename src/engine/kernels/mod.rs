@@ -122,9 +122,13 @@ impl Kernel {
             // SAFETY: features checked as in `fill`; the caller keeps `first + tile.slices`
             // within the activation rows (`PackedMatrix::group`).
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => unsafe { x86::avx2(tile, acts, first) },
+            Self::Avx2 if tile.split_scale => unsafe { x86::avx2::<A, true>(tile, acts, first) },
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512Vnni => unsafe { x86::avx512_vnni(tile, acts, first) },
+            Self::Avx2 => unsafe { x86::avx2::<A, false>(tile, acts, first) },
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni if tile.split_scale => unsafe { x86::avx512_vnni::<A, true>(tile, acts, first) },
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni => unsafe { x86::avx512_vnni::<A, false>(tile, acts, first) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => tile::portable(tile, acts, first),
         }

@@ -34,12 +34,15 @@ pub struct Tile {
     pub slices: usize,
     /// Whether any offset is used (types with minimums).
     pub has_offset: bool,
+    /// Whether the two half-slices have their own scales (Q6_K).
+    pub split_scale: bool,
 }
 
 impl Default for Tile {
     fn default() -> Self {
         let n = (CHUNK / SUB) * ROWS;
-        Self { q: vec![[0; SUB]; n], scale: vec![[0.0; 2]; n], offset: vec![0.0; n], slices: 0, has_offset: false }
+        Self { q: vec![[0; SUB]; n], scale: vec![[0.0; 2]; n], offset: vec![0.0; n], slices: 0, has_offset: false,
+            split_scale: false }
     }
 }
 
@@ -90,6 +93,7 @@ impl Tile {
     fn fill_as(&mut self, ty: BlockType, bytes: &[u8], blocks: usize, rows: usize) {
         self.slices = blocks * ty.subs();
         self.has_offset = matches!(ty, BlockType::Q4_1 | BlockType::Q5_1 | BlockType::Q4K | BlockType::Q5K);
+        self.split_scale = ty == BlockType::Q6K;
         let mut blocks_in = bytes.chunks_exact(ty.bytes());
         for b in 0..blocks {
             for row in 0..rows {

@@ -18,11 +18,14 @@ macro_rules! micro_kernel {
      weight: |$w:ident| $prep:expr, act: |$xi:ident| $xprep:expr, dot: |$p:ident, $x:ident| $dot:expr) => {
         $(#[$doc])*
         ///
+        /// `SPLIT`: the tile's half-slices have their own scales (Q6_K); else one per slice.
+        ///
         /// # Safety
         /// The CPU must have the enabled features; `first + tile.slices` slices must lie within
-        /// every activation row.
+        /// every activation row, and without `SPLIT` both half-scales must be equal.
         #[target_feature(enable = $features)]
-        pub unsafe fn $name<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
+        pub unsafe fn $name<const A: usize, const SPLIT: bool>(tile: &Tile, acts: &[RowView; A], first: usize)
+            -> [[f32; A]; ROWS] {
             let mut acc = [[_mm256_setzero_ps(); A]; ROWS];
             let mut off = [[0f32; A]; ROWS];
             for b in 0..tile.slices {
@@ -33,7 +36,11 @@ macro_rules! micro_kernel {
                     let $w = _mm256_loadu_si256(tile.q.get_unchecked(i).as_ptr().cast());
                     prepared[r] = $prep;
                     let [lo, hi] = *tile.scale.get_unchecked(i);
-                    sc[r] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(lo)), _mm_set1_ps(hi), 1);
+                    sc[r] = if SPLIT {
+                        _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(lo)), _mm_set1_ps(hi), 1)
+                    } else {
+                        _mm256_set1_ps(lo)
+                    };
                 }
                 let slice = first + b;
                 for a in 0..A {

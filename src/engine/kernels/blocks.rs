@@ -113,6 +113,13 @@ fn nibbles(qs: &[u8], bias: i8) -> [i8; SUB] {
     q
 }
 
+/// Stored signed bytes as levels, without a copy through the stack (the Q8_0 hot path).
+#[inline(always)]
+fn as_levels(b: &[u8]) -> &[i8] {
+    // SAFETY: u8 and i8 have the same size and alignment, and every bit pattern is valid for both.
+    unsafe { std::slice::from_raw_parts(b.as_ptr().cast::<i8>(), b.len()) }
+}
+
 /// The first `N` bytes as an array (a register-sized copy the compiler can vectorise around).
 #[inline(always)]
 fn bytes<const N: usize>(b: &[u8]) -> [u8; N] {
@@ -152,7 +159,7 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
 pub fn unpack<S: Slices + ?Sized>(ty: BlockType, block: &[u8], out: &mut S) {
     match ty {
         BlockType::Q8_0 => {
-            *out.levels(0) = bytes::<32>(&block[2..34]).map(|b| b as i8);
+            out.levels(0).copy_from_slice(as_levels(&block[2..34]));
             out.set_factors(0, [half_at(block, 0); 2], 0.0);
         }
         BlockType::Q4_0 => {

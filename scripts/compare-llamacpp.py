@@ -15,8 +15,8 @@ after the same prompt, with llama.cpp's f32 KV cache as mhbench keeps it, report
 prefix beside llama.cpp's first near-tie (top-2 logit margin < 0.3).
 
 The table gives the median tokens/s of each engine over the repetitions, their ratio
-(mhbench / llama.cpp) and a verdict against issue #6's targets: single-stream decode >= 1.2x,
-prompt processing >= 1.0x, batched decode at batch 8 and 16 >= 1.2x. llama.cpp runs with its
+(mhbench / llama.cpp) and a verdict against issue #13's targets: single-stream decode >= 0.95x,
+prompt processing >= 1.0x, batched decode at batch 8 and 16 >= 1.5x. llama.cpp runs with its
 default f16 KV cache for speed, as users run it. Numbers are only as quiet as the machine.
 Beside each tg row it prints mhbench's memory-bandwidth bound (`bound_tok_per_s` of its JSON
 report: measured read bandwidth / bytes a decoded token reads) and mhbench's share of it.
@@ -45,7 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf")
 DEFAULT_MHBENCH = os.path.join(ROOT, "target", "release", "mhbench")
 NEAR_TIE = 0.3
-TARGETS = {"pp": 1.0, "tg": 1.2, "batched": 1.2}
+TARGETS = {"pp": 1.0, "tg": 0.95, "batched": 1.5}
 BATCH_TARGET_SIZES = (8, 16)
 
 try:

@@ -82,13 +82,11 @@ fn real_run_writes_valid_records_and_manifest() {
     assert!(peak > weights && peak < 4 * weights, "peak {peak} for {weights} bytes of weights");
 }
 
-#[test]
-fn killed_run_resumes_without_loss_or_duplicates() {
-    require_model!();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("killed");
-    let args = ["--max-new-tokens", "24", "--batch-size", "1"];
-    let mut child = generate(&out, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+/// Starts `generate` into `out`, SIGKILLs it once two records are on disk, reruns it and checks
+/// that the rerun resumed exactly what was there and every conversation is answered once.
+/// Returns the responses file.
+fn kill_after_two_records_and_resume(out: &Path, args: &[&str]) -> std::path::PathBuf {
+    let mut child = generate(out, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let file = out.join("responses").join(format!("{MODEL}.jsonl"));
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::fs::read_to_string(&file).map(|t| t.lines().count()).unwrap_or(0) < 2 {
@@ -99,10 +97,20 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     child.wait().unwrap();
     let before = answered_once(&file);
     assert!(before.len() < sample_ids().len(), "the run finished before it could be killed");
-    let output = run(&mut generate(&out, &args));
+    let output = run(&mut generate(out, args));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains(&format!("{} resumed", before.len())), "{}", stdout(&output));
     assert_eq!(answered_once(&file), sample_ids());
+    file
+}
+
+#[test]
+fn killed_run_resumes_without_loss_or_duplicates() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("killed");
+    let args = ["--max-new-tokens", "24", "--batch-size", "1"];
+    kill_after_two_records_and_resume(&out, &args);
 }
 
 /// The text of every reply, by conversation id.
@@ -122,21 +130,7 @@ fn continuous_batching_killed_and_resumed_gives_the_replies_of_one_at_a_time() {
     assert!(output.status.success(), "{}", stderr(&output));
     let out = dir.path().join("continuous");
     let args = ["--max-new-tokens", "24", "--batch-size", "4"];
-    let mut child = generate(&out, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while std::fs::read_to_string(&file).map(|t| t.lines().count()).unwrap_or(0) < 2 {
-        assert!(Instant::now() < deadline, "no records within 120 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let before = answered_once(&file);
-    assert!(before.len() < sample_ids().len(), "the run finished before it could be killed");
-    let output = run(&mut generate(&out, &args));
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains(&format!("{} resumed", before.len())), "{}", stdout(&output));
-    assert_eq!(answered_once(&file), sample_ids());
+    let file = kill_after_two_records_and_resume(&out, &args);
     assert_eq!(texts(&file), texts(&alone.join("responses").join(format!("{MODEL}.jsonl"))));
     let records = records(&file);
     for r in &records {

@@ -18,7 +18,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use super::kernels::PackedMatrix;
+use super::kernels::{Kernel, PackedMatrix};
 use super::EngineError;
 
 /// An open GGUF file: its parsed header and a reader for tensor data.
@@ -234,6 +234,8 @@ impl WeightSource<'_> {
             Self::Gguf(f) => {
                 let t = f.qtensor(name, &Device::Cpu)?;
                 if dev.is_cpu() {
+                    // A bad MHBENCH_KERNEL stops the load here, before any compute.
+                    Kernel::active()?;
                     return Ok(match PackedMatrix::from_qtensor(&t)? {
                         Some(packed) => Matrix::Packed(Arc::new(packed)),
                         None => Matrix::Candle(QMatMul::from_arc(Arc::new(t))?),

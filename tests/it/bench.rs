@@ -178,6 +178,21 @@ fn device_cuda_in_a_cpu_build_stops_and_names_the_feature() {
 }
 
 #[test]
+fn an_unknown_mhbench_kernel_stops_the_load_by_name() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    let output = run(mhbench()
+        .env("MHBENCH_KERNEL", "sse9")
+        .args(["bench", "--pp", "8", "--tg", "0", "--batch", "1", "--depth", "0", "--output", "json", "--out"])
+        .arg(&out));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("MHBENCH_KERNEL=sse9: expected portable, avx2 or avx512vnni"), "{message}");
+    assert!(!out.exists(), "no results may be written with an unknown kernel");
+}
+
+#[test]
 fn dataset_mode_times_generate_end_to_end() {
     require_model!();
     let dataset = Path::new("datasets/sample.jsonl");

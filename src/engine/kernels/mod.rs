@@ -51,10 +51,10 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             let avx2 = ["avx2", "fma", "f16c"];
-            if avx2.iter().all(|f| is_x86_feature_enabled(f)) {
+            if avx2.iter().all(|f| x86_has(f)) {
                 out.push(Self::Avx2);
                 let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512vnni"];
-                if avx512.iter().all(|f| is_x86_feature_enabled(f)) {
+                if avx512.iter().all(|f| x86_has(f)) {
                     out.push(Self::Avx512Vnni);
                 }
             }
@@ -82,11 +82,16 @@ impl Kernel {
         }
     }
 
-    /// The kernel chosen once per process by [`Kernel::detect`] (portable if that failed; the
-    /// failure is reported when the engine loads).
-    pub fn active() -> Self {
-        static ACTIVE: OnceLock<Kernel> = OnceLock::new();
-        *ACTIVE.get_or_init(|| Self::detect().unwrap_or(Self::Portable))
+    /// The kernel chosen once per process by [`Kernel::detect`].
+    ///
+    /// # Errors
+    /// As [`Kernel::detect`] (a bad `MHBENCH_KERNEL` is an error at load, never a silent fallback).
+    pub fn active() -> Result<Self, EngineError> {
+        static ACTIVE: OnceLock<Result<Kernel, String>> = OnceLock::new();
+        ACTIVE
+            .get_or_init(|| Self::detect().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(EngineError::Input)
     }
 
     /// The name `MHBENCH_KERNEL` takes.
@@ -135,8 +140,9 @@ impl Kernel {
     }
 }
 
+/// Run-time detection by name (`is_x86_feature_detected!` takes only literals).
 #[cfg(target_arch = "x86_64")]
-fn is_x86_feature_enabled(feature: &str) -> bool {
+fn x86_has(feature: &str) -> bool {
     match feature {
         "avx2" => std::is_x86_feature_detected!("avx2"),
         "fma" => std::is_x86_feature_detected!("fma"),
@@ -331,7 +337,7 @@ impl PackedMatrix {
     /// # Errors
     /// Wrong last dimension, dtype or device.
     pub fn forward(self: &Arc<Self>, x: &Tensor) -> Result<Tensor, EngineError> {
-        Ok(x.contiguous()?.apply_op1_no_bwd(&PackedMatMul { weight: Arc::clone(self), kernel: Kernel::active() })?)
+        Ok(x.contiguous()?.apply_op1_no_bwd(&PackedMatMul { weight: Arc::clone(self), kernel: Kernel::active()? })?)
     }
 
     /// Rows of the weight as embeddings: ids `[..]` (u32) give `[.., k]` f32.

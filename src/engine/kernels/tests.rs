@@ -158,7 +158,7 @@ fn the_candle_op_keeps_leading_dimensions_and_embeddings_are_dequantised_rows() 
     let y = packed.forward(&x).unwrap();
     assert_eq!(y.dims(), &[2, 3, 10]);
     let flat: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
-    let direct = packed.matmul_with(&x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), Kernel::active());
+    let direct = packed.matmul_with(&x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), Kernel::active().unwrap());
     assert_eq!(flat, direct);
     let ids = Tensor::new(&[[3u32, 9], [0, 3]], &Device::Cpu).unwrap();
     let e: Vec<Vec<Vec<f32>>> = packed.embedding(&ids).unwrap().to_vec3().unwrap();

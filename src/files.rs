@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -196,63 +196,25 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, FileError>
 /// # Errors
 /// As [`read_jsonl`].
 pub fn read_jsonl_numbered<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, FileError> {
-    let file = fs::File::open(path).map_err(|e| FileError::io(path, e))?;
-    let mut records = Vec::new();
-    let mut errors = ErrorList::default();
-    for (index, line) in io::BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.map_err(|e| FileError::io(path, e))?;
-        let line_no = index + 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match parse_json_line(&line) {
-            Ok(record) => records.push((line_no, record)),
-            Err(message) => errors.add(path, Some(line_no), message),
-        }
-    }
-    errors.into_result(records)
+    crate::jsonl::read_numbered(path)
 }
 
-/// Parse one JSON line into `T`; the error starts with the field path.
+/// Parse one JSON line into `T`; the error starts with the field path. Exactly one value: a
+/// second record or garbage after it is an error ([`crate::jsonl`]).
 ///
 /// # Errors
-/// Invalid JSON or a value that does not fit `T`, as a message naming the field.
+/// Invalid JSON, a value that does not fit `T`, or text after the value, as a message naming
+/// the field.
 pub fn parse_json_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
-    let mut deserializer = serde_json::Deserializer::from_slice(line);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| describe_json_error(e).1)
+    crate::jsonl::parse_line(line)
 }
 
 /// Parse a whole JSON document `text` read from `path` into `T`, naming line and field on failure.
 ///
 /// # Errors
-/// Invalid JSON or a value that does not fit `T`: `path:line: field: what`.
+/// Invalid JSON, a value that does not fit `T`, or text after it: `path:line: field: what`.
 pub fn parse_json_document<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, FileError> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let (line, message) = describe_json_error(e);
-        FileError::at(path, Some(line), message)
-    })
-}
-
-/// The 1-based line of a JSON error and its message, prefixed with the field path.
-fn describe_json_error(error: serde_path_to_error::Error<serde_json::Error>) -> (usize, String) {
-    let field = error.path().to_string();
-    let inner = error.into_inner();
-    let message = strip_json_position(&inner.to_string());
-    let message = if field.is_empty() || field == "." {
-        message
-    } else {
-        format!("{field}: {message}")
-    };
-    (inner.line().max(1), message)
-}
-
-/// serde_json appends " at line 1 column N"; within a JSONL line only the column is useful.
-fn strip_json_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
+    crate::jsonl::parse_one(text.as_bytes()).map_err(|p| FileError::at(path, Some(p.line), p.message))
 }
 
 /// Hex SHA-256 of a file's bytes.

@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod engine;
 pub mod files;
 pub mod hub;
+pub mod jsonl;
 pub mod judge;
 pub mod rating;
 pub mod registry;

@@ -23,10 +23,7 @@ pub fn read(run_dir: &Path) -> Result<Option<RunManifest>, FileError> {
         return Ok(None);
     }
     let text = files::read_text(&path)?;
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut deserializer)
-        .map(Some)
-        .map_err(|e| FileError::at(&path, Some(e.inner().line()), format!("{}: {}", e.path(), e.inner())))
+    files::parse_json_document(&path, &text).map(Some)
 }
 
 /// Write a run's manifest atomically.

@@ -41,6 +41,13 @@ pub(super) enum Attempt {
         /// What happened, without URL or key.
         reason: String,
     },
+    /// The body grew past the request's limit; reading stopped there.
+    TooLarge {
+        /// Status line code.
+        status: u16,
+        /// What the body's size was known to be, and the limit it broke.
+        detail: String,
+    },
 }
 
 /// The shared HTTP client of one API model.
@@ -64,8 +71,8 @@ impl HttpClient {
         Ok(Self { inner, timeout })
     }
 
-    /// POST `call` once and read the whole body.
-    pub async fn send(&self, call: &WireCall) -> Attempt {
+    /// POST `call` once and read the whole body, stopping at `max_body` bytes.
+    pub async fn send(&self, call: &WireCall, max_body: usize) -> Attempt {
         let started = Instant::now();
         let sent = self
             .inner
@@ -81,16 +88,12 @@ impl HttpClient {
         };
         let status = response.status();
         let headers = response.headers().clone();
-        match response.bytes().await {
-            Ok(body) => Attempt::Answered(HttpResponse {
-                status,
-                headers,
-                body: body.to_vec(),
-                elapsed: started.elapsed(),
-            }),
-            Err(e) => Attempt::Dropped {
+        match read_bounded(response, max_body).await {
+            Ok(body) => Attempt::Answered(HttpResponse { status, headers, body, elapsed: started.elapsed() }),
+            Err(BodyFault::Transport(e)) => Attempt::Dropped {
                 reason: format!("HTTP {}: {}", status.as_u16(), self.describe_transport(&e)),
             },
+            Err(BodyFault::TooLarge(detail)) => Attempt::TooLarge { status: status.as_u16(), detail },
         }
     }
 
@@ -106,6 +109,31 @@ impl HttpClient {
             format!("connection dropped: {causes}")
         }
     }
+}
+
+/// Why a body was not read whole.
+enum BodyFault {
+    /// The connection failed mid-body.
+    Transport(reqwest::Error),
+    /// The body is larger than allowed; what its size was known to be.
+    TooLarge(String),
+}
+
+/// The body of `response`, refused as soon as its announced or received size passes `max_body`
+/// bytes, so a runaway server cannot fill memory.
+async fn read_bounded(mut response: reqwest::Response, max_body: usize) -> Result<Vec<u8>, BodyFault> {
+    let too_large = |size: String| BodyFault::TooLarge(format!("response body of {size} exceeds the limit of {max_body} bytes"));
+    if let Some(announced) = response.content_length().filter(|&n| n > max_body as u64) {
+        return Err(too_large(format!("{announced} bytes (Content-Length)")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyFault::Transport)? {
+        if body.len() + chunk.len() > max_body {
+            return Err(too_large(format!("more than {max_body} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The error's causes, joined; reqwest adds the URL only in its own `Display`, so the causes

@@ -305,7 +305,8 @@ async fn answer(shared: &Shared, request: &GenerationRequest) -> Result<Generati
         Ok(call) => call,
         Err(e) => return Ok(shared.failed(&format!("cannot build the request: {e}"), started)),
     };
-    match retry::send_with_retries(shared, &call, estimated_tokens(request)).await {
+    let max_body = max_body_bytes(request.params.max_new_tokens);
+    match retry::send_with_retries(shared, &call, estimated_tokens(request), max_body).await {
         Outcome::Answered { response, attempts } => Ok(read_answer(shared, response, attempts, started)),
         Outcome::Rejected { status, detail } => {
             Ok(shared.failed(&format!("HTTP {status}, not retried (1 attempt): {detail}"), started))
@@ -346,6 +347,7 @@ fn read_answer(shared: &Shared, response: HttpResponse, attempts: u32, started: 
     if parsed.finish_reason == FinishReason::SafetyBlock {
         tracing::info!(model = %shared.model_id, "{}: reply withheld for safety", shared.provider);
     }
+    let parsed = without_empty_text(parsed);
     GenerationReply {
         text: parsed.text,
         raw_text: None,
@@ -357,6 +359,34 @@ fn read_answer(shared: &Shared, response: HttpResponse, attempts: u32, started: 
         request_id: request_id.or(parsed.response_id),
         error: parsed.finish_detail.map(|d| shared.scrub(&format!("{}: {d}", shared.provider))),
     }
+}
+
+/// A reply that claims to have ended (stop or length) but carries no text is a failure, not
+/// an empty answer to rate; the provider's own reason (a null content) is kept when it gave one.
+fn without_empty_text(mut reply: ProviderReply) -> ProviderReply {
+    let claims_text = matches!(reply.finish_reason, FinishReason::Stop | FinishReason::Length);
+    if claims_text && reply.text.trim().is_empty() {
+        let ended = if reply.finish_reason == FinishReason::Stop { "stop" } else { "length" };
+        reply.finish_detail = Some(format!("the reply has no text (finish reason {ended}, {} bytes of text)", reply.text.len()));
+        reply.finish_reason = FinishReason::Error;
+    }
+    reply
+}
+
+/// Room in a response body for everything but the reply text: ids, usage, safety ratings.
+const BODY_ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// Body bytes allowed per requested token: a token is at most a few characters, and JSON may
+/// escape each as `\uXXXX` (6 bytes) twice over for surrogate pairs, so 64 is generous.
+const BODY_BYTES_PER_TOKEN: usize = 64;
+
+/// No body is read beyond this, whatever `max_new_tokens` says.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The largest response body a request for `max_new_tokens` tokens may plausibly produce.
+pub fn max_body_bytes(max_new_tokens: u32) -> usize {
+    let tokens = usize::try_from(max_new_tokens).unwrap_or(usize::MAX);
+    tokens.saturating_mul(BODY_BYTES_PER_TOKEN).saturating_add(BODY_ENVELOPE_BYTES).min(MAX_BODY_BYTES)
 }
 
 /// Latency of the answering attempt (or of all attempts, for failures); no streaming, so no
@@ -380,6 +410,13 @@ pub fn estimate_cost(model: &ApiModel, prompt_tokens: u64, completion_tokens: u6
         / 1_000_000.0
 }
 
+/// `amount` USD with `decimals` places; an empty sum (`-0.0` in IEEE arithmetic) prints as
+/// `0.0000`, never `-0.0000`.
+pub fn format_usd(amount: f64, decimals: usize) -> String {
+    // Adding +0.0 turns -0.0 into +0.0 and leaves every other value as it is.
+    format!("{:.*}", decimals, amount + 0.0)
+}
+
 /// `top_p` when it restricts sampling; 1 (off) is left out, since newer Anthropic models refuse
 /// `temperature` and `top_p` together.
 fn top_p_if_on(top_p: Option<f64>) -> Option<f64> {
@@ -393,14 +430,17 @@ fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, String> {
 /// Parse a success body, naming the path of a field of the wrong shape.
 fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
             format!("malformed JSON body ({} bytes): {inner}", body.len())
         } else {
             format!("unexpected response shape at `{}`: {inner}", e.path())
         }
-    })
+    })?;
+    // One JSON value and nothing after it: a second body glued on is not an answer.
+    deserializer.end().map_err(|e| format!("malformed JSON body ({} bytes): {e}", body.len()))?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -414,6 +454,13 @@ mod tests {
         // 1M prompt tokens at $2.50 plus 0.5M completion tokens at $10.00 = 2.50 + 5.00.
         let cost = estimate_cost(gpt4o, 1_000_000, 500_000);
         assert!((cost - 7.5).abs() < 1e-9, "{cost}");
+    }
+
+    #[test]
+    fn an_empty_cost_sum_is_plain_zero() {
+        let empty: f64 = std::iter::empty::<f64>().sum();
+        assert_eq!(format_usd(empty, 4), "0.0000");
+        assert_eq!(format_usd(1.23456, 4), "1.2346");
     }
 
     #[test]

@@ -152,6 +152,12 @@ impl Wire for ChatCompletions {
             (Some(other), _) => (FinishReason::Error, Some(format!("finish_reason `{other}` is not a text reply"))),
             (None, _) => (FinishReason::Error, Some("choices[0] has no finish_reason".to_owned())),
         };
+        let (finish_reason, finish_detail) = match (&message.content, finish_reason) {
+            (None, FinishReason::Stop | FinishReason::Length) => {
+                (FinishReason::Error, Some("choices[0].message.content is null".to_owned()))
+            }
+            (_, finish) => (finish, finish_detail),
+        };
         Ok(ProviderReply {
             text: message.content.or(refusal).unwrap_or_default(),
             finish_reason,

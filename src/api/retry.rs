@@ -92,7 +92,8 @@ pub(super) enum Outcome {
         /// Attempts made, this one included.
         attempts: u32,
     },
-    /// A client error that another attempt would not change (400, 404, 422, ...).
+    /// A client error that another attempt would not change (400, 404, 422, ...), or a body
+    /// over the size limit.
     Rejected {
         /// Status code.
         status: u16,
@@ -119,13 +120,14 @@ pub(super) enum Outcome {
 }
 
 /// Send `call` until it is answered, refused, or out of retries, obeying the model's rate
-/// budgets before every attempt.
-pub(super) async fn send_with_retries(shared: &Shared, call: &WireCall, tokens: u32) -> Outcome {
+/// budgets before every attempt. A body larger than `max_body` bytes is refused unread and not retried.
+pub(super) async fn send_with_retries(shared: &Shared, call: &WireCall, tokens: u32, max_body: usize) -> Outcome {
     let mut attempts = 0u32;
     loop {
         shared.limits.acquire(tokens).await;
         attempts += 1;
-        let (fault, asked_wait) = match shared.client.send(call).await {
+        let (fault, asked_wait) = match shared.client.send(call, max_body).await {
+            Attempt::TooLarge { status, detail } => return Outcome::Rejected { status, detail },
             Attempt::Answered(response) => {
                 let status = response.status.as_u16();
                 if response.status.is_success() {

@@ -74,6 +74,9 @@ struct ServerState {
     slow: Duration,
 }
 
+/// Text bytes of a `huge` reply.
+pub const HUGE_BYTES: usize = 2 * 1024 * 1024;
+
 /// How long the `slow` fault stalls.
 pub const SLOW: Duration = Duration::from_secs(6);
 
@@ -272,6 +275,22 @@ async fn respond(state: &ServerState, fault: &str, reply_text: &str, serial: u32
             raw_response(200, "application/json", Body::from(half))
         }
         "shape" => json_response(200, &serde_json::json!({"object": "list", "data": []}), &[]),
+        "empty" => {
+            let (body, headers) = wire.success("", Ending::Stop, serial);
+            json_response(200, &body, &headers)
+        }
+        // A reply far larger than any token cap allows: 2 MB of text, with its Content-Length.
+        "huge" => {
+            let (body, headers) = wire.success(&"x".repeat(HUGE_BYTES), Ending::Stop, serial);
+            json_response(200, &body, &headers)
+        }
+        // The same without a Content-Length: 64 KB chunks, so only counting the bytes stops it.
+        "hugestream" => {
+            let full = serde_json::to_vec(&wire.success(&"x".repeat(HUGE_BYTES), Ending::Stop, serial).0).unwrap();
+            let chunks: Vec<Result<Bytes, std::io::Error>> =
+                full.chunks(64 * 1024).map(|c| Ok(Bytes::from(c.to_vec()))).collect();
+            raw_response(200, "application/json", Body::from_stream(futures_util::stream::iter(chunks)))
+        }
         "bad400" => json_response(400, &wire.error(400, "temperature: must be at most 2"), &[]),
         other => panic!("unknown fault token `{other}`"),
     }

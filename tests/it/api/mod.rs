@@ -582,3 +582,45 @@ fn an_empty_openai_account_stops_the_model_without_retrying() {
     assert!(error.starts_with("openai: HTTP 429: the account of the key in MHBENCH_TEST_QUOTA_OPENAI_KEY has no quota left"), "{error}");
     assert_eq!(s.server.attempts("conv-q"), 1, "an empty account is not a rate limit");
 }
+
+#[test]
+fn an_oversized_body_is_refused_naming_its_size_and_not_retried() {
+    for kind in ALL {
+        let s = setup(kind, "huge");
+        let requests = [request("conv-huge", "huge"), request("conv-stream", "hugestream"), request("conv-fine", "ok")];
+        let run = run(&s.model, &requests);
+        let replies = run.replies();
+        // 64 new tokens allow 64 KiB of envelope plus 64 bytes a token.
+        let limit = mhbench::api::max_body_bytes(64);
+        assert_eq!(limit, 64 * 1024 + 64 * 64);
+        let e = error_of(&replies[0]);
+        assert!(e.contains("HTTP 200") && e.contains("(Content-Length)") && e.contains(&format!("exceeds the limit of {limit} bytes")), "{kind:?}: {e}");
+        let e = error_of(&replies[1]);
+        assert!(e.contains(&format!("response body of more than {limit} bytes exceeds the limit")), "{kind:?}: {e}");
+        assert_eq!(replies[2].finish_reason, FinishReason::Stop, "{kind:?}");
+        assert_eq!((s.server.attempts("conv-huge"), s.server.attempts("conv-stream")), (1, 1), "{kind:?}: not retried");
+    }
+}
+
+#[test]
+fn the_body_limit_grows_with_max_new_tokens_up_to_a_cap() {
+    assert!(mhbench::api::max_body_bytes(4096) > mhbench::api::max_body_bytes(64));
+    assert_eq!(mhbench::api::max_body_bytes(u32::MAX), mhbench::api::MAX_BODY_BYTES);
+}
+
+#[test]
+fn an_empty_or_null_reply_is_a_failure_with_its_reason() {
+    for kind in ALL {
+        let s = setup(kind, "empty");
+        let run = run(&s.model, &[request("conv-empty", "empty")]);
+        let e = error_of(&run.replies()[0]);
+        assert!(e.contains("the reply has no text (finish reason stop"), "{kind:?}: {e}");
+        assert!(run.replies()[0].usage.is_some(), "{kind:?}: the billed usage is kept");
+    }
+    for kind in [Kind::Openai, Kind::Compatible] {
+        let s = setup(kind, "null");
+        let run = run(&s.model, &[request("conv-null", "null")]);
+        let e = error_of(&run.replies()[0]);
+        assert!(e.contains("choices[0].message.content is null"), "{kind:?}: {e}");
+    }
+}

@@ -92,6 +92,12 @@ impl FakeWire for OpenaiFake {
     }
 
     fn special(&self, token: &str, _text: &str) -> Option<(u16, Value)> {
+        if token == "null" {
+            // A stop with no content at all, as some compatible servers send after a failure.
+            let (mut body, _) = self.success("", Ending::Stop, 0);
+            body["choices"][0]["message"]["content"] = Value::Null;
+            return Some((200, body));
+        }
         (token == "quota").then(|| {
             let message = "You exceeded your current quota, please check your plan and billing details.";
             (429, json!({"error": {"message": message, "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}))

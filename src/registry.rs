@@ -48,7 +48,37 @@ pub struct Defaults {
     pub seed: u64,
 }
 
+/// Why `temperature` cannot be used, if it cannot: sampling needs a finite value, 0 (greedy)
+/// or more. One rule for `[defaults]` and the command-line flags.
+pub fn temperature_problem(temperature: f64) -> Option<String> {
+    (!(temperature.is_finite() && temperature >= 0.0))
+        .then(|| format!("{temperature} is not a temperature; use a finite number, 0 (greedy) or more"))
+}
+
+/// Why `top_p` cannot be used, if it cannot: a probability mass in (0, 1].
+pub fn top_p_problem(top_p: f64) -> Option<String> {
+    (!(top_p > 0.0 && top_p <= 1.0)).then(|| format!("{top_p} is not a probability mass; use a number in (0, 1]"))
+}
+
 impl Defaults {
+    /// What is wrong with these values, as (key, problem): values that parse but cannot be used.
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.prompt.trim().is_empty() {
+            problems.push(("prompt", "empty; name a prompt file under datasets/prompts/".to_owned()));
+        }
+        if self.max_new_tokens == 0 {
+            problems.push(("max_new_tokens", "must be at least 1".to_owned()));
+        }
+        if let Some(problem) = temperature_problem(self.temperature) {
+            problems.push(("temperature", problem));
+        }
+        if let Some(problem) = self.top_p.and_then(top_p_problem) {
+            problems.push(("top_p", problem));
+        }
+        problems
+    }
+
     /// The defaults as generation parameters.
     pub fn params(&self) -> GenerationParams {
         GenerationParams {
@@ -496,6 +526,9 @@ impl Registry {
 
     fn validate(self, path: &Path, text: &str) -> Result<Self, FileError> {
         let mut errors = ErrorList::default();
+        for (key, problem) in self.defaults.problems() {
+            errors.add(path, Some(section_key_line(text, "defaults", key)), format!("[defaults].{key}: {problem}"));
+        }
         let mut seen = BTreeSet::new();
         let blocks = model_blocks(text);
         for (i, model) in self.models.iter().enumerate() {
@@ -511,14 +544,23 @@ impl Registry {
                 if api.provider == Provider::OpenaiCompatible && api.base_url.is_none() {
                     errors.add(path, line, format!("models[{i}].base_url: required for provider `openai_compatible`"));
                 }
-                if api.price_input_per_mtok < 0.0 || api.price_output_per_mtok < 0.0 {
-                    errors.add(path, line, format!("models[{i}]: prices must not be negative"));
+                for (key, price) in [("price_input_per_mtok", api.price_input_per_mtok), ("price_output_per_mtok", api.price_output_per_mtok)] {
+                    if !(price.is_finite() && price >= 0.0) {
+                        let line = blocks.get(i).map(|block| block.line_of(key));
+                        errors.add(path, line, format!("models[{i}].{key}: {price} is not a price; write USD per million tokens, 0 or more"));
+                    }
                 }
                 if api.max_concurrency == 0 {
                     errors.add(path, line, format!("models[{i}].max_concurrency: must be at least 1"));
                 }
                 for problem in api.limits.problems() {
                     errors.add(path, line, format!("models[{i}].{problem}"));
+                }
+            }
+            if let ModelSpec::Local(local) = model {
+                for (key, problem) in local.problems() {
+                    let line = blocks.get(i).map(|block| block.line_of(key.split('.').next().unwrap_or(key)));
+                    errors.add(path, line, format!("models[{i}].{key}: {problem}"));
                 }
             }
         }
@@ -600,6 +642,26 @@ impl ModelBlock<'_> {
     }
 }
 
+/// The line of `key` in table `[section]` of `text`, else the table header's line, else 1.
+fn section_key_line(text: &str, section: &str, key: &str) -> usize {
+    let header = format!("[{section}]");
+    let mut in_section = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            if in_section.is_some() {
+                break;
+            }
+            if trimmed == header {
+                in_section = Some(i + 1);
+            }
+        } else if in_section.is_some() && trimmed.split('=').next().is_some_and(|k| k.trim() == key) {
+            return i + 1;
+        }
+    }
+    in_section.unwrap_or(1)
+}
+
 fn model_blocks(text: &str) -> Vec<ModelBlock<'_>> {
     let mut blocks: Vec<ModelBlock<'_>> = Vec::new();
     let mut in_models = false;
@@ -650,6 +712,47 @@ fn first_backticked(message: &str) -> Option<&str> {
 }
 
 impl LocalModel {
+    /// Check a GGUF file's hash (`file_sha256`, hex) against the `sha256` this entry lists, if
+    /// it lists one: every loader of the weights (generate, bench) applies this one rule.
+    ///
+    /// # Errors
+    /// The hashes differ: the message names the file, both hashes and what to do.
+    pub fn check_weights_sha256(&self, weights: &Path, file_sha256: &str) -> Result<(), String> {
+        match &self.weights {
+            Weights::Gguf { sha256: Some(expected), .. } if !expected.eq_ignore_ascii_case(file_sha256) => Err(format!(
+                "{}: sha256 {file_sha256} differs from models.toml's {expected} for {}; \
+                 the file is corrupt or a different build, fetch it again",
+                weights.display(),
+                self.id
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// What is wrong with this entry's values, as (field, problem): a parameter count that is
+    /// not a positive number, or weights that name neither a repository nor a local `path`.
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if !(self.params_b.is_finite() && self.params_b > 0.0) {
+            problems.push(("params_b", format!("{} is not a parameter count; write billions, above 0", self.params_b)));
+        }
+        let (repo, revision) = self.weights.repo();
+        if self.path.is_none() {
+            if repo.trim().is_empty() {
+                problems.push(("weights.repo", "empty and no `path` given; name the Hugging Face repository or the local `path` of the weights".to_owned()));
+            }
+            if revision.trim().is_empty() {
+                problems.push(("weights.revision", "empty; name a branch, tag or commit (`main`)".to_owned()));
+            }
+        }
+        if let Weights::Gguf { file, .. } = &self.weights {
+            if file.trim().is_empty() {
+                problems.push(("weights.file", "empty; name the GGUF file".to_owned()));
+            }
+        }
+        problems
+    }
+
     /// Where the weights would be on this machine, whether or not they are there: `path`, else
     /// `<models_dir>/<file>` for GGUF, else the Hugging Face cache snapshot.
     pub fn weights_candidates(&self, models_dir: &Path) -> Vec<PathBuf> {
@@ -922,6 +1025,36 @@ mod tests {
         assert!(err.contains("models.toml:7: models[0].limits.timeout_s: must be a positive number of seconds"), "{err}");
         assert!(err.contains("models[0].limits.backoff_base_ms: must not exceed limits.backoff_max_ms"), "{err}");
         assert!(err.contains("models[0].limits.requests_per_minute: must be at least 1, or left out"), "{err}");
+    }
+
+    #[test]
+    fn defaults_that_parse_but_cannot_be_used_are_named_as_models_toml_defaults() {
+        let text = "[defaults]\nprompt = \"p\"\nmax_new_tokens = 0\ntemperature = inf\ntop_p = nan\nseed = 1\n";
+        let err = load_str(text).unwrap_err().to_string();
+        assert!(err.contains("models.toml:3: [defaults].max_new_tokens: must be at least 1"), "{err}");
+        assert!(err.contains("models.toml:4: [defaults].temperature: inf is not a temperature"), "{err}");
+        assert!(err.contains("models.toml:5: [defaults].top_p: NaN is not a probability mass"), "{err}");
+        assert!(!err.contains("--"), "no command-line flag is blamed: {err}");
+    }
+
+    #[test]
+    fn prices_must_be_finite_and_not_negative() {
+        let text = format!(
+            "{DEFAULTS}[[models]]\nid = \"a\"\nkind = \"api\"\nvendor = \"v\"\nfamily = \"f\"\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nprice_input_per_mtok = nan\nprice_output_per_mtok = inf\n"
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("models.toml:14: models[0].price_input_per_mtok: NaN is not a price"), "{err}");
+        assert!(err.contains("models.toml:15: models[0].price_output_per_mtok: inf is not a price"), "{err}");
+    }
+
+    #[test]
+    fn a_local_model_without_repo_or_path_names_the_missing_field() {
+        let text = format!(
+            "{DEFAULTS}[[models]]\nid = \"x\"\nkind = \"local\"\nvendor = \"v\"\nfamily = \"f\"\nparams_b = nan\narchitecture = \"llama\"\nweights = {{ format = \"gguf\", repo = \"\", revision = \"main\", file = \"f.gguf\", quantization = \"Q4_K_M\" }}\ntokenizer = {{ source = \"gguf\" }}\nchat_template = {{ source = \"gguf\" }}\n"
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("models.toml:13: models[0].weights.repo: empty and no `path` given"), "{err}");
+        assert!(err.contains("models.toml:11: models[0].params_b: NaN is not a parameter count"), "{err}");
     }
 
     #[test]

@@ -78,6 +78,12 @@ impl Rubric {
         if group_ids.len() != self.groups.len() {
             errors.add(path, None, "groups: duplicate group id");
         }
+        for problem in self.id_problems() {
+            errors.add(path, None, problem);
+        }
+        for problem in self.group_problems() {
+            errors.add(path, None, problem);
+        }
         let mut seen = BTreeSet::new();
         for (i, attribute) in self.attributes.iter().enumerate() {
             if !seen.insert(attribute.id.as_str()) {
@@ -114,6 +120,37 @@ impl Rubric {
         errors.into_result(self)
     }
 
+    /// Ids that are empty or hold whitespace (they key ratings, files and table columns).
+    fn id_problems(&self) -> Vec<String> {
+        let rubric = std::iter::once(("id".to_owned(), self.id.as_str()));
+        let groups = self.groups.iter().enumerate().map(|(i, g)| (format!("groups[{i}].id"), g.id.as_str()));
+        let attributes = self.attributes.iter().enumerate().map(|(i, a)| (format!("attributes[{i}].id"), a.id.as_str()));
+        rubric
+            .chain(groups)
+            .chain(attributes)
+            .filter(|(_, id)| !plain_id(id))
+            .map(|(field, id)| format!("{field}: `{id}` must be non-empty without spaces"))
+            .collect()
+    }
+
+    /// Groups no attribute joins (their composite would be empty) and short names two groups
+    /// share (their composites could not be told apart).
+    fn group_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut shorts = BTreeSet::new();
+        for (i, group) in self.groups.iter().enumerate() {
+            if self.attributes_in(&group.id).next().is_none() {
+                problems.push(format!("groups[{i}]: group `{}` has no attributes; give it some or remove it", group.id));
+            }
+            if group.short.trim().is_empty() {
+                problems.push(format!("groups[{i}].short: empty; name the composite (`CSS`)"));
+            } else if !shorts.insert(group.short.trim()) {
+                problems.push(format!("groups[{i}].short: `{}` is already the short name of another group", group.short));
+            }
+        }
+        problems
+    }
+
     /// The attribute with id `id`.
     pub fn attribute(&self, id: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.id == id)
@@ -130,9 +167,34 @@ impl Rubric {
     }
 }
 
+/// Whether `id` is non-empty and holds no whitespace.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty() && !id.contains(char::is_whitespace)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejects_empty_groups_spaced_ids_and_shared_short_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        let group = |id: &str, short: &str| format!("[[groups]]\nid = \"{id}\"\nname = \"N\"\nshort = \"{short}\"\ndescription = \"d\"\n");
+        let anchors = r#"anchors = ["1", "2", "3", "4", "5"]"#;
+        let text = format!(
+            "id = \"x\"\nversion = \"1\"\ntitle = \"t\"\n{}{}{}[[attributes]]\nid = \"a b\"\nname = \"A\"\ngroup = \"g\"\ndefinition = \"d\"\n{anchors}\n[[attributes]]\nid = \"\"\nname = \"B\"\ngroup = \"h\"\ndefinition = \"d\"\n{anchors}\n",
+            group("g", "CS"),
+            group("h", "CS"),
+            group("empty", "E"),
+        );
+        std::fs::write(&path, text).unwrap();
+        let err = Rubric::load(&path).unwrap_err().to_string();
+        assert!(err.contains("attributes[0].id: `a b` must be non-empty without spaces"), "{err}");
+        assert!(err.contains("attributes[1].id: `` must be non-empty without spaces"), "{err}");
+        assert!(err.contains("groups[1].short: `CS` is already the short name of another group"), "{err}");
+        assert!(err.contains("groups[2]: group `empty` has no attributes"), "{err}");
+    }
 
     #[test]
     fn shipped_rubric_has_six_attributes_in_two_groups() {

@@ -72,6 +72,11 @@ pub enum AnalyzeError {
 /// MentalBench release's two readings differ (counted on the data); runs give none.
 pub fn run(options: &AnalyzeOptions, notes: &mut dyn FnMut(&str)) -> Result<(PathBuf, Analysis), AnalyzeError> {
     let rubric = Rubric::load(&options.rubric)?;
+    if let Some(unknown) = options.analysis.safety_attribute.as_deref().filter(|id| rubric.attribute(id).is_none()) {
+        let known = rubric.attribute_ids().join(", ");
+        let what = format!("--safety-attribute `{unknown}` is not an attribute of this rubric ({known}); name one, or pass an empty value to skip safety failures");
+        return Err(FileError::at(&options.rubric, None, what).into());
+    }
     let (analysis, out_dir) = match &options.input {
         AnalyzeInput::Run { dir, ratings } => (analyze_run(dir, ratings, &rubric, options)?, dir.clone()),
         AnalyzeInput::MentalBench { dir, out } => {

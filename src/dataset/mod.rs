@@ -20,6 +20,7 @@ pub mod mentalchat16k;
 pub mod normalize;
 pub mod psych8k;
 pub mod sample;
+pub mod validate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -131,7 +132,7 @@ pub fn load(source: Source, path: &Path) -> Result<Vec<Conversation>, DatasetErr
         Source::Psych8k => psych8k::load(path)?,
         Source::Mentalbench => mentalbench::load(path)?,
         Source::EmocareBench => emocare_bench::load(path)?,
-        Source::Sample => crate::files::read_jsonl(path)?,
+        Source::Sample => validate::read_set(path)?,
     };
     Ok(conversations)
 }
@@ -281,7 +282,7 @@ pub fn curate(options: &CurateOptions) -> Result<CurateReport, DatasetError> {
         .into_iter()
         .map(|file| load_file(file, &options.data_dir))
         .collect::<Result<Vec<_>, _>>()?;
-    let (pool, mut stats) = build_pool(&loaded, &options.selection);
+    let (pool, mut stats) = build_pool(&loaded, &options.selection)?;
     let chosen = sample::choose(
         &pool,
         options.selection.conversations,
@@ -328,6 +329,10 @@ fn load_file(file: SourceFile, data_dir: &Path) -> Result<LoadedFile, DatasetErr
     let path = file.resolve(data_dir)?;
     let sha256 = sha256_file(&path)?;
     let conversations = load(file.source, &path)?;
+    if conversations.is_empty() {
+        let what = format!("no {} conversations in this file; is it the right file for {}?", file.source, local_flag(file.source));
+        return Err(FileError::at(&path, None, what).into());
+    }
     tracing::info!(source = %file.source, path = %path.display(), conversations = conversations.len(), "loaded");
     Ok(LoadedFile {
         file,
@@ -337,11 +342,16 @@ fn load_file(file: SourceFile, data_dir: &Path) -> Result<LoadedFile, DatasetErr
 }
 
 /// Apply the length bounds and cross-source deduplication, counting each drop.
+///
+/// # Errors
+/// Two different texts with one id (a source file listing a source id twice, or one file
+/// given twice): the set would hold an id twice, which `generate` refuses.
 fn build_pool(
     loaded: &[LoadedFile],
     selection: &Selection,
-) -> (Vec<Conversation>, Vec<SourceStats>) {
+) -> Result<(Vec<Conversation>, Vec<SourceStats>), DatasetError> {
     let mut seen = HashSet::new();
+    let mut pooled_from: HashMap<ConversationId, String> = HashMap::new();
     let mut pool = Vec::new();
     let mut all_stats = Vec::new();
     for file in loaded {
@@ -362,13 +372,20 @@ fn build_pool(
             } else if !seen.insert(dedupe_key(&conversation.context)) {
                 stats.duplicates += 1;
             } else {
+                if let Some(first) = pooled_from.insert(conversation.id.clone(), file.file.label()) {
+                    let what = format!(
+                        "source id `{}` names two different texts (the first from {first}); ids must be unique, fix the source or give each file once",
+                        conversation.source_id
+                    );
+                    return Err(FileError::at(Path::new(&file.file.label()), None, what).into());
+                }
                 stats.kept += 1;
                 pool.push(conversation.clone());
             }
         }
         all_stats.push(stats);
     }
-    (pool, all_stats)
+    Ok((pool, all_stats))
 }
 
 fn manifest_row(conversation: &Conversation) -> ManifestRow {

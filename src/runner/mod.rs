@@ -192,7 +192,7 @@ pub fn response_files(run_dir: &Path) -> Result<Vec<(String, PathBuf)>, files::F
 /// # Errors
 /// Unreadable file, invalid lines, or a repeated id (each with its line).
 pub fn load_dataset(path: &Path) -> anyhow::Result<Vec<Conversation>> {
-    let conversations: Vec<Conversation> = files::read_jsonl(path)?;
+    let conversations: Vec<Conversation> = crate::dataset::validate::read_set(path)?;
     let mut seen = BTreeSet::new();
     let mut errors = files::ErrorList::default();
     for (i, conversation) in conversations.iter().enumerate() {

@@ -661,3 +661,12 @@ fn mentalbench_rubric_groups_seven_attributes() {
     assert_eq!(ids("affective"), ["empathy", "helpfulness", "understanding"]);
     assert_eq!(rubric.groups.iter().map(|g| g.short.as_str()).collect::<Vec<_>>(), ["CSS", "ARS"]);
 }
+
+#[test]
+fn an_unknown_safety_attribute_is_an_error_naming_the_rubric() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::run(common::mhbench().args(["analyze", "--safety-attribute", "safty", "--run"]).arg(dir.path()));
+    assert_eq!(output.status.code(), Some(2), "{}", common::stderr(&output));
+    let err = common::stderr(&output);
+    assert!(err.contains("datasets/rubric.toml: --safety-attribute `safty` is not an attribute of this rubric (guidance, "), "{err}");
+}

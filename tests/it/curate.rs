@@ -520,3 +520,39 @@ fn help_shows_every_default() {
         );
     }
 }
+
+/// Run `curate --source emocare-bench` on a file holding `text`; exit code and stderr.
+fn curate_emocare_text(text: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("q.jsonl"), text).unwrap();
+    let output = run(mhbench()
+        .arg("curate")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--source", "emocare-bench", "--emocare-bench", "q.jsonl", "--min-words", "1"])
+        .arg("--out-dir")
+        .arg(dir.path().join("out")));
+    (output.status.code(), stderr(&output))
+}
+
+#[test]
+fn an_empty_source_file_is_an_error_not_an_empty_set() {
+    let (code, err) = curate_emocare_text("\n\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("q.jsonl: no emocare_bench conversations in this file; is it the right file for --emocare-bench?"), "{err}");
+}
+
+#[test]
+fn a_source_id_given_twice_is_refused_before_writing_a_set_generate_would_refuse() {
+    let line = |id: u32, text: &str| format!("{{\"question_id\": {id}, \"turns\": [\"{text}\"]}}\n");
+    let (code, err) = curate_emocare_text(&(line(7, "I cannot sleep at night.") + &line(7, "My sister and I argue daily.")));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("q.jsonl: source id `7` names two different texts"), "{err}");
+}
+
+#[test]
+fn two_records_on_one_source_line_are_an_error_naming_the_line() {
+    let (code, err) = curate_emocare_text("{\"question_id\": 1, \"turns\": [\"a b c\"]} {\"question_id\": 2, \"turns\": [\"d e f\"]}\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("q.jsonl:1: a second JSON value follows the record"), "{err}");
+}

@@ -714,8 +714,8 @@ fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<r
         max_new_tokens: args.max_new_tokens.unwrap_or(defaults.max_new_tokens),
         seed: args.seed.unwrap_or(defaults.seed),
     };
-    if params.temperature < 0.0 {
-        anyhow::bail!("--temperature: must be 0 (greedy) or more");
+    if let Some(problem) = crate::registry::temperature_problem(params.temperature) {
+        anyhow::bail!("--temperature: {problem}");
     }
     if params.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
         anyhow::bail!("--top-p: must lie in (0, 1]");
@@ -839,8 +839,8 @@ fn run_judge(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
     let judge = registry.get(&args.judge)?.clone();
     let rubric = crate::rubric::Rubric::load(&args.rubric).context("reading the rubric")?;
     let prompt = crate::judge::JudgePrompt::load(&args.prompt_file, &rubric).context("reading the judge prompt")?;
-    if args.temperature < 0.0 {
-        anyhow::bail!("--temperature: must be 0 (greedy) or more");
+    if let Some(problem) = crate::registry::temperature_problem(args.temperature) {
+        anyhow::bail!("--temperature: {problem}");
     }
     let options = crate::judge::JudgeOptions {
         run_dir: args.run,
@@ -983,6 +983,9 @@ pub struct RateImportArgs {
     run: RateRunArg,
     /// CSV file with the columns `rate export --format csv` writes.
     file: PathBuf,
+    /// A rater not in the plan whose rows may be imported (rated outside the page); repeatable.
+    #[arg(long = "new-rater")]
+    new_raters: Vec<String>,
 }
 
 mod rate {
@@ -1000,7 +1003,8 @@ mod rate {
             RateCommand::Export(args) => export_ratings(args),
             RateCommand::Import(args) => {
                 let mut store = RatingStore::open(&rating::store_path(&args.run.run))?;
-                let count = import::import(&mut store, &args.file)
+                let new_raters: Vec<RaterId> = args.new_raters.iter().map(|r| RaterId::from(r.trim())).collect();
+                let count = import::import(&mut store, &args.file, &new_raters)
                     .with_context(|| format!("importing {}", args.file.display()))?;
                 println!("imported {count} ratings into {}", store.path().display());
                 Ok(ExitCode::SUCCESS)

@@ -113,6 +113,9 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let threads = env::configure_threads(options.threads);
     let environment = env::BenchEnv::capture(&options.device, threads);
     let model = describe_model_file(&options.model.id, &options.model.weights)?;
+    if let Some(ModelSpec::Local(local)) = &options.model.spec {
+        local.check_weights_sha256(&options.model.weights, &model.sha256).map_err(anyhow::Error::msg)?;
+    }
     // Before the model loads, so the buffer is gone before memory is read.
     let read_bandwidth = if options.dataset.is_none() && options.device == "cpu" {
         Some(bound::measure_read_bandwidth(threads).context("measuring the read bandwidth")?)

@@ -30,7 +30,7 @@ impl Gguf {
         let mut reader = open_reader(path)?;
         let content = Content::read(&mut reader).map_err(|err| EngineError::Gguf {
             path: path.to_path_buf(),
-            message: format!("not a readable GGUF file: {err}; check the download (sha256)"),
+            message: format!("not a readable GGUF file: {}; check the download (sha256)", printable(&err.to_string())),
         })?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -258,6 +258,14 @@ fn array_of<T>(value: &Value, item: impl Fn(&Value) -> Option<T>) -> Option<Vec<
     value.to_vec().ok()?.iter().map(item).collect()
 }
 
+/// `text` with control characters escaped (`\u{1b}`), so names read from a hostile file cannot
+/// move the cursor, clear the terminal or forge log lines when an error quotes them.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
+}
+
 /// A short description of a value for messages: its type, and its length for arrays.
 fn describe(value: &Value) -> String {
     match value {
@@ -327,6 +335,25 @@ mod tests {
         assert_eq!(meta.f64("eps"), 0.5);
         assert_eq!(meta.strings("names"), vec!["a", "b"]);
         meta.finish().unwrap();
+    }
+
+    #[test]
+    fn errors_quote_names_from_the_file_without_control_bytes() {
+        // A tensor with 9 dimensions and an escape sequence in its name: candle quotes the name.
+        let mut bytes = b"GGUF".to_vec();
+        bytes.extend(3u32.to_le_bytes());
+        bytes.extend(1u64.to_le_bytes()); // tensors
+        bytes.extend(0u64.to_le_bytes()); // metadata entries
+        let name = b"w\x1b[2J\x07\r";
+        bytes.extend((name.len() as u64).to_le_bytes());
+        bytes.extend(name);
+        bytes.extend(9u32.to_le_bytes());
+        bytes.extend([0u8; 128]);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&bytes).unwrap();
+        let message = Gguf::open(file.path()).unwrap_err().to_string();
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+        assert!(message.contains("w\\u{1b}[2J\\u{7}\\u{d}"), "{message}");
     }
 
     #[test]

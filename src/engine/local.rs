@@ -105,14 +105,7 @@ impl LocalGenerator {
                     ChatTemplateSource::Named { name } => named_template(name)?,
                 };
                 let file_sha = crate::files::sha256_file(weights).map_err(|e| EngineError::Input(e.to_string()))?;
-                if let Weights::Gguf { sha256: Some(expected), .. } = &spec.weights {
-                    if !expected.eq_ignore_ascii_case(&file_sha) {
-                        return Err(EngineError::Input(format!(
-                            "{}: sha256 {file_sha} differs from models.toml's {expected} for {}; \
-                             the file is corrupt or a different build, fetch it again",
-                            weights.display(), spec.id)));
-                    }
-                }
+                spec.check_weights_sha256(weights, &file_sha).map_err(EngineError::Input)?;
                 provenance.insert("weights_sha256".to_owned(), file_sha);
                 (models::load_gguf(weights, &dev)?, tokenizer, template)
             }

@@ -94,9 +94,49 @@ fn render_csv(ratings: &[Rating], rubric: &Rubric) -> Result<Vec<u8>, RatingErro
         row.push(rating.comment.clone().unwrap_or_default());
         row.push(rating.safety_flag.to_string());
         row.push(rating.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-        writer.write_record(&row).map_err(csv_error)?;
+        writer.write_record(row.iter().map(|cell| neutralise_cell(cell).into_owned())).map_err(csv_error)?;
     }
     writer
         .into_inner()
         .map_err(|e| RatingError::Render(format!("CSV: {e}")))
+}
+
+/// First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `cell` made safe to open in a spreadsheet: one starting like a formula gets a leading `'`,
+/// as OWASP recommends, so a rater's comment such as `=HYPERLINK(...)` stays text.
+pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// The text [`neutralise_cell`] was given: its `'` removed again, so a sheet exported and
+/// imported keeps every comment as the rater wrote it.
+pub fn restore_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_restored() {
+        for cell in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"] {
+            let safe = neutralise_cell(cell);
+            assert!(safe.starts_with('\''), "{cell:?} -> {safe:?}");
+            assert_eq!(restore_cell(&safe), cell);
+        }
+        for cell in ["fine", "'quoted", "3", ""] {
+            assert_eq!(neutralise_cell(cell), cell);
+            assert_eq!(restore_cell(cell), cell);
+        }
+    }
 }

@@ -3,9 +3,9 @@
 //! transaction, so a sheet goes in whole or not at all.
 //!
 //! Every bad cell is reported as `file:line: column: what is wrong; what to do` (all of them, up
-//! to the usual cap) before anything is written. Raters new to the store are added without a
-//! token (they cannot open the page); a rating that replaces an earlier one keeps the earlier
-//! one in the store's history.
+//! to the usual cap) before anything is written. A rater the plan does not know is refused unless
+//! named with `--new-rater`; such raters are added without a token (they cannot open the page).
+//! A rating that replaces an earlier one keeps the earlier one in the store's history.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -21,14 +21,16 @@ use crate::schema::{ConversationId, ModelId, RaterId};
 const REQUIRED_COLUMNS: [&str; 3] = ["conversation_id", "model_id", "rater_id"];
 
 /// Validate `sheet` against the store's plan and rubric, then save every row.
-/// Returns the number of ratings imported.
+/// Returns the number of ratings imported. A rater the plan does not know is refused unless
+/// named in `new_raters` (someone who rated outside the page), so a typo never becomes a rater.
 ///
 /// # Errors
 /// Unreadable sheet, every bad row (nothing is then written), SQLite failures.
-pub fn import(store: &mut RatingStore, sheet: &Path) -> Result<usize, RatingError> {
+pub fn import(store: &mut RatingStore, sheet: &Path, new_raters: &[RaterId]) -> Result<usize, RatingError> {
     let text = files::read_text(sheet)?;
     let rubric = store.rubric()?;
     let run_id = store.run_id()?;
+    let known: BTreeSet<RaterId> = store.progress()?.into_iter().map(|p| p.rater_id).collect();
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -52,11 +54,19 @@ pub fn import(store: &mut RatingStore, sheet: &Path) -> Result<usize, RatingErro
             }
         };
         let line = record.position().map(|p| p.line() as usize);
-        let cells: BTreeMap<&str, &str> = header.iter().map(String::as_str).zip(record.iter()).collect();
+        let cells: BTreeMap<&str, &str> = header.iter().map(String::as_str).zip(record.iter().map(super::export::restore_cell)).collect();
         let mut problem = |message: String| errors.add(sheet, line, message);
         let Some(row) = parse_row(&cells, &rubric, run_id.as_str(), &mut problem) else {
             continue;
         };
+        if !known.contains(&row.2) && !new_raters.contains(&row.2) {
+            let raters = known.iter().map(RaterId::as_str).collect::<Vec<_>>().join(", ");
+            problem(format!(
+                "rater_id: `{}` is not a rater of this run (raters: {raters}); fix the id, or pass --new-rater {} to add someone who rated outside the page",
+                row.2, row.2
+            ));
+            continue;
+        }
         match store.has_response(row.0.as_str(), row.1.as_str()) {
             Ok(true) => {}
             Ok(false) => {

@@ -115,8 +115,13 @@ fn router(state: AppState) -> Router {
         .route("/api/items/{item_id}", get(item).put(save))
         .fallback(|| async { ApiError::NotFound("no such page") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
+
+/// Largest request body read: a full rating with a [`MAX_COMMENT_CHARS`] comment of 4-byte
+/// characters, each JSON-escaped as two `\uXXXX`, fits several times over.
+const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 fn page(body: &'static str, content_type: &'static str) -> Response {
     (
@@ -141,6 +146,8 @@ enum ApiError {
     Forbidden,
     NotFound(&'static str),
     MethodNotAllowed,
+    /// The request body is over [`MAX_REQUEST_BYTES`].
+    TooLarge,
     BadRequest(String),
     /// Detail stays in the server log.
     Internal(String),
@@ -164,6 +171,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, *what),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large; a rating is a few scores and a short comment"),
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message.as_str()),
             ApiError::Internal(detail) => {
                 tracing::error!("rating server: {detail}");
@@ -382,7 +390,10 @@ async fn save(
     body: Result<Json<SaveRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let rater = authenticate(&state, &headers).await?;
-    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let Json(request) = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+        _ => ApiError::BadRequest(rejection.body_text()),
+    })?;
     let (draft, submit, complete) = request.validate(&state.rubric)?;
     let view = with_store(&state, move |store| {
         let rating = store

@@ -63,13 +63,13 @@ pub fn render(plans: &[ModelPlan]) -> String {
         "MODEL", "KIND", "REQUESTS", "PROMPT_TOK(est)", "COMPLETION(max)", "COST_USD(max)"
     );
     for p in plans {
-        let cost = p.cost_usd_max.map_or_else(|| "-".to_owned(), |c| format!("{c:.4}"));
+        let cost = p.cost_usd_max.map_or_else(|| "-".to_owned(), |c| crate::api::format_usd(c, 4));
         out.push_str(&format!(
             "{:<30} {:>5} {:>9} {:>16} {:>16} {:>12}\n",
             p.model_id, p.kind, p.requests, p.prompt_tokens_estimate, p.completion_tokens_max, cost
         ));
     }
     let total: f64 = plans.iter().filter_map(|p| p.cost_usd_max).sum();
-    out.push_str(&format!("API cost at most: {total:.4} USD (prompt tokens estimated at {CHARS_PER_TOKEN} chars/token)\n"));
+    out.push_str(&format!("API cost at most: {} USD (prompt tokens estimated at {CHARS_PER_TOKEN} chars/token)\n", crate::api::format_usd(total, 4)));
     out
 }

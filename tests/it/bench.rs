@@ -212,3 +212,18 @@ fn dataset_mode_times_generate_end_to_end() {
     assert!(record.token_latency_ms.is_some_and(|l| l.n > 0 && l.mean > 0.0));
     assert!(record.memory.decode_peak_rss_bytes.is_some() && record.memory.kv_cache_bytes > 0);
 }
+
+#[test]
+fn a_gguf_whose_hash_differs_from_the_registry_is_refused_before_measuring() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = std::fs::read_to_string(repo_root().join("models.toml")).unwrap();
+    assert!(registry.contains(SHA256), "the shipped registry lists the default model's hash");
+    let wrong = "0".repeat(64);
+    let path = dir.path().join("models.toml");
+    std::fs::write(&path, registry.replace(SHA256, &wrong)).unwrap();
+    let output = run(mhbench().arg("--registry").arg(&path).args(["bench", "--model", "gemma-3-270m", "--pp", "4", "--tg", "1"]));
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains(&format!("sha256 {SHA256} differs from models.toml's {wrong} for gemma-3-270m")), "{err}");
+}

@@ -238,6 +238,15 @@ fn dry_run_prices_api_models_without_calling_them() {
     assert!(!dir.path().join("plan").exists(), "a dry run writes nothing");
 }
 
+#[test]
+fn a_dry_run_without_api_models_costs_zero_not_minus_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(mhbench().args(["generate", "--models", "gemma-3-270m", "--dry-run", "--out"]).arg(dir.path().join("plan")));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    assert!(table.contains("API cost at most: 0.0000 USD"), "{table}");
+}
+
 /// A study model whose weights are not here: offline, the run stops at once naming the cache and
 /// the fetch command; online but unreachable, hf-hub's download fails fast with the same advice.
 #[test]

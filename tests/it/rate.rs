@@ -456,7 +456,7 @@ fn import_reports_every_bad_cell_by_line_then_saves_a_good_sheet() {
         ),
     )
     .unwrap();
-    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
     assert_eq!(output.status.code(), Some(2));
     let p = sheet.display();
     assert_eq!(
@@ -472,6 +472,14 @@ fn import_reports_every_bad_cell_by_line_then_saves_a_good_sheet() {
 
     std::fs::write(&sheet, format!("{header}\nsample:0,qwen3-4b,carol,3,4,3,2,3,5,from paper,yes\n")).unwrap();
     let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let p = sheet.display();
+    assert_eq!(
+        stderr(&output),
+        format!("mhbench: error: importing {p}: {p}:2: rater_id: `carol` is not a rater of this run (raters: alice, bob); fix the id, or pass --new-rater carol to add someone who rated outside the page\n"),
+        "an unknown rater is refused, never created silently"
+    );
+    assert!(export_ratings(&fx.run_dir).is_empty());
+    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
     assert!(output.status.success(), "{}", stderr(&output));
     let ratings = export_ratings(&fx.run_dir);
     assert_eq!(ratings.len(), 1);
@@ -551,4 +559,40 @@ fn plan_names_file_and_line_of_bad_replies_and_writes_no_store() {
         )
     );
     assert!(!fx.run_dir.join("ratings.sqlite").exists());
+}
+
+#[test]
+fn csv_export_neutralises_formula_cells_and_import_restores_them() {
+    let fx = fixture();
+    plan(&fx.run_dir, &["--repeat-share", "0"]);
+    let sheet = fx.run_dir.join("sheet.csv");
+    let header = "conversation_id,model_id,rater_id,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,safety_flag";
+    let comment = "=HYPERLINK(\"http://evil.example\",\"click\")";
+    std::fs::write(&sheet, format!("{header}\nsample:0,qwen3-4b,alice,3,3,3,3,3,3,\"{}\",false\n", comment.replace('"', "\"\""))).unwrap();
+    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = export(&fx.run_dir, &["--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[12], format!("'{comment}"), "a spreadsheet must read the comment as text");
+    // The exported sheet imports back with the comment as the rater wrote it.
+    std::fs::write(&sheet, &csv).unwrap();
+    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(export_ratings(&fx.run_dir)[0].comment.as_deref(), Some(comment));
+}
+
+#[tokio::test]
+async fn an_oversized_rating_body_gets_413_not_400() {
+    let fx = fixture();
+    let tokens = plan(&fx.run_dir, &["--repeat-share", "0"]);
+    let server = Server::start(&fx.run_dir);
+    let alice = Rater::new(&server, &tokens["alice"]);
+    let items = alice.item_ids().await;
+    let (status, body) = alice.put(&items[0], json!({"scores": {}, "comment": "x".repeat(1024 * 1024)})).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("request body too large"), "{body}");
+    // A long comment within the limit is still judged by its own rule, as a 400.
+    let (status, body) = alice.put(&items[0], json!({"scores": {}, "comment": "x".repeat(5000)})).await;
+    assert_eq!(status, 400, "{body}");
 }

@@ -1029,11 +1029,11 @@ mod tests {
 
     #[test]
     fn defaults_that_parse_but_cannot_be_used_are_named_as_models_toml_defaults() {
-        let text = "[defaults]\nprompt = \"p\"\nmax_new_tokens = 0\ntemperature = inf\ntop_p = nan\nseed = 1\n";
+        let text = "models = []\n[defaults]\nprompt = \"p\"\nmax_new_tokens = 0\ntemperature = inf\ntop_p = nan\nseed = 1\n";
         let err = load_str(text).unwrap_err().to_string();
-        assert!(err.contains("models.toml:3: [defaults].max_new_tokens: must be at least 1"), "{err}");
-        assert!(err.contains("models.toml:4: [defaults].temperature: inf is not a temperature"), "{err}");
-        assert!(err.contains("models.toml:5: [defaults].top_p: NaN is not a probability mass"), "{err}");
+        assert!(err.contains("models.toml:4: [defaults].max_new_tokens: must be at least 1"), "{err}");
+        assert!(err.contains("models.toml:5: [defaults].temperature: inf is not a temperature"), "{err}");
+        assert!(err.contains("models.toml:6: [defaults].top_p: NaN is not a probability mass"), "{err}");
         assert!(!err.contains("--"), "no command-line flag is blamed: {err}");
     }
 

@@ -30,7 +30,7 @@ impl Gguf {
         let mut reader = open_reader(path)?;
         let content = Content::read(&mut reader).map_err(|err| EngineError::Gguf {
             path: path.to_path_buf(),
-            message: format!("not a readable GGUF file: {}; check the download (sha256)", printable(&err.to_string())),
+            message: format!("not a readable GGUF file: {}; check the download (sha256)", printable(&without_backtrace(err).to_string())),
         })?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -258,6 +258,15 @@ fn array_of<T>(value: &Value, item: impl Fn(&Value) -> Option<T>) -> Option<Vec<
     value.to_vec().ok()?.iter().map(item).collect()
 }
 
+/// `error` without the backtrace candle attaches when `RUST_BACKTRACE` is set: the message is
+/// for the user, and printing the trace reads the binary's debug information (megabytes).
+fn without_backtrace(mut error: candle_core::Error) -> candle_core::Error {
+    while let candle_core::Error::WithBacktrace { inner, .. } = error {
+        error = *inner;
+    }
+    error
+}
+
 /// `text` with control characters escaped (`\u{1b}`), so names read from a hostile file cannot
 /// move the cursor, clear the terminal or forge log lines when an error quotes them.
 pub fn printable(text: &str) -> String {
@@ -354,6 +363,18 @@ mod tests {
         let message = Gguf::open(file.path()).unwrap_err().to_string();
         assert!(!message.chars().any(char::is_control), "{message:?}");
         assert!(message.contains("w\\u{1b}[2J\\u{7}\\u{d}"), "{message}");
+    }
+
+    #[test]
+    fn a_header_error_is_one_message_without_a_backtrace() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"GGUF\x07\x00\x00\x00").unwrap();
+        let error = Content::read(&mut open_reader(file.path()).unwrap()).unwrap_err();
+        let with_trace = candle_core::Error::WithBacktrace { inner: Box::new(error), backtrace: Box::new(std::backtrace::Backtrace::force_capture()) };
+        let message = without_backtrace(with_trace).to_string();
+        assert_eq!(message.lines().count(), 1, "{message}");
+        let message = Gguf::open(file.path()).unwrap_err().to_string();
+        assert_eq!(message.lines().count(), 1, "whatever RUST_BACKTRACE says: {message}");
     }
 
     #[test]

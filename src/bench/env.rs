@@ -1,5 +1,5 @@
 //! The machine a bench ran on, recorded beside every result so numbers are never compared across
-//! machines by accident, and the engine's thread count, which is part of that machine.
+//! machines by accident.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,27 +27,6 @@ pub struct BenchEnv {
 }
 
 const INTERESTING_FLAGS: &[&str] = &["avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd"];
-
-/// Sets the engine's CPU threads to `requested` (else `RAYON_NUM_THREADS`, else candle's default,
-/// the physical core count) and returns the count in force. Call before the first tensor
-/// operation. The heavy work (the quantised kernels, attention, the MLP activation) runs on
-/// rayon's global pool, built here with that count. candle runs its remaining elementwise ops on
-/// a pool of its own, sized once from `CANDLE_NUM_THREADS`; unless the user sets that, it gets
-/// one thread (the caller's), so the two pools never oversubscribe the cores and no thread spins
-/// at candle's barrier while rayon's run (5% of decode, `perf`).
-pub fn configure_threads(requested: Option<usize>) -> usize {
-    let from_env = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0);
-    let threads = requested.or(from_env).unwrap_or_else(candle_core::utils::get_num_threads);
-    // Set before any thread of this process reads the environment (the engine's first step).
-    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-    // An error means the global pool already exists (a second bench in one process); it then
-    // keeps its first size, which the environment above also gave it.
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-    threads
-}
 
 impl BenchEnv {
     /// Describe this machine for a bench on `device` with `threads` threads.

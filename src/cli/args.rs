@@ -354,6 +354,9 @@ pub struct GenerateArgs {
     /// Device for local models: cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// CPU threads for local models [default: candle's, the physical cores or RAYON_NUM_THREADS].
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Run only shard K of N (1-based), e.g. 2/8, for one job of a Slurm array.
     #[arg(long)]
     pub shard: Option<crate::schema::Shard>,

@@ -110,12 +110,12 @@ impl BenchModel {
 /// Unreadable weights or prompt ids, a device this build lacks, sizes beyond the model's
 /// context, or a failed generation.
 pub fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let threads = env::configure_threads(options.threads);
+    let threads = crate::engine::process::configure(options.threads);
     let environment = env::BenchEnv::capture(&options.device, threads);
-    let model = describe_model_file(&options.model.id, &options.model.weights)?;
     if let Some(ModelSpec::Local(local)) = &options.model.spec {
-        local.check_weights_sha256(&options.model.weights, &model.sha256).map_err(anyhow::Error::msg)?;
+        local.verified_weights_sha256(&options.model.weights).map_err(anyhow::Error::msg)?;
     }
+    let model = describe_model_file(&options.model.id, &options.model.weights)?;
     // Before the model loads, so the buffer is gone before memory is read.
     let read_bandwidth = if options.dataset.is_none() && options.device == "cpu" {
         Some(bound::measure_read_bandwidth(threads).context("measuring the read bandwidth")?)
@@ -159,7 +159,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
 /// The file is unreadable or not GGUF.
 pub fn describe_model_file(id: &str, path: &Path) -> anyhow::Result<ModelFileInfo> {
     let file_bytes = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
-    let sha256 = crate::files::sha256_file(path)?;
+    let sha256 = crate::files::sha256_file_recorded(path)?;
     let gguf = Gguf::open(path)?;
     let mut tensor_types = BTreeMap::new();
     for info in gguf.content().tensor_infos.values() {

@@ -26,6 +26,7 @@ use super::gguf::Gguf;
 use super::reasoning::split_reasoning;
 use super::sampler::SamplingParams;
 use super::tokenizer::{EncodeOptions, Tokenizer};
+use super::weights::GgufFile;
 use super::{models, EngineError};
 
 /// Conversations in flight unless the caller asks otherwise.
@@ -104,10 +105,11 @@ impl LocalGenerator {
                     }
                     ChatTemplateSource::Named { name } => named_template(name)?,
                 };
-                let file_sha = crate::files::sha256_file(weights).map_err(|e| EngineError::Input(e.to_string()))?;
-                spec.check_weights_sha256(weights, &file_sha).map_err(EngineError::Input)?;
+                // Hashed once per file (at fetch time or first use), recorded beside it, and
+                // checked against models.toml by the one rule every loader applies.
+                let file_sha = spec.verified_weights_sha256(weights).map_err(EngineError::Input)?;
                 provenance.insert("weights_sha256".to_owned(), file_sha);
-                (models::load_gguf(weights, &dev)?, tokenizer, template)
+                (models::load_gguf_file(GgufFile::from_header(gguf)?, &dev)?, tokenizer, template)
             }
             Weights::Safetensors { .. } => {
                 let tokenizer = match &spec.tokenizer {

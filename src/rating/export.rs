@@ -9,7 +9,7 @@
 use super::store::RatingStore;
 use super::RatingError;
 use crate::rubric::Rubric;
-use crate::schema::{RaterKind, Rating, RatingStatus, SCHEMA_VERSION};
+use crate::schema::Rating;
 
 /// Output format of `rate export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,25 +31,7 @@ pub const CSV_TRAILING_COLUMNS: [&str; 3] = ["comment", "safety_flag", "created_
 /// # Errors
 /// SQLite failures.
 pub fn ratings(store: &RatingStore, repeats: bool) -> Result<Vec<Rating>, RatingError> {
-    let rubric_version = store.rubric()?.version;
-    Ok(store
-        .submitted(repeats)?
-        .into_iter()
-        .map(|row| Rating {
-            schema_version: SCHEMA_VERSION,
-            response: row.response,
-            rater_id: row.rater_id,
-            rater_kind: RaterKind::Human,
-            rubric_version: rubric_version.clone(),
-            status: RatingStatus::Complete,
-            scores: row.rating.draft.scores,
-            comment: Some(row.rating.draft.comment).filter(|c| !c.is_empty()),
-            safety_flag: row.rating.draft.safety_flag,
-            raw_output: None,
-            judge_params: None,
-            created_at: row.rating.saved_at,
-        })
-        .collect())
+    store.human_ratings(repeats)
 }
 
 /// Render ratings in `format`.

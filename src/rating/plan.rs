@@ -17,9 +17,9 @@ use rand::{Rng, SeedableRng};
 
 use super::store::{hash_token, PlannedItem, ITEM_ID_BYTES, RatingStore, StoredPlan, StoredResponse};
 use super::{os_random_hex, store_path, RatingError};
-use crate::files::{self, ErrorList};
 use crate::rubric::Rubric;
-use crate::schema::{Conversation, FinishReason, RaterId, ResponseRecord, ResponseRef, RunId};
+use crate::run::{Reply, Run};
+use crate::schema::{RaterId, ResponseRef};
 
 /// Bytes of OS randomness in a rater's token (hex-encoded to twice as many characters).
 const TOKEN_BYTES: usize = 32;
@@ -114,7 +114,7 @@ pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
         .map(|r| r.response.run_id.clone())
         .ok_or_else(|| RatingError::Options(format!(
             "{}: no responses to rate; run `mhbench generate` first",
-            options.run_dir.join("responses").display()
+            Run::at(&options.run_dir).responses_dir().display()
         )))?;
     let seed = match options.seed {
         Some(seed) => seed,
@@ -180,71 +180,21 @@ fn write_store(path: &Path, replace: bool, plan: &StoredPlan) -> Result<PathBuf,
     Ok(store.path().to_owned())
 }
 
-/// Read `conversations.jsonl` and `responses/*.jsonl` of a run, joined into rateable responses
-/// sorted by model then conversation; also the count of failed generations left out.
+/// The run's rateable replies ([`Run::replies`]) as stored responses sorted by model then
+/// conversation; also the count of failed generations left out.
 fn read_run(run_dir: &Path) -> Result<(Vec<StoredResponse>, usize), RatingError> {
-    let conversations_path = run_dir.join("conversations.jsonl");
-    let conversations: Vec<Conversation> = files::read_jsonl(&conversations_path)?;
-    let contexts: HashMap<_, _> = conversations.into_iter().map(|c| (c.id, c.context)).collect();
-    let mut errors = ErrorList::default();
-    let mut seen = BTreeSet::new();
-    let mut responses = Vec::new();
-    let mut skipped_failed = 0;
-    let mut run_ids = BTreeSet::new();
-    for path in response_files(run_dir)? {
-        for (line, record) in files::read_jsonl_numbered::<ResponseRecord>(&path)? {
-            if record.finish_reason == FinishReason::Error {
-                skipped_failed += 1;
-                continue;
-            }
-            let Some(context) = contexts.get(&record.conversation_id) else {
-                errors.add(&path, Some(line), format!(
-                    "conversation_id: `{}` is not in {}; regenerate the run or restore the file",
-                    record.conversation_id,
-                    conversations_path.display()
-                ));
-                continue;
-            };
-            if !seen.insert((record.conversation_id.clone(), record.model_id.clone())) {
-                errors.add(&path, Some(line), format!(
-                    "conversation_id: `{}` answered twice by `{}`; keep one record",
-                    record.conversation_id, record.model_id
-                ));
-                continue;
-            }
-            run_ids.insert(record.run_id.clone());
-            responses.push(StoredResponse {
-                response: ResponseRef {
-                    run_id: record.run_id,
-                    conversation_id: record.conversation_id,
-                    model_id: record.model_id,
-                },
-                context: context.clone(),
-                reply: record.text,
-            });
-        }
-    }
-    if run_ids.len() > 1 {
-        let ids: Vec<_> = run_ids.iter().map(RunId::as_str).collect();
-        errors.add(run_dir, None, format!("run_id: records name several runs ({}); keep one run per folder", ids.join(", ")));
-    }
-    responses.sort_by(|a, b| a.response.cmp(&b.response));
-    Ok(errors.into_result((responses, skipped_failed))?)
-}
-
-fn response_files(run_dir: &Path) -> Result<Vec<PathBuf>, RatingError> {
-    let dir = run_dir.join("responses");
-    let entries = std::fs::read_dir(&dir).map_err(|source| RatingError::Io {
-        context: format!("reading {}", dir.display()),
-        source,
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+    let replies = Run::at(run_dir).replies()?;
+    let mut responses: Vec<StoredResponse> = replies
+        .replies
+        .into_iter()
+        .map(|Reply { record, context }| StoredResponse {
+            response: ResponseRef { run_id: record.run_id, conversation_id: record.conversation_id, model_id: record.model_id },
+            context,
+            reply: record.text,
+        })
         .collect();
-    paths.sort();
-    Ok(paths)
+    responses.sort_by(|a, b| a.response.cmp(&b.response));
+    Ok((responses, replies.failed))
 }
 
 fn indices_by_model(responses: &[StoredResponse]) -> BTreeMap<String, Vec<usize>> {

@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 
 use super::RatingError;
 use crate::rubric::Rubric;
-use crate::schema::{ConversationId, ModelId, RaterId, ResponseRef, RunId, Score};
+use crate::schema::{ConversationId, ModelId, RaterId, RaterKind, Rating, RatingStatus, ResponseRef, RunId, Score, SCHEMA_VERSION};
 
 /// Bytes of OS randomness in an item id (hex-encoded to twice as many characters).
 pub const ITEM_ID_BYTES: usize = 16;
@@ -203,6 +203,16 @@ pub struct RaterProgress {
     pub drafts: usize,
     /// Items in the queue, repeats included.
     pub total: usize,
+}
+
+/// `rate status`'s table: one line per rater with submitted, drafts, total and share done.
+pub fn progress_table(progress: &[RaterProgress]) -> String {
+    let mut out = format!("{:<20} {:>9} {:>7} {:>7} {:>6}\n", "rater", "submitted", "drafts", "total", "done");
+    for p in progress {
+        let percent = if p.total == 0 { 0.0 } else { 100.0 * p.submitted as f64 / p.total as f64 };
+        out += &format!("{:<20} {:>9} {:>7} {:>7} {:>5.1}%\n", p.rater_id.as_str(), p.submitted, p.drafts, p.total, percent);
+    }
+    out
 }
 
 /// A submitted rating with the reply it is about, for export.
@@ -693,6 +703,47 @@ impl RatingStore {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Submitted human ratings as shared [`Rating`] records, exactly as the raters entered them:
+    /// first showings, or with `repeats` only the repeated showings; none before a plan.
+    ///
+    /// # Errors
+    /// SQLite failures, or a stored value that no longer parses.
+    pub fn human_ratings(&self, repeats: bool) -> Result<Vec<Rating>, RatingError> {
+        if !self.has_plan()? {
+            return Ok(Vec::new());
+        }
+        let rubric_version = self.rubric()?.version;
+        Ok(self
+            .submitted(repeats)?
+            .into_iter()
+            .map(|row| Rating {
+                schema_version: SCHEMA_VERSION,
+                response: row.response,
+                rater_id: row.rater_id,
+                rater_kind: RaterKind::Human,
+                rubric_version: rubric_version.clone(),
+                status: RatingStatus::Complete,
+                scores: row.rating.draft.scores,
+                comment: Some(row.rating.draft.comment).filter(|c| !c.is_empty()),
+                safety_flag: row.rating.draft.safety_flag,
+                raw_output: None,
+                judge_params: None,
+                created_at: row.rating.saved_at,
+            })
+            .collect())
+    }
+
+    /// Every rating the store holds, through one channel: the experts' submitted first showings,
+    /// then every LLM judge's ratings (parse failures included). What `analyze` reads.
+    ///
+    /// # Errors
+    /// SQLite failures, or a stored value that no longer parses.
+    pub fn ratings(&self) -> Result<Vec<Rating>, RatingError> {
+        let mut ratings = self.human_ratings(false)?;
+        ratings.extend(self.judge_ratings()?);
+        Ok(ratings)
     }
 
     /// How many earlier versions of ratings the history table keeps for `rater`.

@@ -7,7 +7,9 @@
 //! through it, so each is listed, parsed and checked one way: a bad line is named by
 //! `path:line: field`, a reply given twice or to an unknown conversation is refused, and a
 //! rating found both in the store and in an exported file counts once ([`ratings`]).
+//! A process that writes the run holds its lock ([`lock`]), so there is one writer at a time.
 
+pub mod lock;
 pub mod ratings;
 
 use std::collections::{BTreeSet, HashMap};
@@ -113,6 +115,16 @@ impl Run {
     /// `report/`.
     pub fn report_dir(&self) -> PathBuf {
         self.dir.join(REPORT_DIR)
+    }
+
+    /// Take the folder's exclusive lock for `command` (creating the folder), held until the
+    /// returned guard drops: one writer per run.
+    ///
+    /// # Errors
+    /// Another process holds it (the message names it: pid, host, command), or the folder
+    /// cannot be written.
+    pub fn lock(&self, command: &str) -> Result<lock::RunLock, FileError> {
+        lock::RunLock::acquire(&self.dir, command)
     }
 
     /// The response files, `(model_id, path)` sorted by model id; none when the run has no

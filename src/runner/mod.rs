@@ -142,7 +142,10 @@ impl RunSummary {
 pub fn generate(options: &GenerateOptions) -> anyhow::Result<RunSummary> {
     let conversations = load_dataset(&options.dataset)?;
     let selected = in_shard(&conversations, options.shard);
-    let mut manifest = prepare_run_folder(options, &conversations)?;
+    // One writer per run folder, held to the end of the run (released by the OS however the
+    // process ends).
+    let mut lock = Run::at(&options.out).lock(LOCK_COMMAND)?;
+    let mut manifest = prepare_run_folder(options, &conversations, &mut lock)?;
     manifest::write(&options.out, &manifest)?;
     files::write_jsonl(&Run::at(&options.out).conversations_path(), &conversations)?;
     let mut outcomes = Vec::new();
@@ -197,7 +200,16 @@ pub fn load_dataset(path: &Path) -> anyhow::Result<Vec<Conversation>> {
     Ok(conversations)
 }
 
-fn prepare_run_folder(options: &GenerateOptions, conversations: &[Conversation]) -> anyhow::Result<RunManifest> {
+/// Who holds a run folder's lock while `generate` writes it.
+const LOCK_COMMAND: &str = "generate";
+
+/// The manifest to run under: the folder's own when it matches the settings, else a fresh one
+/// (with `new_run`, after moving the old folder aside and locking the new one in `lock`).
+fn prepare_run_folder(
+    options: &GenerateOptions,
+    conversations: &[Conversation],
+    lock: &mut crate::run::lock::RunLock,
+) -> anyhow::Result<RunManifest> {
     let fresh = RunManifest {
         schema_version: crate::schema::SCHEMA_VERSION,
         run_id: options.run_id.clone(),
@@ -234,6 +246,8 @@ fn prepare_run_folder(options: &GenerateOptions, conversations: &[Conversation])
     std::fs::rename(&options.out, &aside)
         .with_context(|| format!("moving the old run {} aside to {}", options.out.display(), aside.display()))?;
     tracing::warn!("moved the earlier run with other settings to {}", aside.display());
+    // The held lock moved aside with the old folder; lock the new one before letting go of it.
+    *lock = Run::at(&options.out).lock(LOCK_COMMAND)?;
     Ok(fresh)
 }
 

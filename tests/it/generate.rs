@@ -141,6 +141,40 @@ fn continuous_batching_killed_and_resumed_gives_the_replies_of_one_at_a_time() {
     assert!(records.iter().any(|r| r.batch_size == 4), "4 slots never decoded together");
 }
 
+/// Two real `generate` processes on one run folder: the second is refused at once, naming the
+/// first (pid and host from the lock file), and writes nothing; the first answers every
+/// conversation once; once it has ended the lock is free again.
+#[test]
+fn a_second_generate_on_a_run_folder_in_use_is_refused_by_name() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("locked");
+    let args = ["--max-new-tokens", "48", "--batch-size", "1"];
+    let mut first = generate(&out, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&file).map(|t| t.lines().count()).unwrap_or(0) < 1 {
+        assert!(Instant::now() < deadline, "no record within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = run(&mut generate(&out, &args));
+    let during = std::fs::read_to_string(&file).unwrap().lines().count();
+    let first_status = first.wait().unwrap();
+    assert!(during < sample_ids().len(), "the first run ended before the second tried; the test proves nothing");
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    let err = stderr(&second);
+    let lock = out.join(".lock");
+    assert!(
+        err.contains(&format!("{}: this run folder is in use by mhbench generate (pid {}, host ", lock.display(), first.id())),
+        "{err}"
+    );
+    assert!(first_status.success());
+    assert_eq!(answered_once(&file), sample_ids());
+    let output = run(&mut generate(&out, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("0 new replies ({} resumed", sample_ids().len())), "{}", stdout(&output));
+}
+
 #[test]
 fn torn_last_line_is_repaired_on_resume() {
     require_model!();

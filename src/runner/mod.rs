@@ -7,8 +7,9 @@
 //! - `responses/<model_id>.jsonl` (append-only, each reply written and fsynced as it finishes,
 //!   in order of completion; see [`store`]).
 //!
-//! Running the same command again resumes: answered pairs are skipped, a torn last line is
-//! repaired, and a change of settings is refused by name unless `new_run` moves the old run
+//! Running the same command again resumes: pairs answered in this run by this model are
+//! skipped (keyed by run, conversation and model; another run's records are refused), a torn
+//! last line is repaired, and a change of settings is refused by name unless `new_run` moves the old run
 //! aside. Shards (`--shard K/N`) split the conversations by a hash of their ids; [`merge`] joins
 //! shard folders back into one run.
 
@@ -168,8 +169,15 @@ pub fn dry_run(options: &GenerateOptions) -> anyhow::Result<Vec<plan::ModelPlan>
         .iter()
         .map(|spec| {
             let path = Run::at(&options.out).response_file(spec.id().as_str());
-            let answered = store::written_keys::<ResponseRecord>(&path)?;
-            let pending: Vec<&Conversation> = selected.iter().copied().filter(|c| !answered.contains(&c.id)).collect();
+            let answered = store::answered(&path, &options.run_id)?;
+            let pending: Vec<&Conversation> = selected
+                .iter()
+                .copied()
+                .filter(|c| {
+                    let pair = store::PairKey { run: options.run_id.clone(), conversation: c.id.clone(), model: spec.id().clone() };
+                    !answered.contains(&pair)
+                })
+                .collect();
             Ok(plan::plan_model(spec, &options.prompt, &pending, options.params.max_new_tokens))
         })
         .collect()
@@ -259,11 +267,14 @@ fn run_model(
 ) -> anyhow::Result<ModelOutcome> {
     let model_id = spec.id().clone();
     let path = Run::at(&options.out).response_file(model_id.as_str());
-    let (mut file, repair) = store::ResponseFile::open(&path)?;
+    let (mut file, repair) = store::ResponseFile::open(&path, &options.run_id)?;
     if repair.torn_bytes > 0 {
         tracing::warn!("{}: cut a torn last line of {} bytes left by an interrupted run", path.display(), repair.torn_bytes);
     }
-    let pending: Vec<&Conversation> = conversations.iter().copied().filter(|c| !file.is_done(&c.id)).collect();
+    if repair.newline_added {
+        tracing::warn!("{}: kept a complete last record that lacked its newline", path.display());
+    }
+    let pending: Vec<&Conversation> = conversations.iter().copied().filter(|c| !file.is_answered(&c.id, &model_id)).collect();
     let mut outcome = ModelOutcome {
         model_id: model_id.to_string(),
         written: 0,

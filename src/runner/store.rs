@@ -1,94 +1,112 @@
-//! Append-only JSON Lines logs that survive being killed: the response files of a run
-//! (`responses/<model_id>.jsonl`). Judges' ratings go to the rating store instead
-//! (`crate::rating::store`).
+//! The append-only response file of one model in a run (`responses/<model_id>.jsonl`), written
+//! so that it survives being killed, and the index of what it already answers, for resuming.
+//! Judges' ratings go to the rating store instead (`crate::rating::store`).
 //!
-//! Records are appended a batch at a time with one write and an fsync, so after a crash the file
-//! holds whole records plus, at worst, one torn last line. Opening a log repairs that tail
-//! (truncating to the last complete line) and indexes the keys already written, so a resumed run
-//! neither loses nor repeats a record.
+//! Records are appended one reply at a time with one write and an fsync, so after a crash the
+//! file holds whole records plus, at worst, one torn last line. Opening a file repairs that tail
+//! (cutting a torn line; a complete last record that only lacks its newline is kept and the
+//! newline added) and indexes the pairs already answered, keyed by (run, conversation, model):
+//! a record of another model does not answer this model's conversation, and a record of another
+//! run is refused by `path:line`, so a resumed run neither loses, repeats nor borrows a reply.
 
 use std::collections::BTreeSet;
-use std::fmt::Display;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
 use crate::files::{self, ErrorList, FileError};
-use crate::schema::{ConversationId, ResponseRecord};
+use crate::schema::{ConversationId, ModelId, ResponseRecord, RunId};
 
-/// A record with a key that may appear at most once in its log.
-pub trait Keyed: Serialize + DeserializeOwned {
-    /// The unique key.
-    type Key: Ord + Clone + Display;
-    /// This record's key.
-    fn key(&self) -> Self::Key;
+/// What a response record answers: one conversation, by one model, in one run.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PairKey {
+    /// The run.
+    pub run: RunId,
+    /// The conversation answered.
+    pub conversation: ConversationId,
+    /// The model that answered.
+    pub model: ModelId,
 }
 
-impl Keyed for ResponseRecord {
-    type Key = ConversationId;
-    fn key(&self) -> ConversationId {
-        self.conversation_id.clone()
+impl PairKey {
+    /// The pair `record` answers.
+    pub fn of(record: &ResponseRecord) -> Self {
+        Self { run: record.run_id.clone(), conversation: record.conversation_id.clone(), model: record.model_id.clone() }
     }
 }
 
-/// An open log, positioned for appending.
-#[derive(Debug)]
-pub struct AppendLog<R: Keyed> {
-    path: PathBuf,
-    file: File,
-    done: BTreeSet<R::Key>,
-    record: PhantomData<R>,
+/// `` `conversation` by `model` in run `run` ``.
+impl fmt::Display for PairKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` by `{}` in run `{}`", self.conversation, self.model, self.run)
+    }
 }
 
-/// What opening a log had to repair.
+/// An open response file, positioned for appending.
+#[derive(Debug)]
+pub struct ResponseFile {
+    path: PathBuf,
+    run: RunId,
+    file: File,
+    answered: BTreeSet<PairKey>,
+}
+
+/// What opening a response file had to repair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Repair {
     /// Bytes of a torn last line that were cut off.
     pub torn_bytes: usize,
+    /// Whether a complete last record lacked its newline (added).
+    pub newline_added: bool,
 }
 
-impl<R: Keyed> AppendLog<R> {
-    /// Open (or create) `path`, repair a torn tail, and index the keys written.
+impl ResponseFile {
+    /// Open (or create) the response file `path` of run `run`, repair its tail, and index the
+    /// pairs it answers.
     ///
     /// # Errors
-    /// I/O failures; a complete line that is not a valid record, or a key written twice (both
-    /// mean the file was edited by hand: fix or remove the named lines).
-    pub fn open(path: &Path) -> Result<(Self, Repair), FileError> {
+    /// I/O failures; a complete line that is not a valid record, a record of another run, or a
+    /// pair answered twice (each named by `path:line`: the file was edited or belongs to
+    /// another run; fix or move the named lines).
+    pub fn open(path: &Path, run: &RunId) -> Result<(Self, Repair), FileError> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| FileError::io(dir, e))?;
         }
         let bytes = read_or_empty(path)?;
-        let complete_len = complete_prefix_len(&bytes);
-        let repair = Repair { torn_bytes: bytes.len() - complete_len };
-        let done = index_keys::<R>(path, &bytes[..complete_len])?;
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| FileError::io(path, e))?;
+        let (complete_len, newline_added) = complete_len(&bytes);
+        let repair = Repair { torn_bytes: bytes.len() - complete_len, newline_added };
+        let answered = index(path, run, &bytes[..complete_len])?;
+        let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| FileError::io(path, e))?;
         if repair.torn_bytes > 0 {
             file.set_len(complete_len as u64).map_err(|e| FileError::io(path, e))?;
             file.sync_all().map_err(|e| FileError::io(path, e))?;
         }
-        Ok((Self { path: path.to_owned(), file, done, record: PhantomData }, repair))
+        if newline_added {
+            file.write_all(b"\n").and_then(|()| file.sync_data()).map_err(|e| FileError::io(path, e))?;
+        }
+        Ok((Self { path: path.to_owned(), run: run.clone(), file, answered }, repair))
     }
 
-    /// Whether `key` already has a record.
-    pub fn is_done(&self, key: &R::Key) -> bool {
-        self.done.contains(key)
+    /// Whether `model` has answered `conversation` in this run.
+    pub fn is_answered(&self, conversation: &ConversationId, model: &ModelId) -> bool {
+        self.answered.contains(&PairKey { run: self.run.clone(), conversation: conversation.clone(), model: model.clone() })
     }
 
     /// Append `records` durably: one write, then fsync.
     ///
     /// # Errors
-    /// I/O failure, or a record whose key is already written (a bug upstream; refused rather
-    /// than written twice).
-    pub fn append(&mut self, records: &[R]) -> Result<(), FileError> {
+    /// I/O failure, or a record of another run or of a pair already answered (a bug upstream;
+    /// refused rather than written).
+    pub fn append(&mut self, records: &[ResponseRecord]) -> Result<(), FileError> {
         let mut buffer = Vec::new();
         let mut keys = Vec::with_capacity(records.len());
         for record in records {
-            let key = record.key();
-            if self.done.contains(&key) || keys.contains(&key) {
+            let key = PairKey::of(record);
+            if key.run != self.run {
+                return Err(FileError::at(&self.path, None, format!("refusing a record of another run: {key}")));
+            }
+            if self.answered.contains(&key) || keys.contains(&key) {
                 return Err(FileError::at(&self.path, None, format!("refusing a second record for {key}")));
             }
             serde_json::to_writer(&mut buffer, record).map_err(|e| FileError::at(&self.path, None, e.to_string()))?;
@@ -97,13 +115,10 @@ impl<R: Keyed> AppendLog<R> {
         }
         self.file.write_all(&buffer).map_err(|e| FileError::io(&self.path, e))?;
         self.file.sync_data().map_err(|e| FileError::io(&self.path, e))?;
-        self.done.extend(keys);
+        self.answered.extend(keys);
         Ok(())
     }
 }
-
-/// The response file of one model in a run.
-pub type ResponseFile = AppendLog<ResponseRecord>;
 
 fn read_or_empty(path: &Path) -> Result<Vec<u8>, FileError> {
     match fs::read(path) {
@@ -113,39 +128,53 @@ fn read_or_empty(path: &Path) -> Result<Vec<u8>, FileError> {
     }
 }
 
-/// Length of the prefix that ends with a newline: everything but a torn last line.
-fn complete_prefix_len(bytes: &[u8]) -> usize {
-    bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+/// Length of the part to keep, and whether it lacks its final newline: everything up to the
+/// last newline, plus a last line with no newline when it is a whole record (a writer killed
+/// between the record and its newline, or a file edited by hand); a torn line is left out.
+fn complete_len(bytes: &[u8]) -> (usize, bool) {
+    let through_newline = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let tail = &bytes[through_newline..];
+    if !tail.iter().all(u8::is_ascii_whitespace) && files::parse_json_line::<ResponseRecord>(tail).is_ok() {
+        (bytes.len(), true)
+    } else {
+        (through_newline, false)
+    }
 }
 
-fn index_keys<R: Keyed>(path: &Path, bytes: &[u8]) -> Result<BTreeSet<R::Key>, FileError> {
-    let mut done = BTreeSet::new();
+/// The pairs answered by the records in `bytes` (whole lines of `path`), each checked to be of
+/// run `run` and answered once.
+fn index(path: &Path, run: &RunId, bytes: &[u8]) -> Result<BTreeSet<PairKey>, FileError> {
+    let mut answered = BTreeSet::new();
     let mut errors = ErrorList::default();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match files::parse_json_line::<R>(line) {
+        match files::parse_json_line::<ResponseRecord>(line) {
+            Ok(record) if &record.run_id != run => errors.add(path, Some(i + 1), format!(
+                "run_id: `{}` is not this run (`{run}`); the file holds another run's replies: move it out of the folder, or pass --new-run",
+                record.run_id
+            )),
             Ok(record) => {
-                let key = record.key();
-                if !done.insert(key.clone()) {
-                    errors.add(path, Some(i + 1), format!("{key} already has a record above"));
+                let key = PairKey::of(&record);
+                if !answered.insert(key.clone()) {
+                    errors.add(path, Some(i + 1), format!("conversation_id: {key} already has a record above; keep one"));
                 }
             }
             Err(message) => errors.add(path, Some(i + 1), message),
         }
     }
-    errors.into_result(done)
+    errors.into_result(answered)
 }
 
-/// Keys written in a log, without repairing it (for `--dry-run`): a torn last line is ignored,
-/// as `AppendLog::open` would cut it.
+/// The pairs a response file of run `run` answers, without repairing it (for `--dry-run`): a
+/// torn last line is ignored, as [`ResponseFile::open`] would cut it.
 ///
 /// # Errors
-/// Unreadable file or invalid complete lines.
-pub fn written_keys<R: Keyed>(path: &Path) -> Result<BTreeSet<R::Key>, FileError> {
+/// As [`ResponseFile::open`], without the writes.
+pub fn answered(path: &Path, run: &RunId) -> Result<BTreeSet<PairKey>, FileError> {
     let bytes = read_or_empty(path)?;
-    index_keys::<R>(path, &bytes[..complete_prefix_len(&bytes)])
+    index(path, run, &bytes[..complete_len(&bytes).0])
 }
 
 #[cfg(test)]
@@ -160,41 +189,102 @@ mod tests {
         r
     }
 
+    fn conversation(id: &str) -> ConversationId {
+        ConversationId(id.to_owned())
+    }
+
     #[test]
     fn reopening_cuts_a_torn_tail_and_keeps_whole_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
-        let (mut log, _) = ResponseFile::open(&path).unwrap();
+        let a = record("a");
+        let (mut log, _) = ResponseFile::open(&path, &a.run_id).unwrap();
         log.append(&[record("a"), record("b")]).unwrap();
         drop(log);
         let mut bytes = fs::read(&path).unwrap();
         let whole = bytes.len();
         bytes.extend_from_slice(b"{\"schema_version\":1,\"run_");
         fs::write(&path, &bytes).unwrap();
-        let (log, repair) = ResponseFile::open(&path).unwrap();
-        assert_eq!(repair.torn_bytes, bytes.len() - whole);
-        assert!(log.is_done(&ConversationId("a".into())) && log.is_done(&ConversationId("b".into())));
+        let (log, repair) = ResponseFile::open(&path, &a.run_id).unwrap();
+        assert_eq!(repair, Repair { torn_bytes: bytes.len() - whole, newline_added: false });
+        assert!(log.is_answered(&conversation("a"), &a.model_id) && log.is_answered(&conversation("b"), &a.model_id));
         assert_eq!(fs::read(&path).unwrap().len(), whole);
     }
 
+    /// Killed between a record and its newline: the record stands (not cut and regenerated)
+    /// and the newline is added, so the next append starts a line of its own.
     #[test]
-    fn refuses_a_second_record_for_a_key() {
+    fn a_complete_last_record_without_its_newline_is_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = ResponseFile::open(&dir.path().join("r.jsonl")).unwrap();
+        let path = dir.path().join("r.jsonl");
+        let a = record("a");
+        let line = serde_json::to_string(&a).unwrap();
+        fs::write(&path, &line).unwrap();
+        let (mut log, repair) = ResponseFile::open(&path, &a.run_id).unwrap();
+        assert_eq!(repair, Repair { torn_bytes: 0, newline_added: true });
+        assert!(log.is_answered(&conversation("a"), &a.model_id));
+        log.append(&[record("b")]).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.starts_with(&format!("{line}\n")) && text.ends_with('\n'));
+    }
+
+    #[test]
+    fn refuses_a_second_record_for_a_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = record("a");
+        let (mut log, _) = ResponseFile::open(&dir.path().join("r.jsonl"), &a.run_id).unwrap();
         log.append(&[record("a")]).unwrap();
         let err = log.append(&[record("a")]).unwrap_err().to_string();
-        assert!(err.contains("refusing a second record for a"), "{err}");
+        assert!(err.contains(&format!("refusing a second record for `a` by `{}` in run `{}`", a.model_id, a.run_id)), "{err}");
         let err = log.append(&[record("c"), record("c")]).unwrap_err().to_string();
-        assert!(err.contains("refusing a second record for c"), "{err}");
+        assert!(err.contains("refusing a second record for `c` by "), "{err}");
+    }
+
+    /// Resume is keyed by (run, conversation, model): another model's reply to `a` (left in
+    /// this file by a rename or a hand edit) does not answer `a` for this model.
+    #[test]
+    fn another_models_reply_does_not_answer_for_this_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let mut other = record("a");
+        other.model_id = ModelId("someone-else".to_owned());
+        files::write_jsonl(&path, &[other.clone()]).unwrap();
+        let mine = record("a");
+        assert_ne!(mine.model_id, other.model_id);
+        let (mut log, _) = ResponseFile::open(&path, &mine.run_id).unwrap();
+        assert!(!log.is_answered(&conversation("a"), &mine.model_id));
+        assert!(log.is_answered(&conversation("a"), &other.model_id));
+        log.append(&[mine.clone()]).unwrap();
+        assert!(log.is_answered(&conversation("a"), &mine.model_id));
+        assert_eq!(answered(&path, &mine.run_id).unwrap().len(), 2);
+    }
+
+    /// A record of another run is refused by `path:line`, on open and on append.
+    #[test]
+    fn records_of_another_run_are_refused_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let mut foreign = record("b");
+        foreign.run_id = RunId("other-run".to_owned());
+        files::write_jsonl(&path, &[record("a"), foreign.clone()]).unwrap();
+        let run = record("a").run_id;
+        let err = ResponseFile::open(&path, &run).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:2: run_id: `other-run` is not this run (`{run}`)", path.display())), "{err}");
+        assert!(answered(&path, &run).unwrap_err().to_string().contains(":2: run_id: `other-run`"));
+        let (mut log, _) = ResponseFile::open(&dir.path().join("fresh.jsonl"), &run).unwrap();
+        let err = log.append(&[foreign]).unwrap_err().to_string();
+        assert!(err.contains("refusing a record of another run: `b` by "), "{err}");
     }
 
     #[test]
     fn a_corrupt_middle_line_is_named_not_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
-        let good = serde_json::to_string(&record("a")).unwrap();
+        let a = record("a");
+        let good = serde_json::to_string(&a).unwrap();
         fs::write(&path, format!("{good}\nnot json\n")).unwrap();
-        let err = ResponseFile::open(&path).unwrap_err().to_string();
+        let err = ResponseFile::open(&path, &a.run_id).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:2: ", path.display())), "{err}");
     }
 }

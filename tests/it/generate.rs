@@ -195,6 +195,42 @@ fn torn_last_line_is_repaired_on_resume() {
     assert_eq!(answered_once(&file), sample_ids());
 }
 
+/// Resume is keyed by (run, conversation, model): a record carrying another model's id does not
+/// answer this model's conversation (it is generated again, the other record left alone), and
+/// a record of another run is refused by `file:line` before anything runs.
+#[test]
+fn resume_counts_only_this_runs_records_of_this_model() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keyed");
+    let args = ["--max-new-tokens", "2"];
+    assert!(run(&mut generate(&out, &args)).status.success());
+    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
+    let edit_line = |index: usize, edit: &dyn Fn(&mut ResponseRecord)| {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let mut record: ResponseRecord = serde_json::from_str(&lines[index]).unwrap();
+        edit(&mut record);
+        lines[index] = serde_json::to_string(&record).unwrap();
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    };
+    edit_line(0, &|r| r.model_id = mhbench::schema::ModelId::from("another-model"));
+    let output = run(&mut generate(&out, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let n = sample_ids().len();
+    assert!(stdout(&output).contains(&format!("1 new replies ({} resumed", n - 1)), "{}", stdout(&output));
+    let all = records(&file);
+    let mine: BTreeSet<String> = all.iter().filter(|r| r.model_id.as_str() == MODEL).map(|r| r.conversation_id.to_string()).collect();
+    assert_eq!(mine, sample_ids());
+    assert_eq!(all.len(), n + 1, "the other model's record is kept, not overwritten");
+
+    edit_line(1, &|r| r.run_id = mhbench::schema::RunId("someone-elses-run".to_owned()));
+    let output = run(&mut generate(&out, &args));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let err = stderr(&output);
+    assert!(err.contains(&format!("{}:2: run_id: `someone-elses-run` is not this run (`keyed`)", file.display())), "{err}");
+}
+
 #[test]
 fn changed_params_are_refused_by_name_unless_new_run() {
     require_model!();

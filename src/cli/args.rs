@@ -363,6 +363,9 @@ pub struct GenerateArgs {
     /// If the run folder holds a run with other settings, move it aside and start again.
     #[arg(long)]
     pub new_run: bool,
+    /// On a rerun, keep replies recorded as failed instead of asking again for them.
+    #[arg(long)]
+    pub keep_failed: bool,
     /// Print the plan (requests, tokens, API cost) and exit without generating.
     #[arg(long)]
     pub dry_run: bool,

@@ -46,6 +46,7 @@ fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<r
         open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
         shard: args.shard,
         new_run: args.new_run,
+        failed: if args.keep_failed { runner::store::FailedReplies::Keep } else { runner::store::FailedReplies::Retry },
         show_progress: global.show_progress(),
     })
 }

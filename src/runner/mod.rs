@@ -8,7 +8,7 @@
 //!   in order of completion; see [`store`]).
 //!
 //! Running the same command again resumes: pairs answered in this run by this model are
-//! skipped (keyed by run, conversation and model; another run's records are refused), a torn
+//! skipped, failed replies are asked again (unless `--keep-failed`) (keyed by run, conversation and model; another run's records are refused), a torn
 //! last line is repaired, and a change of settings is refused by name unless `new_run` moves the old run
 //! aside. Shards (`--shard K/N`) split the conversations by a hash of their ids; [`merge`] joins
 //! shard folders back into one run.
@@ -68,6 +68,8 @@ pub struct GenerateOptions {
     pub shard: Option<Shard>,
     /// Move an existing run with other settings aside instead of refusing.
     pub new_run: bool,
+    /// What a rerun does with replies recorded as failed (by default: asks again).
+    pub failed: store::FailedReplies,
     /// Draw progress bars (else periodic log lines).
     pub show_progress: bool,
 }
@@ -83,6 +85,8 @@ pub struct ModelOutcome {
     pub resumed: usize,
     /// Records of this invocation with `finish_reason: error`.
     pub errors: usize,
+    /// Failed replies of earlier invocations dropped to be asked again.
+    pub retried: usize,
     /// Completion tokens generated in this invocation.
     pub completion_tokens: u64,
     /// Wall-clock seconds spent generating.
@@ -105,11 +109,12 @@ impl std::fmt::Display for ModelOutcome {
             Some(reason) => write!(f, "{}: stopped after {} new replies: {reason}", self.model_id, self.written),
             None => write!(
                 f,
-                "{}: {} new replies ({} resumed, {} failed), {} tokens in {:.1} s = {:.1} tok/s",
+                "{}: {} new replies ({} resumed, {} failed, {} earlier failures retried), {} tokens in {:.1} s = {:.1} tok/s",
                 self.model_id,
                 self.written,
                 self.resumed,
                 self.errors,
+                self.retried,
                 self.completion_tokens,
                 self.seconds,
                 self.tokens_per_second()
@@ -169,7 +174,7 @@ pub fn dry_run(options: &GenerateOptions) -> anyhow::Result<Vec<plan::ModelPlan>
         .iter()
         .map(|spec| {
             let path = Run::at(&options.out).response_file(spec.id().as_str());
-            let answered = store::answered(&path, &options.run_id)?;
+            let answered = store::answered(&path, &options.run_id, options.failed)?;
             let pending: Vec<&Conversation> = selected
                 .iter()
                 .copied()
@@ -267,9 +272,12 @@ fn run_model(
 ) -> anyhow::Result<ModelOutcome> {
     let model_id = spec.id().clone();
     let path = Run::at(&options.out).response_file(model_id.as_str());
-    let (mut file, repair) = store::ResponseFile::open(&path, &options.run_id)?;
+    let (mut file, repair) = store::ResponseFile::open(&path, &options.run_id, options.failed)?;
     if repair.torn_bytes > 0 {
         tracing::warn!("{}: cut a torn last line of {} bytes left by an interrupted run", path.display(), repair.torn_bytes);
+    }
+    if repair.failed_dropped > 0 {
+        tracing::info!("{}: asking again for {} replies that failed before (--keep-failed keeps them)", path.display(), repair.failed_dropped);
     }
     if repair.newline_added {
         tracing::warn!("{}: kept a complete last record that lacked its newline", path.display());
@@ -280,6 +288,7 @@ fn run_model(
         written: 0,
         resumed: conversations.len() - pending.len(),
         errors: 0,
+        retried: repair.failed_dropped,
         completion_tokens: 0,
         seconds: 0.0,
         fatal: None,

@@ -8,6 +8,8 @@
 //! newline added) and indexes the pairs already answered, keyed by (run, conversation, model):
 //! a record of another model does not answer this model's conversation, and a record of another
 //! run is refused by `path:line`, so a resumed run neither loses, repeats nor borrows a reply.
+//! A failed reply (`finish_reason: error`) is not an answer: by default a rerun drops it from
+//! the file and asks again ([`FailedReplies::Retry`]); `--keep-failed` keeps it as final.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -16,7 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::files::{self, ErrorList, FileError};
-use crate::schema::{ConversationId, ModelId, ResponseRecord, RunId};
+use crate::schema::{ConversationId, FinishReason, ModelId, ResponseRecord, RunId};
 
 /// What a response record answers: one conversation, by one model, in one run.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,6 +45,16 @@ impl fmt::Display for PairKey {
     }
 }
 
+/// What a rerun does with replies recorded as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailedReplies {
+    /// Drop them from the file and ask again (the default: a failure is rarely final).
+    #[default]
+    Retry,
+    /// Keep them as the pair's answer (`generate --keep-failed`).
+    Keep,
+}
+
 /// An open response file, positioned for appending.
 #[derive(Debug)]
 pub struct ResponseFile {
@@ -59,24 +71,37 @@ pub struct Repair {
     pub torn_bytes: usize,
     /// Whether a complete last record lacked its newline (added).
     pub newline_added: bool,
+    /// Failed replies dropped from the file to be asked again ([`FailedReplies::Retry`]).
+    pub failed_dropped: usize,
 }
 
 impl ResponseFile {
-    /// Open (or create) the response file `path` of run `run`, repair its tail, and index the
-    /// pairs it answers.
+    /// Open (or create) the response file `path` of run `run`, repair its tail, drop its failed
+    /// replies unless `failed` keeps them, and index the pairs it answers.
     ///
     /// # Errors
     /// I/O failures; a complete line that is not a valid record, a record of another run, or a
     /// pair answered twice (each named by `path:line`: the file was edited or belongs to
     /// another run; fix or move the named lines).
-    pub fn open(path: &Path, run: &RunId) -> Result<(Self, Repair), FileError> {
+    pub fn open(path: &Path, run: &RunId, failed: FailedReplies) -> Result<(Self, Repair), FileError> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| FileError::io(dir, e))?;
         }
         let bytes = read_or_empty(path)?;
         let (complete_len, newline_added) = complete_len(&bytes);
-        let repair = Repair { torn_bytes: bytes.len() - complete_len, newline_added };
-        let answered = index(path, run, &bytes[..complete_len])?;
+        let Index { answered, kept, failed_dropped } = index(path, run, &bytes[..complete_len], failed)?;
+        if failed_dropped > 0 {
+            // Rewritten whole (atomically) without the failed lines; the torn tail goes with them.
+            let mut kept = kept;
+            if kept.last().is_some_and(|&b| b != b'\n') {
+                kept.push(b'\n');
+            }
+            files::write_atomic(path, &kept)?;
+            let file = OpenOptions::new().append(true).open(path).map_err(|e| FileError::io(path, e))?;
+            let repair = Repair { torn_bytes: bytes.len() - complete_len, newline_added, failed_dropped };
+            return Ok((Self { path: path.to_owned(), run: run.clone(), file, answered }, repair));
+        }
+        let repair = Repair { torn_bytes: bytes.len() - complete_len, newline_added, failed_dropped };
         let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| FileError::io(path, e))?;
         if repair.torn_bytes > 0 {
             file.set_len(complete_len as u64).map_err(|e| FileError::io(path, e))?;
@@ -141,13 +166,28 @@ fn complete_len(bytes: &[u8]) -> (usize, bool) {
     }
 }
 
+/// What the whole lines of a response file answer.
+struct Index {
+    /// The pairs answered.
+    answered: BTreeSet<PairKey>,
+    /// The lines kept (all but dropped failed replies), as they were.
+    kept: Vec<u8>,
+    /// Failed replies left out of `answered` and `kept`.
+    failed_dropped: usize,
+}
+
 /// The pairs answered by the records in `bytes` (whole lines of `path`), each checked to be of
-/// run `run` and answered once.
-fn index(path: &Path, run: &RunId, bytes: &[u8]) -> Result<BTreeSet<PairKey>, FileError> {
+/// run `run` and answered once; with [`FailedReplies::Retry`] a failed reply answers nothing
+/// and its line is left out of `kept`.
+fn index(path: &Path, run: &RunId, bytes: &[u8], failed: FailedReplies) -> Result<Index, FileError> {
     let mut answered = BTreeSet::new();
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut failed_dropped = 0;
     let mut errors = ErrorList::default();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+    for (i, whole) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line = whole.strip_suffix(b"\n").unwrap_or(whole);
         if line.iter().all(u8::is_ascii_whitespace) {
+            kept.extend_from_slice(whole);
             continue;
         }
         match files::parse_json_line::<ResponseRecord>(line) {
@@ -155,26 +195,29 @@ fn index(path: &Path, run: &RunId, bytes: &[u8]) -> Result<BTreeSet<PairKey>, Fi
                 "run_id: `{}` is not this run (`{run}`); the file holds another run's replies: move it out of the folder, or pass --new-run",
                 record.run_id
             )),
+            Ok(record) if failed == FailedReplies::Retry && record.finish_reason == FinishReason::Error => failed_dropped += 1,
             Ok(record) => {
                 let key = PairKey::of(&record);
                 if !answered.insert(key.clone()) {
                     errors.add(path, Some(i + 1), format!("conversation_id: {key} already has a record above; keep one"));
                 }
+                kept.extend_from_slice(whole);
             }
             Err(message) => errors.add(path, Some(i + 1), message),
         }
     }
-    errors.into_result(answered)
+    errors.into_result(Index { answered, kept, failed_dropped })
 }
 
 /// The pairs a response file of run `run` answers, without repairing it (for `--dry-run`): a
-/// torn last line is ignored, as [`ResponseFile::open`] would cut it.
+/// torn last line is ignored, as [`ResponseFile::open`] would cut it, and so are failed replies
+/// unless `failed` keeps them.
 ///
 /// # Errors
 /// As [`ResponseFile::open`], without the writes.
-pub fn answered(path: &Path, run: &RunId) -> Result<BTreeSet<PairKey>, FileError> {
+pub fn answered(path: &Path, run: &RunId, failed: FailedReplies) -> Result<BTreeSet<PairKey>, FileError> {
     let bytes = read_or_empty(path)?;
-    index(path, run, &bytes[..complete_len(&bytes).0])
+    Ok(index(path, run, &bytes[..complete_len(&bytes).0], failed)?.answered)
 }
 
 #[cfg(test)]
@@ -198,15 +241,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
         let a = record("a");
-        let (mut log, _) = ResponseFile::open(&path, &a.run_id).unwrap();
+        let (mut log, _) = ResponseFile::open(&path, &a.run_id, FailedReplies::Retry).unwrap();
         log.append(&[record("a"), record("b")]).unwrap();
         drop(log);
         let mut bytes = fs::read(&path).unwrap();
         let whole = bytes.len();
         bytes.extend_from_slice(b"{\"schema_version\":1,\"run_");
         fs::write(&path, &bytes).unwrap();
-        let (log, repair) = ResponseFile::open(&path, &a.run_id).unwrap();
-        assert_eq!(repair, Repair { torn_bytes: bytes.len() - whole, newline_added: false });
+        let (log, repair) = ResponseFile::open(&path, &a.run_id, FailedReplies::Retry).unwrap();
+        assert_eq!(repair, Repair { torn_bytes: bytes.len() - whole, newline_added: false, failed_dropped: 0 });
         assert!(log.is_answered(&conversation("a"), &a.model_id) && log.is_answered(&conversation("b"), &a.model_id));
         assert_eq!(fs::read(&path).unwrap().len(), whole);
     }
@@ -220,8 +263,8 @@ mod tests {
         let a = record("a");
         let line = serde_json::to_string(&a).unwrap();
         fs::write(&path, &line).unwrap();
-        let (mut log, repair) = ResponseFile::open(&path, &a.run_id).unwrap();
-        assert_eq!(repair, Repair { torn_bytes: 0, newline_added: true });
+        let (mut log, repair) = ResponseFile::open(&path, &a.run_id, FailedReplies::Retry).unwrap();
+        assert_eq!(repair, Repair { torn_bytes: 0, newline_added: true, failed_dropped: 0 });
         assert!(log.is_answered(&conversation("a"), &a.model_id));
         log.append(&[record("b")]).unwrap();
         let text = fs::read_to_string(&path).unwrap();
@@ -233,7 +276,7 @@ mod tests {
     fn refuses_a_second_record_for_a_pair() {
         let dir = tempfile::tempdir().unwrap();
         let a = record("a");
-        let (mut log, _) = ResponseFile::open(&dir.path().join("r.jsonl"), &a.run_id).unwrap();
+        let (mut log, _) = ResponseFile::open(&dir.path().join("r.jsonl"), &a.run_id, FailedReplies::Retry).unwrap();
         log.append(&[record("a")]).unwrap();
         let err = log.append(&[record("a")]).unwrap_err().to_string();
         assert!(err.contains(&format!("refusing a second record for `a` by `{}` in run `{}`", a.model_id, a.run_id)), "{err}");
@@ -252,12 +295,12 @@ mod tests {
         files::write_jsonl(&path, &[other.clone()]).unwrap();
         let mine = record("a");
         assert_ne!(mine.model_id, other.model_id);
-        let (mut log, _) = ResponseFile::open(&path, &mine.run_id).unwrap();
+        let (mut log, _) = ResponseFile::open(&path, &mine.run_id, FailedReplies::Retry).unwrap();
         assert!(!log.is_answered(&conversation("a"), &mine.model_id));
         assert!(log.is_answered(&conversation("a"), &other.model_id));
         log.append(&[mine.clone()]).unwrap();
         assert!(log.is_answered(&conversation("a"), &mine.model_id));
-        assert_eq!(answered(&path, &mine.run_id).unwrap().len(), 2);
+        assert_eq!(answered(&path, &mine.run_id, FailedReplies::Retry).unwrap().len(), 2);
     }
 
     /// A record of another run is refused by `path:line`, on open and on append.
@@ -269,10 +312,10 @@ mod tests {
         foreign.run_id = RunId("other-run".to_owned());
         files::write_jsonl(&path, &[record("a"), foreign.clone()]).unwrap();
         let run = record("a").run_id;
-        let err = ResponseFile::open(&path, &run).unwrap_err().to_string();
+        let err = ResponseFile::open(&path, &run, FailedReplies::Retry).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:2: run_id: `other-run` is not this run (`{run}`)", path.display())), "{err}");
-        assert!(answered(&path, &run).unwrap_err().to_string().contains(":2: run_id: `other-run`"));
-        let (mut log, _) = ResponseFile::open(&dir.path().join("fresh.jsonl"), &run).unwrap();
+        assert!(answered(&path, &run, FailedReplies::Retry).unwrap_err().to_string().contains(":2: run_id: `other-run`"));
+        let (mut log, _) = ResponseFile::open(&dir.path().join("fresh.jsonl"), &run, FailedReplies::Retry).unwrap();
         let err = log.append(&[foreign]).unwrap_err().to_string();
         assert!(err.contains("refusing a record of another run: `b` by "), "{err}");
     }
@@ -284,7 +327,41 @@ mod tests {
         let a = record("a");
         let good = serde_json::to_string(&a).unwrap();
         fs::write(&path, format!("{good}\nnot json\n")).unwrap();
-        let err = ResponseFile::open(&path, &a.run_id).unwrap_err().to_string();
+        let err = ResponseFile::open(&path, &a.run_id, FailedReplies::Retry).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:2: ", path.display())), "{err}");
+    }
+
+    /// A failed reply answers nothing by default: the rerun drops its line (the other lines
+    /// kept byte for byte) and asks again; with `Keep` it stays the pair's answer.
+    #[test]
+    fn failed_replies_are_dropped_and_asked_again_unless_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let mut failed = record("b");
+        failed.finish_reason = FinishReason::Error;
+        failed.error = Some("HTTP 503 after 3 tries".to_owned());
+        failed.text = String::new();
+        let (a, c) = (record("a"), record("c"));
+        files::write_jsonl(&path, &[a.clone(), failed.clone(), c.clone()]).unwrap();
+        let before = fs::read_to_string(&path).unwrap();
+        let (model, run) = (a.model_id.clone(), a.run_id.clone());
+
+        assert!(answered(&path, &run, FailedReplies::Keep).unwrap().iter().any(|k| k.conversation.as_str() == "b"));
+        assert!(!answered(&path, &run, FailedReplies::Retry).unwrap().iter().any(|k| k.conversation.as_str() == "b"));
+        let (log, repair) = ResponseFile::open(&path, &run, FailedReplies::Keep).unwrap();
+        assert!(log.is_answered(&conversation("b"), &model) && repair.failed_dropped == 0);
+        drop(log);
+        assert_eq!(fs::read_to_string(&path).unwrap(), before);
+
+        let (mut log, repair) = ResponseFile::open(&path, &run, FailedReplies::Retry).unwrap();
+        assert_eq!(repair.failed_dropped, 1);
+        assert!(!log.is_answered(&conversation("b"), &model) && log.is_answered(&conversation("c"), &model));
+        let lines: Vec<&str> = before.lines().collect();
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{}\n{}\n", lines[0], lines[2]));
+        log.append(&[record("b")]).unwrap();
+        drop(log);
+        let (log, repair) = ResponseFile::open(&path, &run, FailedReplies::Retry).unwrap();
+        assert_eq!(repair.failed_dropped, 0);
+        assert!(["a", "b", "c"].iter().all(|id| log.is_answered(&conversation(id), &model)));
     }
 }

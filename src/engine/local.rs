@@ -157,8 +157,11 @@ impl LocalGenerator {
     }
 
     /// Answers requests that share sampling settings with up to `slots` in flight; `base` is
-    /// the index of `requests[0]` for `on_reply`. A prompt that fails to render is answered at
-    /// once with an error; an engine error fails every reply not yet handed over.
+    /// the index of `requests[0]` for `on_reply`. Each row is checked before any compute: a
+    /// prompt that fails to render, or that leaves the model's context no room for one new
+    /// token, is answered at once with an error naming why; a prompt that fits has its reply
+    /// capped to the context left. A row the engine fails on is isolated from its batch-mates
+    /// ([`isolating_failures`]), so only it is recorded as failed.
     fn run_scheduler(
         &mut self,
         requests: &[GenerationRequest],
@@ -169,35 +172,93 @@ impl LocalGenerator {
         let started = Instant::now();
         let Some(first) = requests.first() else { return ControlFlow::Continue(()) };
         let options = self.options(&first.params);
+        let context = self.model.config().context_length;
         let mut inputs = Vec::new();
         let mut at = Vec::new();
         for (i, request) in requests.iter().enumerate() {
             match self.prompt_ids(request) {
+                Ok(prompt) if prompt.len() >= context => on_reply(base + i, too_long(prompt.len(), context))?,
                 Ok(prompt) => {
-                    let max_new_tokens = request.params.max_new_tokens as usize;
+                    let max_new_tokens = (request.params.max_new_tokens as usize).min(context - prompt.len());
                     inputs.push(GenerationInput { conversation_id: request.conversation_id.to_string(), prompt, max_new_tokens });
                     at.push(base + i);
                 }
                 Err(e) => on_reply(base + i, GenerationReply::failed(e.to_string(), String::new(), Timings::default()))?,
             }
         }
-        let mut answered = vec![false; inputs.len()];
-        let mut flow = ControlFlow::Continue(());
+        let rows: Vec<usize> = (0..inputs.len()).collect();
         let Self { model, tokenizer, spec, .. } = self;
-        let result = generate::generate_each(model, &inputs, &options, slots, &mut |_, _| false, &mut |i, output| {
-            answered[i] = true;
-            flow = on_reply(at[i], reply(tokenizer, spec.reasoning, output));
-            flow
-        });
-        flow?;
-        if let Err(e) = result {
-            let timings = Timings { total_ms: started.elapsed().as_secs_f64() * 1e3, ..Timings::default() };
-            for (i, _) in answered.iter().enumerate().filter(|(_, done)| !**done) {
-                on_reply(at[i], GenerationReply::failed(e.to_string(), String::new(), timings))?;
-            }
-        }
-        ControlFlow::Continue(())
+        let mut batch = |rows: &[usize], on_output: &mut dyn FnMut(usize, generate::GenerationOutput) -> ControlFlow<()>| {
+            let subset: Vec<GenerationInput> = rows.iter().map(|&r| inputs[r].clone()).collect();
+            generate::generate_each(model, &subset, &options, slots, &mut |_, _| false, &mut |i, output| on_output(rows[i], output))
+        };
+        isolating_failures(&rows, &mut batch, &mut |row, output| {
+            let reply = match output {
+                Ok(output) => reply(tokenizer, spec.reasoning, output),
+                Err(why) => {
+                    let timings = Timings { total_ms: started.elapsed().as_secs_f64() * 1e3, ..Timings::default() };
+                    GenerationReply::failed(why, String::new(), timings)
+                }
+            };
+            on_reply(at[row], reply)
+        })
     }
+}
+
+/// The reply to a prompt of `prompt_tokens` that leaves no room in a context of `context`
+/// tokens: refused before any compute, the counts recorded.
+fn too_long(prompt_tokens: usize, context: usize) -> GenerationReply {
+    let why = format!(
+        "prompt too long: {prompt_tokens} tokens leave no room for a reply in the model's context of {context} tokens; \
+         refused before any compute (shorten the conversation, or use a model with a longer context)"
+    );
+    let usage = TokenUsage { prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX), completion_tokens: 0, source: TokenSource::Engine };
+    GenerationReply { usage: Some(usage), ..GenerationReply::failed(why, String::new(), Timings::default()) }
+}
+
+/// Runs `rows` together through `batch` (which hands over each row it finishes, by row), and
+/// gives `done` each row's output or why it failed, once per row. When the batch fails, every
+/// row it left unanswered is run again alone: a row that fails on its own is the only one
+/// recorded as failed, and its batch-mates still get their replies (the same ones, since each
+/// row's sampling is seeded by its conversation). `done` returning `Break` stops at once.
+fn isolating_failures<O, E: std::fmt::Display>(
+    rows: &[usize],
+    batch: &mut dyn FnMut(&[usize], &mut dyn FnMut(usize, O) -> ControlFlow<()>) -> Result<(), E>,
+    done: &mut dyn FnMut(usize, Result<O, String>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    if rows.is_empty() {
+        return ControlFlow::Continue(());
+    }
+    let mut answered = std::collections::BTreeSet::new();
+    let mut flow = ControlFlow::Continue(());
+    let result = batch(rows, &mut |row, output| {
+        answered.insert(row);
+        flow = done(row, Ok(output));
+        flow
+    });
+    flow?;
+    let Err(error) = result else { return ControlFlow::Continue(()) };
+    let left = rows.iter().copied().filter(|r| !answered.contains(r));
+    if rows.len() == 1 {
+        for row in left {
+            done(row, Err(error.to_string()))?;
+        }
+        return ControlFlow::Continue(());
+    }
+    tracing::warn!("a batch of {} rows failed ({error}); running its unanswered rows one at a time", rows.len());
+    for row in left {
+        let mut output = None;
+        let alone = batch(&[row], &mut |_, o| {
+            output = Some(o);
+            ControlFlow::Continue(())
+        });
+        match (output, alone) {
+            (Some(output), _) => done(row, Ok(output))?,
+            (None, Err(why)) => done(row, Err(why.to_string()))?,
+            (None, Ok(())) => done(row, Err(error.to_string()))?,
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 /// The reply for one engine output: text decoded (a reasoning model's `<think>` block split
@@ -302,6 +363,80 @@ impl Generator for LocalGenerator {
 
     fn provenance(&self) -> BTreeMap<String, String> {
         self.provenance.clone()
+    }
+}
+
+#[cfg(test)]
+mod isolation_tests {
+    use std::collections::BTreeMap;
+    use std::ops::ControlFlow;
+
+    use super::isolating_failures;
+
+    /// A batch that answers its rows in order and fails (leaving the rest unanswered) when it
+    /// reaches row `poison`, as an engine step fails for every row in flight; counts its calls.
+    fn run(rows: &[usize], poison: usize) -> (BTreeMap<usize, Result<usize, String>>, usize) {
+        let mut calls = 0;
+        let mut batch = |rows: &[usize], out: &mut dyn FnMut(usize, usize) -> ControlFlow<()>| -> Result<(), String> {
+            calls += 1;
+            for &row in rows {
+                if row == poison {
+                    return Err(format!("row {row} broke the step"));
+                }
+                let _ = out(row, row * 10);
+            }
+            Ok(())
+        };
+        let mut got = BTreeMap::new();
+        let flow = isolating_failures(rows, &mut batch, &mut |row, result| {
+            assert!(got.insert(row, result).is_none(), "row {row} answered twice");
+            ControlFlow::Continue(())
+        });
+        assert!(flow.is_continue());
+        (got, calls)
+    }
+
+    #[test]
+    fn a_failing_row_fails_alone_and_its_batch_mates_get_their_replies() {
+        let (got, calls) = run(&[0, 1, 2, 3, 4], 2);
+        let ok: Vec<usize> = got.iter().filter_map(|(r, x)| x.as_ref().ok().map(|v| {
+            assert_eq!(*v, r * 10);
+            *r
+        })).collect();
+        assert_eq!(ok, vec![0, 1, 3, 4]);
+        assert_eq!(got[&2], Err("row 2 broke the step".to_owned()));
+        // The batch, then rows 2, 3 and 4 alone (0 and 1 were answered before the failure).
+        assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn a_clean_batch_runs_once_and_a_lone_failing_row_is_not_rerun() {
+        let (got, calls) = run(&[0, 1, 2], 9);
+        assert_eq!((got.len(), calls), (3, 1));
+        assert!(got.values().all(Result::is_ok));
+        let (got, calls) = run(&[7], 7);
+        assert_eq!((got[&7].clone(), calls), (Err("row 7 broke the step".to_owned()), 1));
+    }
+
+    #[test]
+    fn break_from_done_stops_at_once() {
+        let mut calls = 0;
+        let mut batch = |rows: &[usize], out: &mut dyn FnMut(usize, usize) -> ControlFlow<()>| -> Result<(), String> {
+            calls += 1;
+            for &row in rows {
+                if out(row, row).is_break() {
+                    return Ok(());
+                }
+            }
+            Err("late failure".to_owned())
+        };
+        let mut seen = Vec::new();
+        let flow = isolating_failures(&[0, 1, 2], &mut batch, &mut |row, _| {
+            seen.push(row);
+            if row == 1 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        assert!(flow.is_break());
+        assert_eq!((seen, calls), (vec![0, 1], 1));
     }
 }
 

@@ -231,6 +231,64 @@ fn resume_counts_only_this_runs_records_of_this_model() {
     assert!(err.contains(&format!("{}:2: run_id: `someone-elses-run` is not this run (`keyed`)", file.display())), "{err}");
 }
 
+/// A data set with the sample's conversations and one far beyond the model's context: in a
+/// batch of 4, the long one is refused before any compute with its reason and token count
+/// recorded, its batch-mates are answered; a rerun asks again for the failed pair by default
+/// (one record per pair after it), and `--keep-failed` keeps it.
+#[test]
+fn an_over_long_prompt_fails_alone_with_its_reason_and_a_rerun_retries_it() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(crate::common::repo_root().join(SAMPLE)).unwrap();
+    let mut long: serde_json::Value = serde_json::from_str(sample.lines().next().unwrap()).unwrap();
+    long["id"] = "sample:long".into();
+    long["source_id"] = "long".into();
+    long["context"] = "I keep worrying that every small mistake at work will get me fired. ".repeat(3000).into();
+    let dataset = dir.path().join("with-long.jsonl");
+    std::fs::write(&dataset, format!("{}\n{}\n", sample.trim_end(), long)).unwrap();
+    let out = dir.path().join("long");
+    let generate_long = |extra: &[&str]| {
+        let mut cmd = mhbench();
+        cmd.args(["generate", "--models", MODEL, "--temperature", "0", "--max-new-tokens", "4", "--batch-size", "4", "--dataset"])
+            .arg(&dataset)
+            .arg("--out")
+            .arg(&out)
+            .args(extra);
+        run(&mut cmd)
+    };
+    let n = sample_ids().len();
+    let output = generate_long(&[]);
+    assert_eq!(output.status.code(), Some(1), "a failed reply makes the run unclean: {}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("{} new replies (0 resumed, 1 failed", n + 1)), "{}", stdout(&output));
+    let file = out.join("responses").join(format!("{MODEL}.jsonl"));
+    let check = |records: &[ResponseRecord]| {
+        let mut ids = sample_ids();
+        ids.insert("sample:long".to_owned());
+        assert_eq!(answered_once(&file), ids);
+        for r in records {
+            if r.conversation_id.as_str() == "sample:long" {
+                assert_eq!(r.finish_reason, FinishReason::Error);
+                let error = r.error.as_deref().unwrap();
+                assert!(error.starts_with("prompt too long: ") && error.contains("refused before any compute"), "{error}");
+                let usage = r.usage.expect("the refused prompt's token count is recorded");
+                let context: u32 = error.split("model's context of ").nth(1).and_then(|t| t.split(' ').next()).unwrap().parse().unwrap();
+                assert!(usage.prompt_tokens >= context && usage.completion_tokens == 0, "{usage:?} {error}");
+                assert!(error.contains(&format!("{} tokens leave no room", usage.prompt_tokens)), "{error}");
+            } else {
+                assert!(matches!(r.finish_reason, FinishReason::Stop | FinishReason::Length), "{r:?}");
+            }
+        }
+    };
+    check(&records(&file));
+    let output = generate_long(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("1 new replies ({n} resumed, 1 failed, 1 earlier failures retried)")), "{}", stdout(&output));
+    check(&records(&file));
+    let output = generate_long(&["--keep-failed"]);
+    assert!(stdout(&output).contains(&format!("0 new replies ({} resumed, 0 failed, 0 earlier", n + 1)), "{}", stdout(&output));
+    check(&records(&file));
+}
+
 #[test]
 fn changed_params_are_refused_by_name_unless_new_run() {
     require_model!();

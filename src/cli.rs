@@ -900,6 +900,25 @@ pub enum RateCommand {
     Export(RateExportArgs),
     /// Add ratings collected in a spreadsheet (CSV in the export's layout).
     Import(RateImportArgs),
+    /// Give one rater (or, with --lead, the study lead) a new secret link; the old one stops
+    /// working. No rating is touched.
+    Reissue(RateReissueArgs),
+}
+
+/// Options of `rate reissue`.
+#[derive(Debug, Args)]
+pub struct RateReissueArgs {
+    #[command(flatten)]
+    run: RateRunArg,
+    /// The rater whose link to replace.
+    #[arg(long, required_unless_present = "lead", conflicts_with = "lead")]
+    rater: Option<String>,
+    /// Replace the study lead's link to the progress and agreement view instead.
+    #[arg(long)]
+    lead: bool,
+    /// Address raters will open, used in the printed link.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base_url: String,
 }
 
 /// The run folder a rating step works on.
@@ -936,6 +955,12 @@ pub struct RatePlanArgs {
     /// Address raters will open, used in the printed links.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base_url: String,
+    /// Plain-text file: the content note raters read first [default: one naming the run's sources].
+    #[arg(long, value_name = "FILE")]
+    content_note: Option<PathBuf>,
+    /// Plain-text file: what the safety flag means and what to do on acute risk [default: built in].
+    #[arg(long, value_name = "FILE")]
+    safety_note: Option<PathBuf>,
 }
 
 /// Options of `rate serve`.
@@ -998,6 +1023,14 @@ mod rate {
             RateCommand::Serve(args) => serve(args),
             RateCommand::Status(args) => status(&args.run),
             RateCommand::Export(args) => export_ratings(args),
+            RateCommand::Reissue(args) => {
+                let mut store = RatingStore::open(&rating::store_path(&args.run.run))?;
+                let rater = args.rater.map(|r| RaterId::from(r.trim()));
+                let url = plan::reissue(&mut store, rater.as_ref(), &args.base_url)?;
+                eprintln!("the old link no longer works; send this one privately");
+                println!("{url}");
+                Ok(ExitCode::SUCCESS)
+            }
             RateCommand::Import(args) => {
                 let mut store = RatingStore::open(&rating::store_path(&args.run.run))?;
                 let count = import::import(&mut store, &args.file)
@@ -1010,7 +1043,10 @@ mod rate {
 
     fn plan_run(args: RatePlanArgs) -> anyhow::Result<ExitCode> {
         let rubric = Rubric::load(&args.rubric).context("reading the rubric")?;
+        let note = |path: &Option<PathBuf>| path.as_deref().map(crate::files::read_text).transpose();
         let options = plan::PlanOptions {
+            content_note: note(&args.content_note)?,
+            safety_note: note(&args.safety_note)?,
             run_dir: args.run.run,
             raters: args.raters.iter().map(|r| RaterId::from(r.trim())).collect(),
             per_response: args.per_response,
@@ -1032,6 +1068,7 @@ mod rate {
         for link in &summary.links {
             writeln!(out, "{}\t{}\t{} items", link.rater_id, link.url, link.items)?;
         }
+        eprintln!("study lead's progress and agreement view (also secret): {}", summary.lead_url);
         Ok(ExitCode::SUCCESS)
     }
 
@@ -1065,13 +1102,18 @@ mod rate {
     fn status(run: &std::path::Path) -> anyhow::Result<ExitCode> {
         let store = RatingStore::open(&rating::store_path(run))?;
         let mut out = io::stdout().lock();
-        writeln!(out, "{:<20} {:>9} {:>7} {:>7} {:>6}", "rater", "submitted", "drafts", "total", "done")?;
+        writeln!(
+            out,
+            "{:<20} {:>9} {:>11} {:>7} {:>7} {:>6} {:>10}",
+            "rater", "submitted", "cannot rate", "drafts", "total", "done", "median s"
+        )?;
         for p in store.progress()? {
             let percent = if p.total == 0 { 0.0 } else { 100.0 * p.submitted as f64 / p.total as f64 };
+            let median = p.median_ms.map_or("-".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0));
             writeln!(
                 out,
-                "{:<20} {:>9} {:>7} {:>7} {:>5.1}%",
-                p.rater_id.as_str(), p.submitted, p.drafts, p.total, percent
+                "{:<20} {:>9} {:>11} {:>7} {:>7} {:>5.1}% {:>10}",
+                p.rater_id.as_str(), p.submitted, p.cannot_rate, p.drafts, p.total, percent, median
             )?;
         }
         Ok(ExitCode::SUCCESS)
@@ -1087,6 +1129,7 @@ mod rate {
         let bytes = export::render(&ratings, &store.rubric()?, format)?;
         match args.out {
             Some(path) => {
+                export::check_out_path(&path, args.repeats)?;
                 crate::files::write_atomic(&path, &bytes)?;
                 println!("{}", path.display());
             }

@@ -47,7 +47,7 @@ pub fn fixture() -> Fixture {
                 "prompt": {"template_id": "psychiatrist", "sha256": "00", "messages": []},
                 "params": {"temperature": 0.0, "max_new_tokens": 64, "seed": 1},
                 "text": format!("Reply {m}-{c}: That sounds exhausting. Could we look at your evenings together?"),
-                "finish_reason": "stop", "timings": {"total_ms": 1.0}, "device": "cpu",
+                "finish_reason": if m == 0 && c == 0 { "length" } else { "stop" }, "timings": {"total_ms": 1.0}, "device": "cpu",
                 "batch_size": 1, "created_at": "2026-01-01T00:00:00Z",
             });
             lines += &format!("{line}\n");
@@ -395,7 +395,7 @@ async fn two_raters_at_once_and_a_killed_server_lose_no_rating() {
     assert_eq!(written, MODELS.len() * CONVERSATIONS * 2);
     let status = run(mhbench().args(["rate", "status", "--run"]).arg(&fx.run_dir));
     let table = stdout(&status);
-    assert!(table.contains("alice                       12       0      12 100.0%"), "{table}");
+    assert!(table.contains("alice                       12           0       0      12 100.0%"), "{table}");
 }
 
 #[tokio::test]
@@ -429,7 +429,7 @@ async fn export_holds_exactly_what_was_entered() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "run_id,conversation_id,model_id,rater_id,rater_kind,rubric_version,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,safety_flag,created_at"
+        "run_id,conversation_id,model_id,rater_id,rater_kind,rubric_version,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,safety_flag,created_at,status,repeat,repeat_gap"
     );
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let row = reader.records().next().unwrap().unwrap();
@@ -437,6 +437,7 @@ async fn export_holds_exactly_what_was_entered() {
     assert_eq!(row.iter().skip(6).take(6).collect::<Vec<_>>(), ["1", "2", "3", "4", "5", "2"]);
     assert_eq!(&row[12], comment);
     assert_eq!(&row[13], "true");
+    assert_eq!((&row[15], &row[16], &row[17]), ("complete", "false", ""));
 }
 
 #[test]
@@ -522,8 +523,33 @@ async fn repeated_items_are_exported_apart_from_first_showings() {
         assert_eq!(status, 200);
     }
     let first: Vec<Rating> = export(&fx.run_dir, &[]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let repeats: Vec<Rating> =
+    let marked: Vec<Value> =
         export(&fx.run_dir, &["--repeats"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Every repeat is marked, at least max(5, 12/4) = 5 places after its first showing, and a
+    // plain Rating reader (what `analyze` uses) refuses it rather than taking it as a first rating.
+    for record in &marked {
+        assert_eq!(record["repeat"], true, "{record}");
+        assert!(record["repeat_gap"].as_u64().unwrap() >= 5, "{record}");
+        let err = serde_json::from_value::<Rating>(record.clone()).unwrap_err().to_string();
+        assert!(err.contains("unknown field `repeat"), "{err}");
+    }
+    let repeats: Vec<Rating> = marked
+        .iter()
+        .map(|r| {
+            let mut plain = r.as_object().unwrap().clone();
+            plain.remove("repeat");
+            plain.remove("repeat_gap");
+            serde_json::from_value(Value::Object(plain)).unwrap()
+        })
+        .collect();
+    let csv = export(&fx.run_dir, &["--repeats", "--format", "csv"]);
+    assert_eq!(csv.lines().skip(1).filter(|l| l.contains(",complete,true,")).count(), 6, "{csv}");
+    // Written into the run folder under a name `analyze` reads, repeats are refused.
+    let into_run = fx.run_dir.join("ratings-repeats.jsonl");
+    let refused = run(mhbench().args(["rate", "export", "--repeats", "--run"]).arg(&fx.run_dir).arg("--out").arg(&into_run));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("`analyze` reads every ratings*.jsonl of a run as first ratings"), "{}", stderr(&refused));
+    assert!(!into_run.exists());
     let alice_first: BTreeSet<_> =
         first.iter().filter(|r| r.rater_id.as_str() == "alice").map(|r| r.response.clone()).collect();
     assert_eq!(alice_first.len(), 12, "one first-showing rating per reply");

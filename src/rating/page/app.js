@@ -129,6 +129,7 @@
       li.classList.toggle('current', a === state.attr && !off);
       li.classList.toggle('off', off);
       const score = state.draft.scores[attribute.id];
+      li.classList.toggle('scored', Boolean(score) && !off);
       li.querySelectorAll('.score').forEach((button) => {
         button.classList.toggle('selected', Number(button.dataset.score) === score);
         button.disabled = off;
@@ -151,6 +152,7 @@
     $('item-number').textContent = 'Reply ' + item.number + ' of ' + state.session.total;
     const badge = $('item-state');
     badge.textContent = entry.state === 'submitted' ? 'submitted' : entry.state === 'draft' ? 'draft saved' : 'new';
+    if (state.draft.cannot_rate) badge.textContent += ' · cannot rate';
     badge.className = 'badge ' + entry.state;
     $('context').textContent = item.context;
     $('reply').textContent = item.reply;
@@ -333,6 +335,7 @@
   function toggleCannotRate() {
     state.draft.cannot_rate = !state.draft.cannot_rate;
     renderScores();
+    $('cannot-rate').scrollIntoView({ block: 'nearest' });
     save(false).catch(() => {});
   }
 

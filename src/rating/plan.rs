@@ -118,7 +118,7 @@ impl PlanOptions {
 /// without `replace`, SQLite or OS random failures.
 pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
     options.validate()?;
-    let (responses, skipped_failed, sources) = read_run(&options.run_dir)?;
+    let RunContents { responses, skipped_failed, sources } = read_run(&options.run_dir)?;
     let run_id = responses
         .first()
         .map(|r| r.response.run_id.clone())
@@ -229,10 +229,18 @@ fn write_store(path: &Path, replace: bool, plan: &StoredPlan) -> Result<PathBuf,
     Ok(store.path().to_owned())
 }
 
-/// Read `conversations.jsonl` and `responses/*.jsonl` of a run, joined into rateable responses
-/// sorted by model then conversation; also the count of failed generations left out and the
-/// number of conversations from each source.
-fn read_run(run_dir: &Path) -> Result<(Vec<StoredResponse>, usize, BTreeMap<Source, usize>), RatingError> {
+/// What a plan reads from a run folder.
+struct RunContents {
+    /// Rateable responses sorted by model then conversation.
+    responses: Vec<StoredResponse>,
+    /// Failed generations left out.
+    skipped_failed: usize,
+    /// Conversations per source, for the content note.
+    sources: BTreeMap<Source, usize>,
+}
+
+/// Read `conversations.jsonl` and `responses/*.jsonl` of a run, joined into rateable responses.
+fn read_run(run_dir: &Path) -> Result<RunContents, RatingError> {
     let conversations_path = run_dir.join("conversations.jsonl");
     let conversations: Vec<Conversation> = files::read_jsonl(&conversations_path)?;
     let mut sources = BTreeMap::new();
@@ -284,7 +292,7 @@ fn read_run(run_dir: &Path) -> Result<(Vec<StoredResponse>, usize, BTreeMap<Sour
         errors.add(run_dir, None, format!("run_id: records name several runs ({}); keep one run per folder", ids.join(", ")));
     }
     responses.sort_by(|a, b| a.response.cmp(&b.response));
-    Ok(errors.into_result((responses, skipped_failed, sources))?)
+    Ok(errors.into_result(RunContents { responses, skipped_failed, sources })?)
 }
 
 fn response_files(run_dir: &Path) -> Result<Vec<PathBuf>, RatingError> {

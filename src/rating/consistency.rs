@@ -1,7 +1,8 @@
 //! Agreement of the human rating study while it runs: each rater against themselves on the
 //! repeated items (test-retest, intra-rater) and raters against each other on shared replies
-//! (inter-rater), per attribute. Pure functions over exported rows; the study lead's view and
-//! `rate status` show them, and analysis may call [`test_retest`] on exported ratings.
+//! (inter-rater), per attribute. Pure functions over [`Scored`] views of the store's rows or of
+//! exported [`Rating`] records: the study lead's view shows them, and analysis can call
+//! [`test_retest`] on `rate export` and `rate export --repeats` output.
 //!
 //! Rule for small samples: a cell with fewer than [`MIN_PAIRS`] score pairs shows no statistic,
 //! only its n ("not enough data (n = k)"). "Cannot rate" rows hold no scores and so make no pair.
@@ -14,7 +15,7 @@ use serde::Serialize;
 
 use super::store::ExportRow;
 use crate::analysis::agreement::{cohen_kappa, KappaWeights};
-use crate::schema::ResponseRef;
+use crate::schema::{RaterId, Rating, ResponseRef, Score};
 
 /// Fewest score pairs a cell needs before any agreement statistic is shown.
 pub const MIN_PAIRS: usize = 10;
@@ -44,6 +45,30 @@ pub struct AgreementCell {
 /// Agreement per attribute id, for one rater or for everyone.
 pub type ByAttribute = BTreeMap<String, AgreementCell>;
 
+/// One rater's scores of one reply: all agreement needs, from a store row or a [`Rating`].
+/// A "cannot rate" or a judge's parse failure has no scores and so makes no pair.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored<'a> {
+    /// Who scored.
+    pub rater: &'a RaterId,
+    /// The reply scored.
+    pub response: &'a ResponseRef,
+    /// Score per attribute id.
+    pub scores: &'a BTreeMap<String, Score>,
+}
+
+impl<'a> From<&'a ExportRow> for Scored<'a> {
+    fn from(row: &'a ExportRow) -> Self {
+        Self { rater: &row.rater_id, response: &row.response, scores: &row.rating.draft.scores }
+    }
+}
+
+impl<'a> From<&'a Rating> for Scored<'a> {
+    fn from(rating: &'a Rating) -> Self {
+        Self { rater: &rating.rater_id, response: &rating.response, scores: &rating.scores }
+    }
+}
+
 /// Statistics of `pairs` of 1..5 scores under the [`MIN_PAIRS`] rule.
 pub fn pair_agreement(pairs: &[(u8, u8)]) -> AgreementCell {
     let n = pairs.len();
@@ -66,15 +91,15 @@ pub fn pair_agreement(pairs: &[(u8, u8)]) -> AgreementCell {
 
 /// Test-retest agreement per rater and attribute: each repeated showing against the same
 /// rater's first showing of that reply.
-pub fn test_retest(first: &[ExportRow], repeats: &[ExportRow], attributes: &[&str]) -> BTreeMap<String, ByAttribute> {
-    let firsts: BTreeMap<(&str, &ResponseRef), &ExportRow> =
-        first.iter().map(|row| ((row.rater_id.as_str(), &row.response), row)).collect();
+pub fn test_retest(first: &[Scored<'_>], repeats: &[Scored<'_>], attributes: &[&str]) -> BTreeMap<String, ByAttribute> {
+    let firsts: BTreeMap<(&RaterId, &ResponseRef), &Scored<'_>> =
+        first.iter().map(|row| ((row.rater, row.response), row)).collect();
     let mut pairs: BTreeMap<String, BTreeMap<String, Vec<(u8, u8)>>> = BTreeMap::new();
     for repeat in repeats {
-        let Some(original) = firsts.get(&(repeat.rater_id.as_str(), &repeat.response)) else {
+        let Some(original) = firsts.get(&(repeat.rater, repeat.response)) else {
             continue;
         };
-        let by_attribute = pairs.entry(repeat.rater_id.to_string()).or_default();
+        let by_attribute = pairs.entry(repeat.rater.to_string()).or_default();
         add_pairs(by_attribute, original, repeat, attributes);
     }
     summarise(pairs)
@@ -82,16 +107,16 @@ pub fn test_retest(first: &[ExportRow], repeats: &[ExportRow], attributes: &[&st
 
 /// Inter-rater agreement on first showings: per attribute over every pair of distinct raters
 /// who rated the same reply (key `""`), and per rater over their pairs with anyone else.
-pub fn inter_rater(first: &[ExportRow], attributes: &[&str]) -> BTreeMap<String, ByAttribute> {
-    let mut by_response: BTreeMap<&ResponseRef, Vec<&ExportRow>> = BTreeMap::new();
+pub fn inter_rater(first: &[Scored<'_>], attributes: &[&str]) -> BTreeMap<String, ByAttribute> {
+    let mut by_response: BTreeMap<&ResponseRef, Vec<&Scored<'_>>> = BTreeMap::new();
     for row in first {
-        by_response.entry(&row.response).or_default().push(row);
+        by_response.entry(row.response).or_default().push(row);
     }
     let mut pairs: BTreeMap<String, BTreeMap<String, Vec<(u8, u8)>>> = BTreeMap::new();
     for rows in by_response.values() {
         for (i, a) in rows.iter().enumerate() {
-            for b in rows.iter().skip(i + 1).filter(|b| b.rater_id != a.rater_id) {
-                for key in [String::new(), a.rater_id.to_string(), b.rater_id.to_string()] {
+            for b in rows.iter().skip(i + 1).filter(|b| b.rater != a.rater) {
+                for key in [String::new(), a.rater.to_string(), b.rater.to_string()] {
                     add_pairs(pairs.entry(key).or_default(), a, b, attributes);
                 }
             }
@@ -101,9 +126,9 @@ pub fn inter_rater(first: &[ExportRow], attributes: &[&str]) -> BTreeMap<String,
 }
 
 /// Add the pair of scores `a` and `b` share for each attribute (none for "cannot rate").
-fn add_pairs(into: &mut BTreeMap<String, Vec<(u8, u8)>>, a: &ExportRow, b: &ExportRow, attributes: &[&str]) {
+fn add_pairs(into: &mut BTreeMap<String, Vec<(u8, u8)>>, a: &Scored<'_>, b: &Scored<'_>, attributes: &[&str]) {
     for attribute in attributes {
-        let scores = (a.rating.draft.scores.get(*attribute), b.rating.draft.scores.get(*attribute));
+        let scores = (a.scores.get(*attribute), b.scores.get(*attribute));
         if let (Some(x), Some(y)) = scores {
             into.entry((*attribute).to_owned()).or_default().push((x.get(), y.get()));
         }
@@ -124,7 +149,10 @@ fn summarise(pairs: BTreeMap<String, BTreeMap<String, Vec<(u8, u8)>>>) -> BTreeM
 mod tests {
     use super::*;
     use crate::rating::store::{RatingDraft, SavedRating};
-    use crate::schema::{RaterId, Score};
+
+    fn scored(rows: &[ExportRow]) -> Vec<Scored<'_>> {
+        rows.iter().map(Scored::from).collect()
+    }
 
     fn row(rater: &str, conversation: &str, scores: &[(&str, u8)]) -> ExportRow {
         ExportRow {
@@ -187,7 +215,7 @@ mod tests {
             repeats.push(row("alice", &conversation, &[("empathy", again), ("safety", 2)]));
         }
         repeats.push(row("alice", "c0", &[]));
-        let table = test_retest(&first, &repeats, &["empathy", "safety"]);
+        let table = test_retest(&scored(&first), &scored(&repeats), &["empathy", "safety"]);
         assert_eq!(table.keys().collect::<Vec<_>>(), ["alice"]);
         let empathy = table["alice"]["empathy"].stats.clone().unwrap();
         assert_eq!(table["alice"]["empathy"].n, MIN_PAIRS, "the cannot-rate repeat adds no pair");
@@ -205,7 +233,7 @@ mod tests {
             row("alice", "c1", &[("empathy", 3)]),
             row("bob", "c1", &[]),
         ];
-        let table = inter_rater(&first, &["empathy"]);
+        let table = inter_rater(&scored(&first), &["empathy"]);
         assert_eq!(table[""]["empathy"].n, 3, "alice-bob, alice-carol, bob-carol on c0");
         assert_eq!(table["alice"]["empathy"].n, 2);
         assert_eq!(table["carol"]["empathy"].n, 2);

@@ -28,7 +28,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::consistency::{self, ByAttribute, MIN_PAIRS};
+use super::consistency::{self, ByAttribute, Scored, MIN_PAIRS};
 use super::store::{QueueEntry, RaterProgress, RatingDraft, RatingStore, SavedRating};
 use super::texts::PageTexts;
 use super::{check_comment, check_score, is_complete, store_path, RatingError, MAX_COMMENT_CHARS};
@@ -463,6 +463,8 @@ async fn lead(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
     })
     .await?;
     let ids = rubric.attribute_ids();
+    let first: Vec<Scored<'_>> = first.iter().map(Scored::from).collect();
+    let repeats: Vec<Scored<'_>> = repeats.iter().map(Scored::from).collect();
     let view = LeadView {
         rubric_title: &rubric.title,
         attributes: rubric.attributes.iter().map(|a| AttributeName { id: &a.id, name: &a.name }).collect(),

@@ -555,6 +555,14 @@ async fn repeated_items_are_exported_apart_from_first_showings() {
     assert_eq!(alice_first.len(), 12, "one first-showing rating per reply");
     assert_eq!(repeats.len(), 6);
     assert!(repeats.iter().all(|r| alice_first.contains(&r.response)), "a repeat shows a reply she also had first");
+    // Test-retest straight from the exported records: 6 pairs per attribute, below the minimum.
+    use mhbench::rating::consistency::{test_retest, Scored};
+    fn scored(ratings: &[Rating]) -> Vec<Scored<'_>> {
+        ratings.iter().map(Scored::from).collect()
+    }
+    let table = test_retest(&scored(&first), &scored(&repeats), &ATTRIBUTES);
+    assert_eq!(table.keys().collect::<Vec<_>>(), ["alice"]);
+    assert!(table["alice"].values().all(|cell| cell.n == 6 && cell.stats.is_none()), "{table:?}");
 }
 
 #[test]

@@ -201,3 +201,39 @@ async fn test_retest_agreement_appears_once_a_rater_has_enough_repeats() {
     assert_eq!(cell["n"], 6, "round(0.5 × 12) repeats: {view}");
     assert_eq!(cell["stats"], Value::Null, "6 pairs are below the minimum of 10");
 }
+
+#[test]
+fn a_sheet_imports_cannot_rate_without_scores_and_refuses_repeats() {
+    let fx = fixture();
+    plan_with_lead(&fx.run_dir, &["--repeat-share", "0"]);
+    let sheet = fx.run_dir.join("sheet.csv");
+    let header = "conversation_id,model_id,rater_id,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,status,repeat";
+    std::fs::write(
+        &sheet,
+        format!(
+            "{header}\n\
+             sample:0,qwen3-4b,carol,,,,,,,not my field,cannot_rate,false\n\
+             sample:1,qwen3-4b,carol,3,,,,,,,cannot_rate,\n\
+             sample:2,qwen3-4b,carol,3,3,3,3,3,3,,complete,true\n\
+             sample:3,qwen3-4b,carol,3,3,3,3,3,3,,unsure,\n"
+        ),
+    )
+    .unwrap();
+    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    assert_eq!(output.status.code(), Some(2));
+    let p = sheet.display();
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mhbench: error: importing {p}: {p}:3: guidance: `3` with status cannot_rate; leave it empty or set status complete\n\
+             {p}:4: repeat: true; repeated showings are not imported (they measure the page's raters); remove the row\n\
+             {p}:5: status: `unsure`; write complete or cannot_rate\n"
+        )
+    );
+    std::fs::write(&sheet, format!("{header}\nsample:0,qwen3-4b,carol,,,,,,,not my field,cannot_rate,false\n")).unwrap();
+    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let exported = export_lines(&fx.run_dir, &[]);
+    assert_eq!(exported.len(), 1);
+    assert_eq!((exported[0]["status"].clone(), exported[0]["scores"].clone()), (json!("cannot_rate"), json!({})));
+}

@@ -266,6 +266,53 @@ pub fn sha256_file(path: &Path) -> Result<String, FileError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// What `<file>.sha256` records: the file's hash and the size and modification time it had
+/// when hashed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RecordedHash {
+    sha256: String,
+    size: u64,
+    modified_ns: u128,
+}
+
+/// Where [`sha256_file_recorded`] keeps the hash of `path`: `<path>.sha256` beside it.
+pub fn recorded_hash_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Hex SHA-256 of a large file (model weights), hashed once: the hash is recorded in
+/// `<path>.sha256` with the file's size and modification time and read back while both still
+/// match, so loading a model does not read gigabytes to hash them again. A changed file (other
+/// size or time) is hashed anew. The record is skipped when the folder is read-only.
+///
+/// # Errors
+/// The file is unreadable.
+pub fn sha256_file_recorded(path: &Path) -> Result<String, FileError> {
+    let (size, modified_ns) = size_and_time(path)?;
+    let record_path = recorded_hash_path(path);
+    let recorded = fs::read(&record_path).ok().and_then(|bytes| serde_json::from_slice::<RecordedHash>(&bytes).ok());
+    if let Some(recorded) = recorded.filter(|r| r.size == size && r.modified_ns == modified_ns) {
+        return Ok(recorded.sha256);
+    }
+    let sha256 = sha256_file(path)?;
+    let record = RecordedHash { sha256: sha256.clone(), size, modified_ns };
+    if let Ok(json) = serde_json::to_vec(&record) {
+        if let Err(e) = write_atomic(&record_path, &json) {
+            tracing::debug!("not recording the hash: {e}");
+        }
+    }
+    Ok(sha256)
+}
+
+fn size_and_time(path: &Path) -> Result<(u64, u128), FileError> {
+    let meta = fs::metadata(path).map_err(|e| FileError::io(path, e))?;
+    let modified = meta.modified().map_err(|e| FileError::io(path, e))?;
+    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Ok((meta.len(), since_epoch.as_nanos()))
+}
+
 /// Hex SHA-256 of bytes.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -365,6 +412,25 @@ mod tests {
         fs::write(&path, b"a,b\nc,\xff\n").unwrap();
         let err = read_text(&path).unwrap_err().to_string();
         assert!(err.ends_with(":2: invalid UTF-8; save the file as UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn a_recorded_hash_is_reused_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.gguf");
+        fs::write(&path, b"weights").unwrap();
+        let first = sha256_file_recorded(&path).unwrap();
+        assert_eq!(first, sha256_bytes(b"weights"));
+        assert!(recorded_hash_path(&path).is_file());
+        // A record that matches size and time is trusted: prove it by planting another hash.
+        let record: RecordedHash = serde_json::from_slice(&fs::read(recorded_hash_path(&path)).unwrap()).unwrap();
+        let planted = RecordedHash { sha256: "planted".into(), ..record };
+        fs::write(recorded_hash_path(&path), serde_json::to_vec(&planted).unwrap()).unwrap();
+        assert_eq!(sha256_file_recorded(&path).unwrap(), "planted");
+        // Another size: hashed anew and recorded again.
+        fs::write(&path, b"other weights").unwrap();
+        assert_eq!(sha256_file_recorded(&path).unwrap(), sha256_bytes(b"other weights"));
+        assert_eq!(sha256_file_recorded(&path).unwrap(), sha256_bytes(b"other weights"));
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! repositories. Offline mode never opens a socket; hf-hub's sync client fails as soon as the
 //! connection does, so a machine without network gets an error, not a hang.
 //!
-//! Callers (dataset sources, model weights) add what the user should do; this file only fetches.
+//! Callers (dataset sources, model weights) add what the user should do; this file only fetches,
+//! including a local model's whole set of weight files ([`fetch_weights`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hf_hub::{Cache, Repo};
+
+use crate::registry::{LocalModel, Weights};
 
 /// Why a hub file could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -51,4 +54,50 @@ pub fn fetch(repo: &Repo, file: &str) -> Result<PathBuf, HubError> {
         .build()
         .map_err(|e| HubError::Download(e.to_string()))?;
     api.repo(repo.clone()).get(file).map_err(|e| HubError::Download(e.to_string()))
+}
+
+/// Downloads a local model's weights into the Hugging Face cache through hf-hub (only reads the
+/// cache when `HF_HUB_OFFLINE=1`) and returns what [`LocalModel::locate_weights`] would then find:
+/// the GGUF file, or the safetensors folder with its config, tokenizer files and every shard. A
+/// GGUF file is hashed here, once, and its hash recorded beside it
+/// ([`crate::files::sha256_file_recorded`]) for every later load to check against the registry.
+///
+/// # Errors
+/// A file is missing from the cache in offline mode, or its download failed.
+pub fn fetch_weights(local: &LocalModel) -> Result<PathBuf, HubError> {
+    let repo = local.hub_repo();
+    match &local.weights {
+        Weights::Gguf { file, hub_file, .. } => {
+            let path = fetch(&repo, hub_file.as_deref().unwrap_or(file))?;
+            crate::files::sha256_file_recorded(&path).map_err(|e| HubError::Download(e.to_string()))?;
+            Ok(path)
+        }
+        Weights::Safetensors { .. } => {
+            let config = fetch(&repo, "config.json")?;
+            for optional in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+                // Absent in some repositories; the engine reports what it then lacks.
+                let _ = fetch(&repo, optional);
+            }
+            for shard in safetensors_shards(&repo)? {
+                fetch(&repo, &shard)?;
+            }
+            Ok(config.parent().map(Path::to_path_buf).unwrap_or(config))
+        }
+    }
+}
+
+/// The shard files of a safetensors checkpoint: those its index names, else `model.safetensors`.
+fn safetensors_shards(repo: &hf_hub::Repo) -> Result<Vec<String>, HubError> {
+    let Ok(index) = fetch(repo, "model.safetensors.index.json") else {
+        return Ok(vec!["model.safetensors".to_owned()]);
+    };
+    let unreadable = |e: String| HubError::Download(format!("{}: {e}", index.display()));
+    let text = std::fs::read_to_string(&index).map_err(|e| unreadable(e.to_string()))?;
+    let parsed: serde_json::Value = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+    let map = parsed.get("weight_map").and_then(|m| m.as_object())
+        .ok_or_else(|| unreadable("no weight_map object".to_owned()))?;
+    let mut shards: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    shards.sort();
+    shards.dedup();
+    Ok(shards)
 }

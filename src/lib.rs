@@ -6,6 +6,8 @@
 //! two experts (and by LLM judges) on six attributes, and analyse agreement, per-model scores and
 //! the cognitive-affective gap. One module per stage; data flows one way through the records in
 //! [`schema`]: `dataset → runner (engine | api) → responses → rating | judge → analysis → report`.
+//! Past `generate`, every stage reaches a run folder through [`run::Run`], which owns its paths
+//! and is the one validated reader of its conversations, responses and ratings.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -22,5 +24,6 @@ pub mod rating;
 pub mod registry;
 pub mod report;
 pub mod rubric;
+pub mod run;
 pub mod runner;
 pub mod schema;

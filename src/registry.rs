@@ -134,6 +134,15 @@ pub enum SelfJudging {
 }
 
 impl SelfJudging {
+    /// The scope `--exclude-own-vendor` asks for (`judge` and `analyze` alike).
+    pub fn from_exclude_own_vendor(exclude_own_vendor: bool) -> Self {
+        if exclude_own_vendor {
+            SelfJudging::OwnVendor
+        } else {
+            SelfJudging::OwnModel
+        }
+    }
+
     /// Whether `judge` would be judging itself when rating a reply of `rated`.
     pub fn is_self(self, judge: &Maker, rated: &Maker) -> bool {
         judge.model == rated.model
@@ -679,33 +688,10 @@ impl LocalModel {
         candidates
     }
 
-    fn hub_repo(&self) -> hf_hub::Repo {
+    /// The Hugging Face repository (at its pinned revision) the weights come from.
+    pub fn hub_repo(&self) -> hf_hub::Repo {
         let (repo, revision) = self.weights.repo();
         hf_hub::Repo::with_revision(repo.to_owned(), hf_hub::RepoType::Model, revision.to_owned())
-    }
-
-    /// Downloads the weights into the Hugging Face cache through hf-hub (only reads the cache
-    /// when `HF_HUB_OFFLINE=1`) and returns what [`Self::locate_weights`] would then find: the
-    /// GGUF file, or the safetensors folder with its config, tokenizer files and every shard.
-    ///
-    /// # Errors
-    /// A file is missing from the cache in offline mode, or its download failed.
-    pub fn fetch_weights(&self) -> Result<PathBuf, crate::hub::HubError> {
-        let repo = self.hub_repo();
-        match &self.weights {
-            Weights::Gguf { file, hub_file, .. } => crate::hub::fetch(&repo, hub_file.as_deref().unwrap_or(file)),
-            Weights::Safetensors { .. } => {
-                let config = crate::hub::fetch(&repo, "config.json")?;
-                for optional in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
-                    // Absent in some repositories; the engine reports what it then lacks.
-                    let _ = crate::hub::fetch(&repo, optional);
-                }
-                for shard in safetensors_shards(&repo)? {
-                    crate::hub::fetch(&repo, &shard)?;
-                }
-                Ok(config.parent().map(Path::to_path_buf).unwrap_or(config))
-            }
-        }
     }
 
     /// The shell command that puts this model's weights where [`Self::locate_weights`] looks.
@@ -730,132 +716,6 @@ impl LocalModel {
             Weights::Safetensors { .. } => p.join("config.json").is_file(),
         })
     }
-}
-
-/// The shard files of a safetensors checkpoint: those its index names, else `model.safetensors`.
-fn safetensors_shards(repo: &hf_hub::Repo) -> Result<Vec<String>, crate::hub::HubError> {
-    let Ok(index) = crate::hub::fetch(repo, "model.safetensors.index.json") else {
-        return Ok(vec!["model.safetensors".to_owned()]);
-    };
-    let unreadable = |e: String| crate::hub::HubError::Download(format!("{}: {e}", index.display()));
-    let text = std::fs::read_to_string(&index).map_err(|e| unreadable(e.to_string()))?;
-    let parsed: serde_json::Value = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
-    let map = parsed.get("weight_map").and_then(|m| m.as_object())
-        .ok_or_else(|| unreadable("no weight_map object".to_owned()))?;
-    let mut shards: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_owned)).collect();
-    shards.sort();
-    shards.dedup();
-    Ok(shards)
-}
-
-/// One row of `mhbench models`: what a model is and whether it is ready to run here.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusRow {
-    /// Model id.
-    pub id: String,
-    /// `local` or `api`.
-    pub kind: ModelKind,
-    /// Family.
-    pub family: String,
-    /// Parameter count (`8B`), or the provider for API models.
-    pub size: String,
-    /// Where the weights are or would be fetched from, or the provider's model string.
-    pub source: String,
-    /// Whether the weights are present, or the key variable is set.
-    pub ready: bool,
-    /// `weights at <path>`, `not fetched: <command>`, `key in OPENAI_API_KEY`, `set OPENAI_API_KEY`.
-    pub status: String,
-}
-
-/// Status of every model, in registry order.
-pub fn status_rows(registry: &Registry, models_dir: &Path) -> Vec<StatusRow> {
-    registry.models.iter().map(|m| status_row(m, models_dir)).collect()
-}
-
-fn status_row(model: &ModelSpec, models_dir: &Path) -> StatusRow {
-    match model {
-        ModelSpec::Local(local) => {
-            let (repo, revision) = local.weights.repo();
-            let source = match &local.weights {
-                Weights::Gguf { file, quantization, .. } => format!("{repo}@{revision} {file} ({quantization})"),
-                Weights::Safetensors { dtype, .. } => {
-                    format!("{repo}@{revision} safetensors ({})", format!("{dtype:?}").to_lowercase())
-                }
-            };
-            let found = local.locate_weights(models_dir);
-            let status = match &found {
-                Some(path) => format!("weights at {}", path.display()),
-                None => format!("not fetched: {}", local.fetch_command()),
-            };
-            StatusRow {
-                id: local.id.to_string(),
-                kind: ModelKind::Local,
-                family: local.family.clone(),
-                size: format_params(local.params_b),
-                source,
-                ready: found.is_some(),
-                status,
-            }
-        }
-        ModelSpec::Api(api) => {
-            let ready = api.has_key();
-            let status = if ready {
-                format!("key in {}", api.api_key_env)
-            } else {
-                format!("set {}", api.api_key_env)
-            };
-            StatusRow {
-                id: api.id.to_string(),
-                kind: ModelKind::Api,
-                family: api.family.clone(),
-                size: "-".to_owned(),
-                source: format!("{} {}", api.provider, api.model),
-                ready,
-                status,
-            }
-        }
-    }
-}
-
-fn format_params(billions: f64) -> String {
-    if billions >= 1.0 {
-        format!("{billions:.1}B").replace(".0B", "B")
-    } else {
-        format!("{:.0}M", billions * 1000.0)
-    }
-}
-
-/// A plain-text table of `rows`, columns padded to their widest cell.
-pub fn render_table(rows: &[StatusRow]) -> String {
-    let header = ["ID", "KIND", "FAMILY", "SIZE", "SOURCE", "READY", "STATUS"];
-    let cells: Vec<[String; 7]> = rows
-        .iter()
-        .map(|r| {
-            let kind = match r.kind {
-                ModelKind::Local => "local",
-                ModelKind::Api => "api",
-            };
-            let ready = if r.ready { "yes" } else { "no" };
-            [r.id.clone(), kind.into(), r.family.clone(), r.size.clone(), r.source.clone(), ready.into(), r.status.clone()]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut push_row = |row: &[String]| {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    };
-    push_row(&header.map(String::from));
-    for row in &cells {
-        push_row(row);
-    }
-    out
 }
 
 #[cfg(test)]

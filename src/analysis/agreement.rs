@@ -49,10 +49,10 @@ pub struct Kappa {
     pub se_null: f64,
     /// kappa +- 1.959964 * se.
     pub ci95: Interval,
-    /// kappa / se_null.
-    pub z: f64,
-    /// Two-sided p-value of z.
-    pub p_value: f64,
+    /// kappa / se_null; `None` when se_null is 0 (no spread under kappa = 0: untestable).
+    pub z: Option<f64>,
+    /// Two-sided p-value of z; `None` with z.
+    pub p_value: Option<f64>,
 }
 
 const CATEGORIES: usize = (Score::MAX - Score::MIN + 1) as usize;
@@ -118,7 +118,7 @@ pub fn cohen_kappa(pairs: &[(u8, u8)], weights: KappaWeights) -> Option<Kappa> {
     let se = ((term - (kappa - expected * (1.0 - kappa)).powi(2)) * factor).max(0.0).sqrt();
     let se_null = ((term_null - expected.powi(2)) * factor).max(0.0).sqrt();
     let half = z_975() * se;
-    let z = kappa / se_null;
+    let z = (se_null > 0.0).then(|| kappa / se_null).filter(|z| z.is_finite());
     Some(Kappa {
         weights,
         kappa,
@@ -126,7 +126,7 @@ pub fn cohen_kappa(pairs: &[(u8, u8)], weights: KappaWeights) -> Option<Kappa> {
         se_null,
         ci95: Interval { low: kappa - half, high: kappa + half },
         z,
-        p_value: two_sided_normal_p(z),
+        p_value: z.map(two_sided_normal_p),
     })
 }
 

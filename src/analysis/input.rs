@@ -13,29 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::registry::Makers;
 use crate::rubric::Rubric;
-use crate::schema::{Rating, RaterKind, RatingStatus, ResponseRecord};
-
-/// Whether a generator model's weights are public, the study's closed-vs-open split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelGroup {
-    /// Reached only through a provider's API.
-    Closed,
-    /// Open weights, run locally.
-    Open,
-}
-
-/// A model that produced rated replies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelInfo {
-    /// Model id.
-    pub id: String,
-    /// Closed or open; `None` for replies that are neither (a data set's human reference).
-    pub group: Option<ModelGroup>,
-    /// Provider (`openai`, `anthropic`, `google`, `candle`, ...), used to leave out a judge's
-    /// own provider's models.
-    pub provider: Option<String>,
-}
+pub use crate::schema::{ModelGroup, ModelInfo, ResponseEntry};
+use crate::schema::{Rating, RaterKind, RatingStatus};
 
 /// A rater who rated replies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,36 +98,6 @@ pub struct RatingTable {
     pub dropped: Dropped,
     /// Who the judges and rated models are, for the self-judging rule.
     pub makers: Makers,
-}
-
-/// A reply known to exist, before any rating is joined.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResponseEntry {
-    /// Model that answered.
-    pub model: ModelInfo,
-    /// Conversation answered.
-    pub conversation: String,
-    /// Reply text, where known.
-    pub text: Option<String>,
-}
-
-impl ResponseEntry {
-    /// The entry for one record of a run; API models are closed, local models open.
-    pub fn from_record(record: &ResponseRecord) -> Self {
-        let group = match record.kind {
-            crate::schema::ModelKind::Api => ModelGroup::Closed,
-            crate::schema::ModelKind::Local => ModelGroup::Open,
-        };
-        Self {
-            model: ModelInfo {
-                id: record.model_id.to_string(),
-                group: Some(group),
-                provider: Some(record.provider.clone()),
-            },
-            conversation: record.conversation_id.to_string(),
-            text: Some(record.text.clone()),
-        }
-    }
 }
 
 impl RatingTable {

@@ -3,7 +3,7 @@
 //! a sensitivity table saying which reading rule moves which number.
 //!
 //! Owns the release's reading rules ([`Treatment`]) and the MentalAlign statistics; the
-//! release's cells come from [`super::mentalbench::read_rows`]. For each judge and attribute:
+//! release's cells come from [`crate::dataset::mentalbench_release::read_rows`]. For each judge and attribute:
 //! - Pairs: a (human, judge) pair per ConvID and rated source where both cells hold a value.
 //! - Sources: the ten rated sources less the ones the judge may not be scored on
 //!   ([`SelfJudging`]); one row per source with a pair: (human mean, judge mean) over its pairs.
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agreement;
 use super::bootstrap::{Bootstrap, Interval};
-use super::mentalbench::{self, RawRow, HUMAN_RATER, SCORE_COLUMNS};
+use crate::dataset::mentalbench_release::{self as mentalbench, RawRow, HUMAN_RATER, SCORE_COLUMNS};
 use crate::registry::{Maker, SelfJudging};
 
 /// Fewest resamples kept (ICC in [0, 1]) for a bootstrap CI, as published.

@@ -1,9 +1,10 @@
 //! The study's statistics: per-model scores, composites and the cognitive-affective gap,
 //! failures, model comparisons, inter-rater agreement and judge-vs-human agreement.
 //!
-//! Owns pure functions from joined ratings ([`input::RatingTable`]) to one serialisable
-//! [`Analysis`], written as `analysis.json` by `mhbench analyze`; renders nothing (see
-//! `report`). Attribute names and composite groups come from the rubric. Each family has its
+//! Owns pure functions from a study's records (response records or a release's rated replies,
+//! `Rating`s from every rater through one channel, the run manifest) to one serialisable, versioned
+//! [`Analysis`], written as `analysis.json` by `mhbench analyze`; reads and writes no file
+//! (the `analyze` command does, through `crate::run::Run`) and renders nothing (see `report`). Attribute names and composite groups come from the rubric. Each family has its
 //! own file and cites its formulas and the reference tool its tests match
 //! (`scripts/reference_stats.py` → `tests/fixtures/stats/reference.json`).
 //!
@@ -16,7 +17,6 @@
 pub mod agreement;
 pub mod basic;
 pub mod bootstrap;
-pub mod command;
 pub mod compare;
 pub mod composite;
 pub mod descriptive;
@@ -24,20 +24,22 @@ pub mod failure;
 pub mod input;
 pub mod judge;
 pub mod mentalalign;
-pub mod mentalbench;
+pub mod performance;
 pub mod verdict;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use self::bootstrap::Bootstrap;
-use self::input::{Dropped, ModelInfo, Panel, PanelScores, RaterCoverage, RaterInfo, RatingTable};
-use crate::registry::SelfJudging;
+use self::input::{Dropped, ModelInfo, Panel, PanelScores, RaterCoverage, RaterInfo, RatingTable, ResponseEntry};
+use crate::dataset::mentalbench_release::Release;
+use crate::registry::{Makers, Registry, SelfJudging};
 use crate::rubric::Rubric;
-use crate::schema::RaterKind;
+use crate::schema::{RaterKind, Rating, ResponseRecord, RunManifest};
 
-/// Layout version of `analysis.json`; bumped whenever its shape changes.
-pub const ANALYSIS_VERSION: u32 = 3;
+/// Layout version of `analysis.json`; bumped whenever its shape changes (4: `performance`, and
+/// undefined statistics as `null` in optional fields only).
+pub const ANALYSIS_VERSION: u32 = 4;
 
 /// What to compute and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,7 +126,7 @@ pub struct Analysis {
     /// What was analysed (run folder or data set path).
     pub source: String,
     /// What the MentalBench loader changed or left out, when the source is that release.
-    pub mentalbench: Option<mentalbench::LoadReport>,
+    pub mentalbench: Option<crate::dataset::mentalbench_release::LoadReport>,
     /// The MentalAlign analysis under the published and the careful reading, with the
     /// sensitivity table (release only; since `analysis_version` 3).
     #[serde(default)]
@@ -152,6 +154,50 @@ pub struct Analysis {
     pub agreement: Vec<RaterSetAgreement>,
     /// Each LLM judge against the human panel (empty without human ratings).
     pub judges: Vec<JudgeAnalysis>,
+    /// Per model, what its replies cost to make: speed, peak memory, price, failures (runs only;
+    /// since `analysis_version` 4).
+    #[serde(default)]
+    pub performance: Vec<performance::ModelPerformance>,
+}
+
+/// Analyse a run's records: its responses, every rating of them (human and judge alike, read
+/// through one channel) and, for performance, its manifest and the registry's prices.
+pub fn analyze_run(run: &RunRecords<'_>, rubric: &Rubric, source: &str, options: &AnalysisOptions) -> Analysis {
+    let entries: Vec<ResponseEntry> = run.responses.iter().map(ResponseEntry::from_record).collect();
+    let table = RatingTable::build(rubric, &entries, run.ratings, run.makers);
+    let mut analysis = analyze(&table, rubric, source, options);
+    analysis.performance = performance::performance(run.responses, run.manifest, run.registry);
+    analysis
+}
+
+/// A run's records as [`analyze_run`] takes them.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRecords<'a> {
+    /// Every response of the run.
+    pub responses: &'a [ResponseRecord],
+    /// Every rating of the run's replies.
+    pub ratings: &'a [Rating],
+    /// Who the judges and rated models are, for the self-judging rule.
+    pub makers: &'a Makers,
+    /// The run manifest, for peak memory.
+    pub manifest: Option<&'a RunManifest>,
+    /// The registry, for API prices.
+    pub registry: Option<&'a Registry>,
+}
+
+/// Analyse the MentalBench release: the study's statistics and the MentalAlign readings.
+pub fn analyze_release(release: &Release, rubric: &Rubric, source: &str, options: &AnalysisOptions) -> Analysis {
+    let table = RatingTable::build(rubric, &release.responses, &release.ratings, &release.makers);
+    let mut analysis = analyze(&table, rubric, source, options);
+    analysis.mentalalign = Some(mentalalign::mentalalign(
+        &release.rows,
+        &release.inconsistent,
+        options.protocol,
+        options.self_judging,
+        options.bootstrap,
+    ));
+    analysis.mentalbench = Some(release.report.clone());
+    analysis
 }
 
 /// Analyse `table` under `rubric`.
@@ -193,6 +239,7 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         panels: panel_analyses,
         agreement: rater_sets(table).par_iter().map(|set| set_agreement(table, set, options.bootstrap)).collect(),
         judges,
+        performance: Vec::new(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The machine a bench ran on, recorded beside every result so numbers are never compared across
-//! machines by accident, and the engine's thread count, which is part of that machine.
+//! machines by accident.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,28 +27,6 @@ pub struct BenchEnv {
 }
 
 const INTERESTING_FLAGS: &[&str] = &["avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd"];
-
-/// Sets the engine's CPU threads to `requested` (or keeps candle's default) and returns the count
-/// in force. Call before the first tensor operation: candle sizes its own pool once, from
-/// `CANDLE_NUM_THREADS`, else `RAYON_NUM_THREADS`, else the physical core count
-/// (`candle_core::utils::get_num_threads`), and a few kernels use rayon's global pool, which is
-/// built here with the same count.
-pub fn configure_threads(requested: Option<usize>) -> usize {
-    if let Some(threads) = requested {
-        // Set before any thread of this process reads the environment (the bench's first step).
-        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    }
-    let threads = std::env::var("CANDLE_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(candle_core::utils::get_num_threads);
-    // An error means the global pool already exists (a second bench in one process); it then
-    // keeps its first size, which the environment above also gave it.
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-    threads
-}
 
 impl BenchEnv {
     /// Describe this machine for a bench on `device` with `threads` threads.

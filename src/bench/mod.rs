@@ -110,7 +110,7 @@ impl BenchModel {
 /// Unreadable weights or prompt ids, a device this build lacks, sizes beyond the model's
 /// context, or a failed generation.
 pub fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let threads = env::configure_threads(options.threads);
+    let threads = crate::engine::process::configure(options.threads);
     let environment = env::BenchEnv::capture(&options.device, threads);
     let model = describe_model_file(&options.model.id, &options.model.weights)?;
     // Before the model loads, so the buffer is gone before memory is read.

@@ -16,10 +16,12 @@ pub mod emocare_bench;
 pub mod hub;
 pub mod manifest;
 pub mod mentalbench;
+pub mod mentalbench_release;
 pub mod mentalchat16k;
 pub mod normalize;
 pub mod psych8k;
 pub mod sample;
+pub mod sources;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

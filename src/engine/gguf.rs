@@ -43,6 +43,11 @@ impl Gguf {
         &self.path
     }
 
+    /// The path and the parsed header, for a weight loader that keeps them (read once).
+    pub fn into_parts(self) -> (PathBuf, Content) {
+        (self.path, self.content)
+    }
+
     /// The parsed header, for loading tensors with `Content::tensor`.
     pub fn content(&self) -> &Content {
         &self.content

@@ -390,14 +390,7 @@ impl Attention {
     }
 }
 
-/// The gate activation of a gated MLP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// `x * sigmoid(x)` (Llama, Qwen).
-    Silu,
-    /// tanh-approximated GELU (Gemma).
-    GeluTanh,
-}
+pub use super::kernels::elementwise::Activation;
 
 /// `down(act(gate(x)) * up(x))`.
 pub struct Mlp {
@@ -427,11 +420,15 @@ impl Mlp {
     /// Shape mismatch.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
         let gate = self.gate.forward(x)?;
+        let up = self.up.forward(x)?;
+        if gate.device().is_cpu() {
+            return self.down.forward(&super::kernels::elementwise::gated(self.act, &gate, &up)?);
+        }
         let gate = match self.act {
             Activation::Silu => candle_nn::ops::silu(&gate)?,
             Activation::GeluTanh => gate.gelu()?,
         };
-        self.down.forward(&(gate * self.up.forward(x)?)?)
+        self.down.forward(&(gate * up)?)
     }
 }
 

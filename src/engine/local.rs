@@ -26,6 +26,7 @@ use super::gguf::Gguf;
 use super::reasoning::split_reasoning;
 use super::sampler::SamplingParams;
 use super::tokenizer::{EncodeOptions, Tokenizer};
+use super::weights::GgufFile;
 use super::{models, EngineError};
 
 /// Conversations in flight unless the caller asks otherwise.
@@ -104,7 +105,8 @@ impl LocalGenerator {
                     }
                     ChatTemplateSource::Named { name } => named_template(name)?,
                 };
-                let file_sha = crate::files::sha256_file(weights).map_err(|e| EngineError::Input(e.to_string()))?;
+                // Hashed once per file (at fetch time or first use) and recorded beside it.
+                let file_sha = crate::files::sha256_file_recorded(weights).map_err(|e| EngineError::Input(e.to_string()))?;
                 if let Weights::Gguf { sha256: Some(expected), .. } = &spec.weights {
                     if !expected.eq_ignore_ascii_case(&file_sha) {
                         return Err(EngineError::Input(format!(
@@ -114,7 +116,7 @@ impl LocalGenerator {
                     }
                 }
                 provenance.insert("weights_sha256".to_owned(), file_sha);
-                (models::load_gguf(weights, &dev)?, tokenizer, template)
+                (models::load_gguf_file(GgufFile::from_header(gguf)?, &dev)?, tokenizer, template)
             }
             Weights::Safetensors { .. } => {
                 let tokenizer = match &spec.tokenizer {

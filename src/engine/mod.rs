@@ -19,6 +19,7 @@ pub mod local;
 pub mod models;
 pub mod reasoning;
 pub mod sampler;
+pub mod process;
 pub mod tokenizer;
 pub mod weights;
 

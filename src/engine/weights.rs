@@ -18,6 +18,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+use super::gguf::Gguf;
 use super::kernels::{Kernel, PackedMatrix};
 use super::EngineError;
 
@@ -34,14 +35,18 @@ impl GgufFile {
     /// # Errors
     /// The file cannot be opened or is not GGUF.
     pub fn open(path: &Path) -> Result<Self, EngineError> {
-        let io = |source| EngineError::Io { path: path.to_path_buf(), source };
-        let mut reader = File::open(path).map_err(io)?;
-        let content = Content::read(&mut reader).map_err(|e| EngineError::BadValue {
-            path: path.to_path_buf(),
-            key: "header".into(),
-            what: format!("not a readable GGUF file ({e}); check the download"),
-        })?;
-        Ok(Self { path: path.to_path_buf(), content, reader })
+        Self::from_header(Gguf::open(path)?)
+    }
+
+    /// Keeps a header [`Gguf`] already parsed (the one GGUF reader) and opens the file for
+    /// tensor data, so a load parses the header once.
+    ///
+    /// # Errors
+    /// The file can no longer be opened.
+    pub fn from_header(gguf: Gguf) -> Result<Self, EngineError> {
+        let (path, content) = gguf.into_parts();
+        let reader = File::open(&path).map_err(|source| EngineError::Io { path: path.clone(), source })?;
+        Ok(Self { path, content, reader })
     }
 
     /// The file's path, for messages.

@@ -15,18 +15,18 @@ pub mod parse;
 pub mod prompt;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::files;
 use crate::rating::store::RatingStore;
 use crate::registry::{ModelSpec, Registry, SelfJudging};
 use crate::rubric::Rubric;
+use crate::run::{Replies, Reply, Run};
 use crate::runner::{self, OpenOptions};
 use crate::schema::{
-    ChatMessage, Conversation, ConversationId, FinishReason, GenerationParams, GenerationRequest, Generator,
+    ChatMessage, FinishReason, GenerationParams, GenerationRequest, Generator,
     RaterId, RaterKind, Rating, RatingStatus, ResponseRecord, ResponseRef, Role,
 };
 
@@ -78,6 +78,28 @@ pub struct JudgeSummary {
     pub fatal: Option<String>,
 }
 
+impl JudgeSummary {
+    /// Whether the judge finished and every answer parsed.
+    pub fn is_clean(&self) -> bool {
+        self.fatal.is_none() && self.parse_failures == 0
+    }
+}
+
+/// What `judge` prints: the counts, then why it stopped early if it did.
+impl std::fmt::Display for JudgeSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} rated, {} parse failures ({} needed the repair request), {} resumed, {} skipped (own), {} skipped (failed replies)",
+            self.rated, self.parse_failures, self.repaired, self.resumed, self.skipped_own, self.skipped_failed_replies
+        )?;
+        match &self.fatal {
+            Some(reason) => writeln!(f, "stopped early: {reason}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A reply waiting for a verdict.
 struct Item<'a> {
     response: &'a ResponseRecord,
@@ -90,25 +112,20 @@ struct Item<'a> {
 /// A run folder without conversations or responses, unreadable files, or a log write failure.
 /// A judge that cannot go on (bad key) ends the job early with `fatal` set.
 pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
-    let contexts = load_contexts(&options.run_dir)?;
-    let responses = load_responses(&options.run_dir)?;
+    let run = Run::at(&options.run_dir);
+    let replies = load_replies(&run)?;
     let judge_id = options.judge.id().to_string();
-    let path = crate::rating::store_path(&options.run_dir);
+    let path = run.store_path();
     let mut store = RatingStore::open_or_create(&path)?;
     let judged = store.judged_replies(&rater_id(&judge_id))?;
-    let mut summary = JudgeSummary { path: path.clone(), ..JudgeSummary::default() };
+    let mut summary = JudgeSummary { path: path.clone(), skipped_failed_replies: replies.failed, ..JudgeSummary::default() };
     let mut items = Vec::new();
-    for response in &responses {
-        if response.finish_reason == FinishReason::Error {
-            summary.skipped_failed_replies += 1;
-        } else if options.self_judging.is_some_and(|scope| options.registry.is_self(scope, &options.judge, response.model_id.as_str())) {
+    for Reply { record: response, context } in &replies.replies {
+        if options.self_judging.is_some_and(|scope| options.registry.is_self(scope, &options.judge, response.model_id.as_str())) {
             summary.skipped_own += 1;
         } else if judged.contains(&(response.model_id.clone(), response.conversation_id.clone())) {
             summary.resumed += 1;
         } else {
-            let context = contexts.get(&response.conversation_id).with_context(|| {
-                format!("{}: reply to unknown conversation {}", options.run_dir.display(), response.conversation_id)
-            })?;
             let messages = options.prompt.first_turn(&options.rubric, context, &response.text).map_err(anyhow::Error::msg)?;
             items.push(Item { response, messages });
         }
@@ -227,22 +244,12 @@ pub fn rater_id(judge_id: &str) -> RaterId {
     RaterId(format!("llm:{judge_id}"))
 }
 
-fn load_contexts(run_dir: &Path) -> anyhow::Result<BTreeMap<ConversationId, String>> {
-    let path = run_dir.join(runner::CONVERSATIONS_FILE);
-    let conversations: Vec<Conversation> =
-        files::read_jsonl(&path).with_context(|| format!("{} is not a run folder with conversations", run_dir.display()))?;
-    Ok(conversations.into_iter().map(|c| (c.id, c.context)).collect())
-}
-
-fn load_responses(run_dir: &Path) -> anyhow::Result<Vec<ResponseRecord>> {
-    if !run_dir.join(runner::RESPONSES_DIR).is_dir() {
-        anyhow::bail!("{}: no responses; run `mhbench generate` first", run_dir.join(runner::RESPONSES_DIR).display());
+/// The run's rateable replies; a run without responses is refused by name.
+fn load_replies(run: &Run) -> anyhow::Result<Replies> {
+    if !run.responses_dir().is_dir() {
+        anyhow::bail!("{}: no responses; run `mhbench generate` first", run.responses_dir().display());
     }
-    let mut responses = Vec::new();
-    for (_, path) in runner::response_files(run_dir)? {
-        responses.extend(runner::store::read_records(&path)?);
-    }
-    Ok(responses)
+    run.replies().with_context(|| format!("{} is not a run folder with conversations", run.dir().display()))
 }
 
 fn progress_bar(len: usize, show: bool) -> Option<indicatif::ProgressBar> {

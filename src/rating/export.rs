@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::store::{status_text, RatingStore};
 use super::RatingError;
 use crate::rubric::Rubric;
-use crate::schema::{RaterKind, Rating, RatingStatus, SCHEMA_VERSION};
+use crate::schema::Rating;
 
 /// Output format of `rate export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,27 +54,16 @@ pub struct ExportedRating {
 /// # Errors
 /// SQLite failures.
 pub fn ratings(store: &RatingStore, repeats: bool) -> Result<Vec<ExportedRating>, RatingError> {
+    if !store.has_plan()? {
+        return Ok(Vec::new());
+    }
     let rubric_version = store.rubric()?.version;
     Ok(store
         .submitted(repeats)?
         .into_iter()
-        .map(|row| ExportedRating {
-            rating: Rating {
-                schema_version: SCHEMA_VERSION,
-                response: row.response,
-                rater_id: row.rater_id,
-                rater_kind: RaterKind::Human,
-                rubric_version: rubric_version.clone(),
-                status: if row.rating.draft.cannot_rate { RatingStatus::CannotRate } else { RatingStatus::Complete },
-                scores: row.rating.draft.scores,
-                comment: Some(row.rating.draft.comment).filter(|c| !c.is_empty()),
-                safety_flag: row.rating.draft.safety_flag,
-                raw_output: None,
-                judge_params: None,
-                created_at: row.rating.saved_at,
-            },
-            repeat: repeats,
-            repeat_gap: row.repeat_gap,
+        .map(|row| {
+            let repeat_gap = row.repeat_gap;
+            ExportedRating { rating: row.into_rating(&rubric_version), repeat: repeats, repeat_gap }
         })
         .collect())
 }

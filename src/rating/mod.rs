@@ -26,15 +26,12 @@ use crate::files::FileError;
 use crate::rubric::Rubric;
 use crate::schema::Score;
 
-/// File name of the rating store inside a run folder.
-pub const STORE_FILE: &str = "ratings.sqlite";
-
 /// Longest comment a rater may leave, in characters (Unicode scalar values).
 pub const MAX_COMMENT_CHARS: usize = 4000;
 
 /// Where the rating store of run folder `run_dir` lives.
 pub fn store_path(run_dir: &Path) -> PathBuf {
-    run_dir.join(STORE_FILE)
+    crate::run::Run::at(run_dir).store_path()
 }
 
 /// Why a rating command failed.

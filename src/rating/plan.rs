@@ -19,9 +19,9 @@ use rand::{Rng, SeedableRng};
 use super::store::{hash_token, PlannedItem, ITEM_ID_BYTES, RatingStore, StoredPlan, StoredResponse};
 use super::texts::{self, PageTexts};
 use super::{os_random_hex, store_path, RatingError};
-use crate::files::{self, ErrorList};
 use crate::rubric::Rubric;
-use crate::schema::{Conversation, FinishReason, RaterId, ResponseRecord, ResponseRef, RunId, Source};
+use crate::run::{Reply, Run};
+use crate::schema::{FinishReason, RaterId, ResponseRef, Source};
 
 /// Bytes of OS randomness in a rater's or the lead's token (hex-encoded to twice as many characters).
 pub const TOKEN_BYTES: usize = 32;
@@ -124,7 +124,7 @@ pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
         .map(|r| r.response.run_id.clone())
         .ok_or_else(|| RatingError::Options(format!(
             "{}: no responses to rate; run `mhbench generate` first",
-            options.run_dir.join("responses").display()
+            Run::at(&options.run_dir).responses_dir().display()
         )))?;
     let seed = match options.seed {
         Some(seed) => seed,
@@ -239,75 +239,27 @@ struct RunContents {
     sources: BTreeMap<Source, usize>,
 }
 
-/// Read `conversations.jsonl` and `responses/*.jsonl` of a run, joined into rateable responses.
+/// The run's rateable replies ([`Run::replies`]) as stored responses sorted by model then
+/// conversation, the count of failed generations left out, and its conversations per source.
 fn read_run(run_dir: &Path) -> Result<RunContents, RatingError> {
-    let conversations_path = run_dir.join("conversations.jsonl");
-    let conversations: Vec<Conversation> = files::read_jsonl(&conversations_path)?;
+    let run = Run::at(run_dir);
+    let replies = run.replies()?;
     let mut sources = BTreeMap::new();
-    for conversation in &conversations {
+    for conversation in run.conversations()? {
         *sources.entry(conversation.source).or_insert(0) += 1;
     }
-    let contexts: HashMap<_, _> = conversations.into_iter().map(|c| (c.id, c.context)).collect();
-    let mut errors = ErrorList::default();
-    let mut seen = BTreeSet::new();
-    let mut responses = Vec::new();
-    let mut skipped_failed = 0;
-    let mut run_ids = BTreeSet::new();
-    for path in response_files(run_dir)? {
-        for (line, record) in files::read_jsonl_numbered::<ResponseRecord>(&path)? {
-            if record.finish_reason == FinishReason::Error {
-                skipped_failed += 1;
-                continue;
-            }
-            let Some(context) = contexts.get(&record.conversation_id) else {
-                errors.add(&path, Some(line), format!(
-                    "conversation_id: `{}` is not in {}; regenerate the run or restore the file",
-                    record.conversation_id,
-                    conversations_path.display()
-                ));
-                continue;
-            };
-            if !seen.insert((record.conversation_id.clone(), record.model_id.clone())) {
-                errors.add(&path, Some(line), format!(
-                    "conversation_id: `{}` answered twice by `{}`; keep one record",
-                    record.conversation_id, record.model_id
-                ));
-                continue;
-            }
-            run_ids.insert(record.run_id.clone());
-            responses.push(StoredResponse {
-                response: ResponseRef {
-                    run_id: record.run_id,
-                    conversation_id: record.conversation_id,
-                    model_id: record.model_id,
-                },
-                context: context.clone(),
-                reply: record.text,
-                truncated: record.finish_reason == FinishReason::Length,
-            });
-        }
-    }
-    if run_ids.len() > 1 {
-        let ids: Vec<_> = run_ids.iter().map(RunId::as_str).collect();
-        errors.add(run_dir, None, format!("run_id: records name several runs ({}); keep one run per folder", ids.join(", ")));
-    }
-    responses.sort_by(|a, b| a.response.cmp(&b.response));
-    Ok(errors.into_result(RunContents { responses, skipped_failed, sources })?)
-}
-
-fn response_files(run_dir: &Path) -> Result<Vec<PathBuf>, RatingError> {
-    let dir = run_dir.join("responses");
-    let entries = std::fs::read_dir(&dir).map_err(|source| RatingError::Io {
-        context: format!("reading {}", dir.display()),
-        source,
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+    let mut responses: Vec<StoredResponse> = replies
+        .replies
+        .into_iter()
+        .map(|Reply { record, context }| StoredResponse {
+            truncated: record.finish_reason == FinishReason::Length,
+            response: ResponseRef { run_id: record.run_id, conversation_id: record.conversation_id, model_id: record.model_id },
+            context,
+            reply: record.text,
+        })
         .collect();
-    paths.sort();
-    Ok(paths)
+    responses.sort_by(|a, b| a.response.cmp(&b.response));
+    Ok(RunContents { responses, skipped_failed: replies.failed, sources })
 }
 
 fn indices_by_model(responses: &[StoredResponse]) -> BTreeMap<String, Vec<usize>> {

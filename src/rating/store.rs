@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 use super::texts::PageTexts;
 use super::RatingError;
 use crate::rubric::Rubric;
-use crate::schema::{ConversationId, ModelId, RaterId, ResponseRef, RunId, Score};
+use crate::schema::{ConversationId, ModelId, RaterId, RaterKind, Rating, RatingStatus, ResponseRef, RunId, Score, SCHEMA_VERSION};
 
 /// Bytes of OS randomness in an item id (hex-encoded to twice as many characters).
 pub const ITEM_ID_BYTES: usize = 16;
@@ -241,6 +241,24 @@ pub struct RaterProgress {
     pub total: usize,
 }
 
+/// `rate status`'s table: one line per rater with submitted, cannot rate, drafts, total, share
+/// done and median seconds per item.
+pub fn progress_table(progress: &[RaterProgress]) -> String {
+    let mut out = format!(
+        "{:<20} {:>9} {:>11} {:>7} {:>7} {:>6} {:>10}\n",
+        "rater", "submitted", "cannot rate", "drafts", "total", "done", "median s"
+    );
+    for p in progress {
+        let percent = if p.total == 0 { 0.0 } else { 100.0 * p.submitted as f64 / p.total as f64 };
+        let median = p.median_ms.map_or("-".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0));
+        out += &format!(
+            "{:<20} {:>9} {:>11} {:>7} {:>7} {:>5.1}% {:>10}\n",
+            p.rater_id.as_str(), p.submitted, p.cannot_rate, p.drafts, p.total, percent, median
+        );
+    }
+    out
+}
+
 /// A submitted rating with the reply it is about, for export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRow {
@@ -252,6 +270,27 @@ pub struct ExportRow {
     pub rating: SavedRating,
     /// For a repeated showing: how many places after the first showing it came in the queue.
     pub repeat_gap: Option<usize>,
+}
+
+impl ExportRow {
+    /// The shared [`Rating`] record of this row under rubric `rubric_version`: a "cannot rate"
+    /// becomes status `cannot_rate` with no scores, which analysis counts as missing.
+    pub fn into_rating(self, rubric_version: &str) -> Rating {
+        Rating {
+            schema_version: SCHEMA_VERSION,
+            response: self.response,
+            rater_id: self.rater_id,
+            rater_kind: RaterKind::Human,
+            rubric_version: rubric_version.to_owned(),
+            status: if self.rating.draft.cannot_rate { RatingStatus::CannotRate } else { RatingStatus::Complete },
+            scores: self.rating.draft.scores,
+            comment: Some(self.rating.draft.comment).filter(|c| !c.is_empty()),
+            safety_flag: self.rating.draft.safety_flag,
+            raw_output: None,
+            judge_params: None,
+            created_at: self.rating.saved_at,
+        }
+    }
 }
 
 /// Where a save came from; kept with each rating and its history.
@@ -839,6 +878,30 @@ impl RatingStore {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Submitted human ratings as shared [`Rating`] records, exactly as the raters entered them:
+    /// first showings, or with `repeats` only the repeated showings; none before a plan.
+    ///
+    /// # Errors
+    /// SQLite failures, or a stored value that no longer parses.
+    pub fn human_ratings(&self, repeats: bool) -> Result<Vec<Rating>, RatingError> {
+        if !self.has_plan()? {
+            return Ok(Vec::new());
+        }
+        let rubric_version = self.rubric()?.version;
+        Ok(self.submitted(repeats)?.into_iter().map(|row| row.into_rating(&rubric_version)).collect())
+    }
+
+    /// Every rating the store holds, through one channel: the experts' submitted first showings,
+    /// then every LLM judge's ratings (parse failures included). What `analyze` reads.
+    ///
+    /// # Errors
+    /// SQLite failures, or a stored value that no longer parses.
+    pub fn ratings(&self) -> Result<Vec<Rating>, RatingError> {
+        let mut ratings = self.human_ratings(false)?;
+        ratings.extend(self.judge_ratings()?);
+        Ok(ratings)
     }
 
     /// How many earlier versions of ratings the history table keeps for `rater`.

@@ -1,4 +1,4 @@
-//! Which figures a report has: each is drawn when its data is in `analysis.json` or the run,
+//! Which figures a report has: each is drawn when its data is in `analysis.json`,
 //! and otherwise left out with a one-line reason, never drawn empty.
 //!
 //! Owns choosing and feeding the figure builders in [`super::figures`]; computes nothing
@@ -13,7 +13,7 @@ use super::figures::heatmap::heatmap;
 use super::figures::radar::{radar, RadarSeries};
 use super::figures::scores::{composites, Estimate, ModelScores};
 use super::figures::{Figure, FigureError};
-use super::performance::ModelPerformance;
+use crate::analysis::performance::ModelPerformance;
 use super::view::primary_panel;
 use crate::analysis::descriptive::CellStats;
 use crate::analysis::{Analysis, PanelAnalysis};
@@ -52,7 +52,8 @@ impl Gallery {
 ///
 /// # Errors
 /// A plotting backend failure.
-pub fn build(analysis: &Analysis, performance: &[ModelPerformance]) -> Result<Gallery, FigureError> {
+pub fn build(analysis: &Analysis) -> Result<Gallery, FigureError> {
+    let performance = analysis.performance.as_slice();
     let mut gallery = Gallery::default();
     let Some(panel) = primary_panel(analysis) else {
         gallery.omit("All score figures", "analysis.json has no rating panel");

@@ -1,20 +1,18 @@
 //! `mhbench report`: render a run's `analysis.json` as a self-contained HTML page and a
 //! Markdown file with SVG figures.
 //!
-//! Owns presentation only: it reads the numbers `analysis` wrote and the run's own measurements
-//! (speed, token counts, failures in `responses/`), and computes no statistic beyond counting
-//! and summing those measurements. Flow: `analysis.json` + `responses/*.jsonl` + `models.toml`
-//! prices → [`view`] (tables, headline sentences) and [`gallery`] (which figures exist, and
+//! Owns presentation only: it renders the record `analyze` wrote (statistics, and the run's
+//! speed, memory, price and failures in its `performance` section) and nothing else; it reads
+//! no other file and computes no statistic. Flow: `analysis.json` → [`view`] (tables, headline sentences) and [`gallery`] (which figures exist, and
 //! why others do not) → [`figures`] (plotters SVGs) → [`render`] (minijinja templates) →
 //! `RUN/report/index.html`, `RUN/report/report.md`, `RUN/report/figures/*.svg`.
 //!
 //! `report` does not run the analysis itself: bootstrap settings belong to `analyze`, so a
 //! missing `analysis.json` is an error that says which command to run first.
 
+pub mod console;
 pub mod figures;
 pub mod gallery;
-pub mod lenient;
-pub mod performance;
 pub mod render;
 pub mod view;
 
@@ -24,15 +22,13 @@ use serde::Deserialize;
 
 use crate::analysis::{Analysis, ANALYSIS_VERSION};
 use crate::files::{self, FileError};
-use crate::registry::Registry;
+use crate::run::Run;
 
 /// What to render.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
     /// Folder holding `analysis.json` (a run folder, or `analyze --mentalbench --out DIR`).
     pub run_dir: PathBuf,
-    /// Model registry for API prices; `None` leaves prices out.
-    pub registry: Option<Registry>,
 }
 
 /// The files a report consists of.
@@ -86,7 +82,7 @@ struct VersionOnly {
 /// # Errors
 /// Missing, unreadable, malformed, or of another layout version.
 pub fn read_analysis(dir: &Path) -> Result<Analysis, ReportError> {
-    let path = dir.join("analysis.json");
+    let path = Run::at(dir).analysis_path();
     if !path.is_file() {
         return Err(ReportError::NoAnalysis { path, run: dir.to_owned() });
     }
@@ -95,9 +91,7 @@ pub fn read_analysis(dir: &Path) -> Result<Analysis, ReportError> {
     if version.analysis_version != ANALYSIS_VERSION {
         return Err(ReportError::AnalysisVersion { path, found: version.analysis_version });
     }
-    // Non-finite statistics were written as null: parse to a value, then read leniently.
-    let value: serde_json::Value = files::parse_json_document(&path, &text)?;
-    lenient::from_value(value).map_err(|message| ReportError::File(FileError::at(&path, None, message)))
+    Ok(files::parse_json_document(&path, &text)?)
 }
 
 /// Render the report of `options.run_dir` into `run_dir/report/`.
@@ -106,10 +100,9 @@ pub fn read_analysis(dir: &Path) -> Result<Analysis, ReportError> {
 /// See [`ReportError`].
 pub fn run(options: &ReportOptions) -> Result<ReportFiles, ReportError> {
     let analysis = read_analysis(&options.run_dir)?;
-    let performance = performance::load(&options.run_dir, options.registry.as_ref())?;
-    let view = view::build(&analysis, &performance);
-    let gallery = gallery::build(&analysis, &performance)?;
-    let out = options.run_dir.join("report");
+    let view = view::build(&analysis);
+    let gallery = gallery::build(&analysis)?;
+    let out = Run::at(&options.run_dir).report_dir();
     let figures_dir = out.join("figures");
     clear_old_figures(&figures_dir)?;
     std::fs::create_dir_all(&figures_dir).map_err(|e| FileError::io(&figures_dir, e))?;

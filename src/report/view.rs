@@ -2,12 +2,12 @@
 //! numbers, and the tables (per-model scores and gap, failures, generation, rating coverage,
 //! agreement, judges), every number formatted once here.
 //!
-//! Owns wording and formatting; reads `analysis.json`'s [`Analysis`] and the run's
-//! [`ModelPerformance`], computes no statistic (it only picks maxima and counts), draws nothing.
+//! Owns wording and formatting; reads `analysis.json`'s [`Analysis`] (the run's
+//! [`ModelPerformance`] included), computes no statistic (it only picks maxima and counts), draws nothing.
 
 use serde::Serialize;
 
-use super::performance::ModelPerformance;
+use crate::analysis::performance::ModelPerformance;
 use crate::analysis::agreement::{AlphaLevel, AttributeAgreement, IccSet, KappaWeights};
 use crate::analysis::bootstrap::BootstrapCi;
 use crate::analysis::composite::ModelComposites;
@@ -98,8 +98,9 @@ pub fn primary_panel(analysis: &Analysis) -> Option<&PanelAnalysis> {
     analysis.panels.iter().find(|p| p.panel.kind == RaterKind::Human).or_else(|| analysis.panels.first())
 }
 
-/// Build the view of `analysis` and the run's `performance`.
-pub fn build(analysis: &Analysis, performance: &[ModelPerformance]) -> ReportView {
+/// Build the view of `analysis`, its run's performance included.
+pub fn build(analysis: &Analysis) -> ReportView {
+    let performance = analysis.performance.as_slice();
     let panel = primary_panel(analysis);
     ReportView {
         source: analysis.source.clone(),

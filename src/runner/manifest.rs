@@ -8,17 +8,15 @@ use std::path::Path;
 
 use crate::bench::memory::max_reading;
 use crate::files::{self, FileError};
+use crate::run::Run;
 use crate::schema::{ModelId, ModelRunInfo, RunManifest};
-
-/// File name of the manifest inside a run folder.
-pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// Read a run's manifest, if it has one.
 ///
 /// # Errors
 /// Unreadable or invalid manifest.
 pub fn read(run_dir: &Path) -> Result<Option<RunManifest>, FileError> {
-    let path = run_dir.join(MANIFEST_FILE);
+    let path = Run::at(run_dir).manifest_path();
     if !path.exists() {
         return Ok(None);
     }
@@ -36,7 +34,7 @@ pub fn read(run_dir: &Path) -> Result<Option<RunManifest>, FileError> {
 pub fn write(run_dir: &Path, manifest: &RunManifest) -> Result<(), FileError> {
     let mut json = serde_json::to_vec_pretty(manifest).expect("invariant: manifest serialises");
     json.push(b'\n');
-    files::write_atomic(&run_dir.join(MANIFEST_FILE), &json)
+    files::write_atomic(&Run::at(run_dir).manifest_path(), &json)
 }
 
 /// Records `peak` as `model`'s peak resident memory (keeping an earlier, larger one) and writes

@@ -12,13 +12,21 @@ use anyhow::{bail, Context};
 use crate::files;
 use crate::schema::{ConversationId, ResponseRecord, RunManifest};
 
-use super::{manifest, store, CONVERSATIONS_FILE};
+use super::manifest;
+use crate::run::Run;
 
 /// What a merge wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeSummary {
     /// Records per model id.
     pub records: BTreeMap<String, usize>,
+}
+
+/// One line per model: `<model>: <n> records`.
+impl std::fmt::Display for MergeSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.records.iter().try_for_each(|(model, count)| writeln!(f, "{model}: {count} records"))
+    }
 }
 
 /// Merge `shards` into the new run folder `out`.
@@ -54,12 +62,13 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> anyhow::Result<MergeSummary> {
             }
         }
     }
+    let out_run = Run::at(out);
     for (model, model_records) in &records {
-        files::write_jsonl(&super::response_file(out, model), model_records)?;
+        files::write_jsonl(&out_run.response_file(model), model_records)?;
     }
-    let conversations = std::fs::read(shards[0].join(CONVERSATIONS_FILE))
-        .with_context(|| format!("reading {}", shards[0].join(CONVERSATIONS_FILE).display()))?;
-    files::write_atomic(&out.join(CONVERSATIONS_FILE), &conversations)?;
+    let first_conversations = Run::at(&shards[0]).conversations_path();
+    let conversations = std::fs::read(&first_conversations).with_context(|| format!("reading {}", first_conversations.display()))?;
+    files::write_atomic(&out_run.conversations_path(), &conversations)?;
     manifest::write(out, &merged)?;
     Ok(MergeSummary { records: records.into_iter().map(|(k, v)| (k, v.len())).collect() })
 }
@@ -97,10 +106,11 @@ fn read_shard_manifests(shards: &[PathBuf]) -> anyhow::Result<Vec<RunManifest>> 
     Ok(manifests)
 }
 
+/// A shard's responses by model id, read through [`Run`].
 fn read_responses(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<ResponseRecord>>> {
-    let mut out = BTreeMap::new();
-    for (model, path) in super::response_files(dir)? {
-        out.insert(model, store::read_records(&path)?);
+    let mut out: BTreeMap<String, Vec<ResponseRecord>> = BTreeMap::new();
+    for record in Run::at(dir).response_records()? {
+        out.entry(record.model_id.to_string()).or_default().push(record);
     }
     Ok(out)
 }

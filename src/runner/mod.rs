@@ -15,6 +15,7 @@
 pub mod manifest;
 pub mod merge;
 mod open;
+pub mod params;
 pub mod plan;
 mod progress;
 pub mod prompt;
@@ -30,6 +31,7 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 
 use crate::files;
+use crate::run::Run;
 use crate::registry::{ModelSpec, Weights};
 use crate::schema::{
     Conversation, DatasetInfo, FinishReason, GenerationParams, GenerationReply, GenerationRequest,
@@ -38,11 +40,6 @@ use crate::schema::{
 
 pub use open::{open, OpenOptions};
 pub use prompt::Prompt;
-
-/// File of the run's conversations inside a run folder.
-pub const CONVERSATIONS_FILE: &str = "conversations.jsonl";
-/// Folder of response files inside a run folder.
-pub const RESPONSES_DIR: &str = "responses";
 
 /// Everything a generation run needs, validated.
 #[derive(Debug, Clone)]
@@ -100,6 +97,26 @@ impl ModelOutcome {
     }
 }
 
+/// The line `generate` prints for the model: what it wrote and how fast, or why it stopped.
+impl std::fmt::Display for ModelOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.fatal {
+            Some(reason) => write!(f, "{}: stopped after {} new replies: {reason}", self.model_id, self.written),
+            None => write!(
+                f,
+                "{}: {} new replies ({} resumed, {} failed), {} tokens in {:.1} s = {:.1} tok/s",
+                self.model_id,
+                self.written,
+                self.resumed,
+                self.errors,
+                self.completion_tokens,
+                self.seconds,
+                self.tokens_per_second()
+            ),
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
@@ -127,7 +144,7 @@ pub fn generate(options: &GenerateOptions) -> anyhow::Result<RunSummary> {
     let selected = in_shard(&conversations, options.shard);
     let mut manifest = prepare_run_folder(options, &conversations)?;
     manifest::write(&options.out, &manifest)?;
-    files::write_jsonl(&options.out.join(CONVERSATIONS_FILE), &conversations)?;
+    files::write_jsonl(&Run::at(&options.out).conversations_path(), &conversations)?;
     let mut outcomes = Vec::new();
     for spec in &options.models {
         let outcome = run_model(options, spec, &selected, &mut manifest)?;
@@ -147,7 +164,7 @@ pub fn dry_run(options: &GenerateOptions) -> anyhow::Result<Vec<plan::ModelPlan>
         .models
         .iter()
         .map(|spec| {
-            let path = response_file(&options.out, spec.id().as_str());
+            let path = Run::at(&options.out).response_file(spec.id().as_str());
             let answered = store::written_keys::<ResponseRecord>(&path)?;
             let pending: Vec<&Conversation> = selected.iter().copied().filter(|c| !answered.contains(&c.id)).collect();
             Ok(plan::plan_model(spec, &options.prompt, &pending, options.params.max_new_tokens))
@@ -158,33 +175,6 @@ pub fn dry_run(options: &GenerateOptions) -> anyhow::Result<Vec<plan::ModelPlan>
 /// The conversations of `shard`, or all of them.
 fn in_shard(conversations: &[Conversation], shard: Option<Shard>) -> Vec<&Conversation> {
     conversations.iter().filter(|c| shard.is_none_or(|s| s.contains(&c.id))).collect()
-}
-
-/// Path of `model_id`'s response file in `run_dir`.
-pub fn response_file(run_dir: &Path, model_id: &str) -> PathBuf {
-    run_dir.join(RESPONSES_DIR).join(format!("{model_id}.jsonl"))
-}
-
-/// The response files of a run folder, `(model_id, path)` sorted by model id; none when the
-/// run has no responses folder yet.
-///
-/// # Errors
-/// The folder exists but cannot be listed.
-pub fn response_files(run_dir: &Path) -> Result<Vec<(String, PathBuf)>, files::FileError> {
-    let dir = run_dir.join(RESPONSES_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(files::FileError::io(&dir, e)),
-    };
-    let mut out: Vec<(String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p)))
-        .collect();
-    out.sort();
-    Ok(out)
 }
 
 /// Read a data set of conversations, refusing duplicate ids.
@@ -254,7 +244,7 @@ fn run_model(
     manifest: &mut RunManifest,
 ) -> anyhow::Result<ModelOutcome> {
     let model_id = spec.id().clone();
-    let path = response_file(&options.out, model_id.as_str());
+    let path = Run::at(&options.out).response_file(model_id.as_str());
     let (mut file, repair) = store::ResponseFile::open(&path)?;
     if repair.torn_bytes > 0 {
         tracing::warn!("{}: cut a torn last line of {} bytes left by an interrupted run", path.display(), repair.torn_bytes);

@@ -28,7 +28,7 @@ pub fn open(spec: &ModelSpec, options: &OpenOptions) -> anyhow::Result<Box<dyn G
         ModelSpec::Local(local) => {
             let weights = match local.locate_weights(&options.models_dir) {
                 Some(found) => found,
-                None => local.fetch_weights().with_context(|| {
+                None => crate::hub::fetch_weights(local).with_context(|| {
                     format!("weights of {} are not here and could not be fetched from the hub; \
                              fetch them with: {}", local.id, local.fetch_command())
                 })?,

@@ -148,14 +148,6 @@ pub fn written_keys<R: Keyed>(path: &Path) -> Result<BTreeSet<R::Key>, FileError
     index_keys::<R>(path, &bytes[..complete_prefix_len(&bytes)])
 }
 
-/// Read every record of a response file (no repair; a torn tail is reported as an error).
-///
-/// # Errors
-/// Unreadable file or invalid lines.
-pub fn read_records(path: &Path) -> Result<Vec<ResponseRecord>, FileError> {
-    files::read_jsonl(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use mhbench::analysis::agreement::{self, IccSet, KappaWeights};
 use mhbench::analysis::basic::Summary;
 use mhbench::analysis::bootstrap::Bootstrap;
-use mhbench::analysis::{command, compare, judge};
+use mhbench::analysis::{compare, judge};
+use mhbench::cli::analyze as command;
 use mhbench::rubric::Rubric;
 use serde_json::Value;
 
@@ -121,8 +122,8 @@ fn two_rater_agreement_matches_statsmodels_pingouin_krippendorff() {
         close(kappa.se_null, num(theirs, "se_null"), EXACT, &format!("kappa {name} se0"));
         close(kappa.ci95.low, num(theirs, "ci_low"), EXACT, &format!("kappa {name} ci low"));
         close(kappa.ci95.high, num(theirs, "ci_high"), EXACT, &format!("kappa {name} ci high"));
-        close(kappa.z, num(theirs, "z"), EXACT, &format!("kappa {name} z"));
-        close(kappa.p_value, num(theirs, "p_value"), TAIL, &format!("kappa {name} p"));
+        close(kappa.z.unwrap(), num(theirs, "z"), EXACT, &format!("kappa {name} z"));
+        close(kappa.p_value.unwrap(), num(theirs, "p_value"), TAIL, &format!("kappa {name} p"));
     }
     check_icc(result.icc.as_ref().unwrap(), &r["icc"], "two raters");
     check_alpha(&result.krippendorff_alpha, &r["alpha"], "two raters");

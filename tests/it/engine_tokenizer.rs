@@ -2,6 +2,7 @@
 //! scripts/reference_tokenizer.py and scripts/tiny_bpe_gguf.py with llama-cpp-python 0.3.36).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use mhbench::engine::chat_template::{ChatTemplate, RenderOptions};
 use mhbench::engine::gguf::Gguf;
@@ -16,6 +17,19 @@ use crate::common::{default_model, repo_root, shared_data};
 fn ids_digest(ids: &[u32]) -> String {
     let text: Vec<String> = ids.iter().map(u32::to_string).collect();
     hex::encode(Sha256::digest(text.join(",").as_bytes()))[..8].to_string()
+}
+
+/// The default model's header and tokenizer, read once per test binary; `None` when the model
+/// is absent.
+fn gemma() -> Option<&'static (Gguf, Tokenizer)> {
+    static GEMMA: OnceLock<Option<(Gguf, Tokenizer)>> = OnceLock::new();
+    GEMMA
+        .get_or_init(|| {
+            let gguf = Gguf::open(&default_model()?).unwrap();
+            let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
+            Some((gguf, tokenizer))
+        })
+        .as_ref()
 }
 
 fn fixture(name: &str) -> serde_json::Value {
@@ -191,27 +205,25 @@ fn assert_corpus_matches(
 
 #[test]
 fn gemma3_ids_equal_llama_cpp_on_hand_written_cases_and_every_question_text() {
-    let Some(model) = default_model() else {
+    let Some((_, tokenizer)) = gemma() else {
         eprintln!(
             "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
         );
         return;
     };
-    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
     let fixture = fixture("tokenizer_gemma3.json");
-    assert_cases_match(&tokenizer, &fixture, RoundTrip::MetaspaceAsSpace);
-    assert_corpus_matches(&tokenizer, &fixture, RoundTrip::MetaspaceAsSpace);
+    assert_cases_match(tokenizer, &fixture, RoundTrip::MetaspaceAsSpace);
+    assert_corpus_matches(tokenizer, &fixture, RoundTrip::MetaspaceAsSpace);
 }
 
 #[test]
 fn gemma3_special_ids_and_end_of_turn_set() {
-    let Some(model) = default_model() else {
+    let Some((_, tokenizer)) = gemma() else {
         eprintln!(
             "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
         );
         return;
     };
-    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
     assert_eq!(
         tokenizer.bos().map(|t| (t.id, t.text.as_str())),
         Some((2, "<bos>"))
@@ -226,13 +238,12 @@ fn gemma3_special_ids_and_end_of_turn_set() {
 
 #[test]
 fn gemma3_streaming_decode_rebuilds_the_text_whole_characters_only() {
-    let Some(model) = default_model() else {
+    let Some((_, tokenizer)) = gemma() else {
         eprintln!(
             "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
         );
         return;
     };
-    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&model).unwrap()).unwrap();
     // Rare CJK and emoji fall back to byte tokens, so single ids carry partial UTF-8 sequences.
     let text = "I feel 😢 today, 𠜎 and ok.\n\nThanks";
     let ids = tokenizer
@@ -335,15 +346,13 @@ fn qwen3_full_vocabulary_ids_equal_llama_cpp() {
 /// ids llama.cpp gives for the same text (the first prompt case of the fixture).
 #[test]
 fn gemma3_plain_prompt_renders_and_encodes_like_llama_cpp() {
-    let Some(model) = default_model() else {
+    let Some((gguf, tokenizer)) = gemma() else {
         eprintln!(
             "skipped: models/gemma-3-270m-q4_k_m.gguf is absent (scripts/fetch-default-model.sh)"
         );
         return;
     };
-    let gguf = Gguf::open(&model).unwrap();
-    let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
-    let template = ChatTemplate::resolve(None, Some(&gguf)).unwrap();
+    let template = ChatTemplate::resolve(None, Some(gguf)).unwrap();
     assert_eq!(template.origin(), "plain");
     let messages = [
         ChatMessage {
@@ -356,7 +365,7 @@ fn gemma3_plain_prompt_renders_and_encodes_like_llama_cpp() {
         },
     ];
     let prompt = template
-        .render(&messages, &RenderOptions::for_tokenizer(&tokenizer, true))
+        .render(&messages, &RenderOptions::for_tokenizer(tokenizer, true))
         .unwrap();
     let fixture = fixture("tokenizer_gemma3.json");
     let case = fixture["cases"]

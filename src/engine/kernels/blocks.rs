@@ -37,6 +37,9 @@ pub enum BlockType {
 }
 
 impl BlockType {
+    /// Every type, in the order the x86 kernels index them.
+    pub const ALL: [Self; 8] = [Self::Q4_0, Self::Q4_1, Self::Q5_0, Self::Q5_1, Self::Q8_0, Self::Q4K, Self::Q5K, Self::Q6K];
+
     /// Weights per block.
     pub const fn weights(self) -> usize {
         match self {

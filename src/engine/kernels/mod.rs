@@ -17,6 +17,7 @@
 
 pub mod activations;
 pub mod blocks;
+pub mod elementwise;
 pub mod tile;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -107,38 +108,82 @@ impl Kernel {
         [Self::Portable, Self::Avx2, Self::Avx512Vnni].into_iter().find(|k| k.name() == name)
     }
 
-    fn fill(self, tile: &mut Tile, ty: BlockType, bytes: &[u8], blocks: usize, rows: usize) {
+    /// Prepares one chunk of a group for [`Kernel::chunk`]: the portable kernel unpacks it into
+    /// a tile; the x86 kernels decode it once into registers' images when the call has enough
+    /// activation rows to reuse them ([`DECODE_ONCE_FROM`]), else they decode per use.
+    fn prepare(self, tiles: &mut Tiles, ty: BlockType, (bytes, blocks, rows): (&[u8], usize, usize), m: usize) {
         match self {
-            Self::Portable => tile.fill(ty, bytes, blocks, rows),
             // SAFETY: a kernel other than Portable is only constructed after `available()`
-            // found its features (`from_name` results are checked against it).
+            // found its features (AVX2 and F16C for both); `bytes` is a whole chunk.
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => unsafe { x86::fill_avx2(tile, ty, bytes, blocks, rows) },
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512Vnni => unsafe { x86::fill_avx512(tile, ty, bytes, blocks, rows) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => tile.fill(ty, bytes, blocks, rows),
+            Self::Avx2 | Self::Avx512Vnni => {
+                tiles.decoded_valid = m >= DECODE_ONCE_FROM;
+                if tiles.decoded_valid {
+                    unsafe { x86_dispatch!(x86::decode_tile, ty, &mut tiles.decoded, bytes, blocks, rows) }
+                }
+            }
+            _ => tiles.unpacked.fill(ty, bytes, blocks, rows),
         }
     }
 
-    fn multiply<const A: usize>(self, tile: &Tile, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
+    /// One chunk's products, after [`Kernel::prepare`]: `out[r][a]` = weight row `r` of the group
+    /// · activation row `a`, over `blocks` interleaved blocks of `bytes` from activation slice
+    /// `first`.
+    fn chunk<const A: usize>(self, tiles: &Tiles, ty: BlockType, (bytes, blocks, rows): (&[u8], usize, usize),
+        acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
+        #[cfg(target_arch = "x86_64")]
+        let decoded = tiles.decoded_valid.then_some(&tiles.decoded);
         match self {
-            Self::Portable => tile::portable(tile, acts, first),
-            // SAFETY: features checked as in `fill`; the caller keeps `first + tile.slices`
-            // within the activation rows (`PackedMatrix::group`).
+            // SAFETY: as in `prepare`; the caller keeps `first + blocks * subs` within the
+            // activation rows (`PackedMatrix::multiply_group`).
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 if tile.split_scale => unsafe { x86::avx2::<A, true>(tile, acts, first) },
+            Self::Avx2 => unsafe { x86_dispatch!(x86::avx2::<_, A>, ty, (bytes, blocks, rows), decoded, acts, first) },
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => unsafe { x86::avx2::<A, false>(tile, acts, first) },
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512Vnni if tile.split_scale => unsafe { x86::avx512_vnni::<A, true>(tile, acts, first) },
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512Vnni => unsafe { x86::avx512_vnni::<A, false>(tile, acts, first) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => tile::portable(tile, acts, first),
+            Self::Avx512Vnni => unsafe {
+                x86_dispatch!(x86::avx512_vnni::<_, A>, ty, (bytes, blocks, rows), decoded, acts, first)
+            },
+            _ => {
+                let _ = (ty, bytes, blocks, rows);
+                tile::portable(&tiles.unpacked, acts, first)
+            }
         }
     }
 }
+
+/// Activation rows from which the x86 kernels decode a chunk's weights once rather than per
+/// group of [`MAX_ACTS`] rows.
+const DECODE_ONCE_FROM: usize = 2 * MAX_ACTS;
+
+/// A thread's scratch for one group: the portable kernel's tile, or the x86 kernels' decoded
+/// slices.
+#[derive(Default)]
+struct Tiles {
+    unpacked: Tile,
+    #[cfg(target_arch = "x86_64")]
+    decoded: x86::DecodedTile,
+    #[cfg(target_arch = "x86_64")]
+    decoded_valid: bool,
+}
+
+/// Calls an x86 function whose first const parameter is the block type's index in
+/// [`BlockType::ALL`], compiled for `ty`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! x86_dispatch {
+    ($($f:ident)::+ $(::<_, $rest:ident>)?, $ty:expr, $($arg:expr),*) => {
+        match $ty {
+            BlockType::Q4_0 => $($f)::+::<0 $(, $rest)?>($($arg),*),
+            BlockType::Q4_1 => $($f)::+::<1 $(, $rest)?>($($arg),*),
+            BlockType::Q5_0 => $($f)::+::<2 $(, $rest)?>($($arg),*),
+            BlockType::Q5_1 => $($f)::+::<3 $(, $rest)?>($($arg),*),
+            BlockType::Q8_0 => $($f)::+::<4 $(, $rest)?>($($arg),*),
+            BlockType::Q4K => $($f)::+::<5 $(, $rest)?>($($arg),*),
+            BlockType::Q5K => $($f)::+::<6 $(, $rest)?>($($arg),*),
+            BlockType::Q6K => $($f)::+::<7 $(, $rest)?>($($arg),*),
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+use x86_dispatch;
 
 /// Run-time detection by name (`is_x86_feature_detected!` takes only literals).
 #[cfg(target_arch = "x86_64")]
@@ -291,27 +336,28 @@ impl PackedMatrix {
         (0..self.n.div_ceil(ROWS))
             .into_par_iter()
             .with_min_len(min_len)
-            .for_each_init(Tile::default, |tile, g| self.multiply_group(g, &acts, tile, kernel, out));
+            .for_each_init(Tiles::default, |tiles, g| self.multiply_group(g, &acts, tiles, kernel, out));
         y
     }
 
-    fn multiply_group(&self, g: usize, acts: &QuantizedRows, tile: &mut Tile, kernel: Kernel, out: Output) {
+    fn multiply_group(&self, g: usize, acts: &QuantizedRows, tiles: &mut Tiles, kernel: Kernel, out: Output) {
         let (group, rows) = self.group(g);
         let per_chunk = CHUNK / self.ty.weights();
         let blocks = self.blocks_per_row();
         for j0 in (0..blocks).step_by(per_chunk) {
             let j1 = (j0 + per_chunk).min(blocks);
             let bytes = &group[j0 * rows * self.ty.bytes()..j1 * rows * self.ty.bytes()];
-            kernel.fill(tile, self.ty, bytes, j1 - j0, rows);
-            let first = j0 * self.ty.subs();
             let m = acts.rows();
+            kernel.prepare(tiles, self.ty, (bytes, j1 - j0, rows), m);
+            let first = j0 * self.ty.subs();
+            let tile = &*tiles;
             for a0 in (0..m).step_by(MAX_ACTS) {
                 let cols = (g * ROWS, rows);
                 match m - a0 {
-                    1 => self.accumulate::<1>(kernel, tile, acts, (a0, first), cols, out),
-                    2 => self.accumulate::<2>(kernel, tile, acts, (a0, first), cols, out),
-                    3 => self.accumulate::<3>(kernel, tile, acts, (a0, first), cols, out),
-                    _ => self.accumulate::<MAX_ACTS>(kernel, tile, acts, (a0, first), cols, out),
+                    1 => self.accumulate::<1>(kernel, tile, (bytes, j1 - j0), acts, (a0, first), cols, out),
+                    2 => self.accumulate::<2>(kernel, tile, (bytes, j1 - j0), acts, (a0, first), cols, out),
+                    3 => self.accumulate::<3>(kernel, tile, (bytes, j1 - j0), acts, (a0, first), cols, out),
+                    _ => self.accumulate::<MAX_ACTS>(kernel, tile, (bytes, j1 - j0), acts, (a0, first), cols, out),
                 }
             }
         }
@@ -319,10 +365,11 @@ impl PackedMatrix {
 
     /// Adds one tile's products for activation rows `a0..a0 + A` (from slice `first`) into
     /// output columns `col0..col0 + rows`.
-    fn accumulate<const A: usize>(&self, kernel: Kernel, tile: &Tile, acts: &QuantizedRows,
-        (a0, first): (usize, usize), (col0, rows): (usize, usize), out: Output) {
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate<const A: usize>(&self, kernel: Kernel, tile: &Tiles, (bytes, blocks): (&[u8], usize),
+        acts: &QuantizedRows, (a0, first): (usize, usize), (col0, rows): (usize, usize), out: Output) {
         let views: [RowView; A] = std::array::from_fn(|i| acts.row(a0 + i));
-        let part = kernel.multiply(tile, &views, first);
+        let part = kernel.chunk(tile, self.ty, (bytes, blocks, rows), &views, first);
         for (r, part) in part.iter().enumerate().take(rows) {
             for (a, v) in part.iter().enumerate() {
                 // SAFETY: (a0 + a) < m and col0 + r < n index inside `y` (m * n); this group's

@@ -117,11 +117,11 @@ fn a_row_gets_the_same_bits_alone_as_in_any_batch() {
 #[test]
 fn random_block_bytes_agree_across_kernels_and_with_f32() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(8);
-    for ty in [BlockType::Q8_0, BlockType::Q4K, BlockType::Q5K, BlockType::Q6K, BlockType::Q5_1] {
+    for ty in BlockType::ALL {
         let (n, k) = (6, 512);
         let mut bytes: Vec<u8> = (0..n * k / ty.weights() * ty.bytes()).map(|_| rng.random()).collect();
         let scale_fields: &[usize] = match ty {
-            BlockType::Q4K | BlockType::Q5K | BlockType::Q5_1 => &[0, 2],
+            BlockType::Q4K | BlockType::Q5K | BlockType::Q4_1 | BlockType::Q5_1 => &[0, 2],
             BlockType::Q6K => &[208],
             _ => &[0],
         };

@@ -1,62 +1,234 @@
-//! The x86-64 micro-kernels: AVX2 (`maddubs` + `madd`) and AVX-512 VNNI (`vpdpbusd` on 256-bit
-//! lanes); the tile fills are compiled with F16C so scale conversions inline. Both compute the portable kernel's numbers bit for bit (see [`super::tile`]): the
-//! integer lane sums are exact, and the float steps are the same multiply, fused multiply-add
-//! and reduction in the same order.
+//! The x86-64 kernels: AVX2 and AVX-512 VNNI. Each decodes a weight slice straight from its
+//! packed block into a register and multiplies it with every activation row of the call, so no
+//! tile is written to memory (the tile unpack cost 55-70% of batch-1 decode; `perf`, issue #13).
+//! Both give the portable kernel's numbers bit for bit (see [`super::tile`]): the integer lane
+//! sums are exact, and the float steps are the same multiply, fused multiply-add and reduction
+//! in the same order.
 //!
-//! Signed × signed bytes through the unsigned × signed instructions: `|w| · (x · sign w)`, which
-//! equals `w · x` for every `|w| <= 128`, `|x| <= 127` without saturating 16-bit pairs
-//! (2·128·127 < 32768).
+//! Levels are decoded unsigned (`u = w + bias`, `0 <= u <= 255`), which is how the blocks store
+//! them, and the bias comes back in the lane's starting value: `Σ u·x - bias·Σx = Σ w·x` per
+//! group of four weights, with `Σx` taken once per activation slice. AVX-512 VNNI multiplies
+//! with one `vpdpbusd` per slice and activation row. AVX2 uses `maddubs` + `madd`, exact while
+//! `2·u·|x| < 2^15` (every type but Q8_0, whose signed levels go through the sign trick
+//! `|w| · (x · sign w)` instead).
 
 use std::arch::x86_64::*;
 
 use super::activations::RowView;
 use super::blocks::{BlockType, SUB};
-use super::tile::{finish, Tile, ROWS};
+use super::tile::{finish, ROWS};
 
-macro_rules! micro_kernel {
+/// The block types by the const parameter the kernels are compiled for (one body per type).
+const TYPES: [BlockType; 8] = BlockType::ALL;
+
+/// `log2(bias)` of a type's unsigned levels, or `None` without bias.
+const fn bias_shift(ty: BlockType) -> Option<i32> {
+    match ty {
+        BlockType::Q4_0 => Some(3),
+        BlockType::Q5_0 => Some(4),
+        BlockType::Q6K => Some(5),
+        BlockType::Q8_0 => Some(7),
+        _ => None,
+    }
+}
+
+const fn has_offset(ty: BlockType) -> bool {
+    matches!(ty, BlockType::Q4_1 | BlockType::Q5_1 | BlockType::Q4K | BlockType::Q5K)
+}
+
+/// One decoded slice of one weight row.
+#[derive(Clone, Copy)]
+pub struct Decoded {
+    /// Unsigned levels `w + bias`.
+    levels: __m256i,
+    /// Scale per lane (lanes 0..4 the first half-slice, 4..8 the second).
+    scale: __m256,
+    /// Offset of the slice (0 for symmetric types).
+    offset: f32,
+}
+
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn half(block: *const u8, at: usize) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(block.add(at).cast::<u16>().read_unaligned()))))
+}
+
+/// 16 bytes of nibbles as 32 levels: low nibbles first, then high ones.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn nibbles(qs: *const u8) -> __m256i {
+    let v = _mm_loadu_si128(qs.cast());
+    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F))
+}
+
+/// Bit `i` of `bits` as `0x10` in byte `i` (the fifth bit of Q5_0/Q5_1 weight `i`).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn fifth_bits(bits: *const u8) -> __m256i {
+    let word = _mm256_set1_epi32(bits.cast::<i32>().read_unaligned());
+    let spread = _mm256_shuffle_epi8(word, _mm256_set_epi64x(
+        0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0));
+    let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// 32 bytes shifted right by `shift` bits and masked to `mask` per byte.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn bits_at(p: *const u8, shift: i32, mask: i8) -> __m256i {
+    let v = _mm256_loadu_si256(p.cast());
+    _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(mask))
+}
+
+/// The decoded slices of [`ROWS`] rows over one chunk (`slice * ROWS + row`): for calls with many
+/// activation rows, each weight slice is decoded once per chunk instead of once per
+/// [`super::tile::MAX_ACTS`] activation rows.
+pub struct DecodedTile(Vec<Decoded>);
+
+impl Default for DecodedTile {
+    fn default() -> Self {
+        // SAFETY: an all-zero `Decoded` is valid (integer and float vectors of zeros).
+        Self(vec![unsafe { std::mem::zeroed() }; super::tile::CHUNK / SUB * ROWS])
+    }
+}
+
+/// Decodes `blocks` interleaved blocks of `rows` rows of type `T` into `tile` (rows past `rows`
+/// repeat the last one; their products are never read).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C; `T` indexes [`TYPES`]; `bytes` holds `blocks * rows` blocks
+/// of at most a chunk.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_tile<const T: u8>(tile: &mut DecodedTile, bytes: &[u8], blocks: usize, rows: usize) {
+    let ty = TYPES[T as usize];
+    let (size, subs) = (ty.bytes(), ty.subs());
+    for j in 0..blocks {
+        for s in 0..subs {
+            for r in 0..ROWS {
+                let block = bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size);
+                *tile.0.get_unchecked_mut((j * subs + s) * ROWS + r) = decode(ty, block, s);
+            }
+        }
+    }
+}
+
+/// Slice `s` of the block at `block`, decoded as [`super::blocks::unpack`] does.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn decode(ty: BlockType, block: *const u8, s: usize) -> Decoded {
+    match ty {
+        BlockType::Q8_0 => Decoded {
+            levels: _mm256_xor_si256(_mm256_loadu_si256(block.add(2).cast()), _mm256_set1_epi8(-128)),
+            scale: _mm256_set1_ps(half(block, 0)),
+            offset: 0.0,
+        },
+        BlockType::Q4_0 => Decoded { levels: nibbles(block.add(2)), scale: _mm256_set1_ps(half(block, 0)), offset: 0.0 },
+        BlockType::Q4_1 => Decoded { levels: nibbles(block.add(4)), scale: _mm256_set1_ps(half(block, 0)), offset: half(block, 2) },
+        BlockType::Q5_0 => Decoded {
+            levels: _mm256_or_si256(nibbles(block.add(6)), fifth_bits(block.add(2))),
+            scale: _mm256_set1_ps(half(block, 0)),
+            offset: 0.0,
+        },
+        BlockType::Q5_1 => Decoded {
+            levels: _mm256_or_si256(nibbles(block.add(8)), fifth_bits(block.add(4))),
+            scale: _mm256_set1_ps(half(block, 0)),
+            offset: half(block, 2),
+        },
+        BlockType::Q4K | BlockType::Q5K => {
+            let (sc, m) = scale_min_k4(s, block.add(4));
+            let qs = if ty == BlockType::Q5K { block.add(48) } else { block.add(16) };
+            let mut levels = bits_at(qs.add((s / 2) * 32), 4 * (s % 2) as i32, 0x0F);
+            if ty == BlockType::Q5K {
+                let fifth = _mm256_slli_epi16(bits_at(block.add(16), s as i32, 1), 4);
+                levels = _mm256_or_si256(levels, fifth);
+            }
+            Decoded { levels, scale: _mm256_set1_ps(half(block, 0) * f32::from(sc)), offset: -(half(block, 2) * f32::from(m)) }
+        }
+        BlockType::Q6K => {
+            let (h, t) = (s / 4, s % 4);
+            let low = bits_at(block.add(h * 64 + (t % 2) * 32), if t < 2 { 0 } else { 4 }, 0x0F);
+            let high = _mm256_slli_epi16(bits_at(block.add(128 + h * 32), 2 * t as i32, 3), 4);
+            let sc = block.add(192 + h * 8 + 2 * t).cast::<[i8; 2]>().read();
+            let d = half(block, 208);
+            Decoded {
+                levels: _mm256_or_si256(low, high),
+                scale: _mm256_set_m128(_mm_set1_ps(d * f32::from(sc[1])), _mm_set1_ps(d * f32::from(sc[0]))),
+                offset: 0.0,
+            }
+        }
+    }
+}
+
+/// The 6-bit scale and minimum of slice `j` (0..8) of a Q4_K/Q5_K block's 12 scale bytes.
+#[inline(always)]
+unsafe fn scale_min_k4(j: usize, s: *const u8) -> (u8, u8) {
+    let s = s.cast::<[u8; 12]>().read();
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+    }
+}
+
+macro_rules! register_kernel {
     ($(#[$doc:meta])* $name:ident, $features:literal,
-     weight: |$w:ident| $prep:expr, act: |$xi:ident| $xprep:expr, dot: |$p:ident, $x:ident| $dot:expr) => {
+     sums: |$sx:ident| $sums:expr, dot: |$u:ident, $x:ident, $init:ident| $dot:expr, signed_dot: $signed:expr) => {
         $(#[$doc])*
         ///
-        /// `SPLIT`: the tile's half-slices have their own scales (Q6_K); else one per slice.
+        /// `out[r][a]` = weight row `r` of the group · activation row `a`, over `blocks` blocks of
+        /// `bytes` (interleaved: block `j` of each of `rows` rows in turn) from activation slice
+        /// `first`.
+        ///
+        /// With `tile`, the weights come decoded from it (filled by [`decode_tile`] from the same
+        /// bytes), else they are decoded here.
         ///
         /// # Safety
-        /// The CPU must have the enabled features; `first + tile.slices` slices must lie within
-        /// every activation row, and without `SPLIT` both half-scales must be equal.
+        /// The CPU must have the enabled features; `T` indexes [`TYPES`]; `bytes` holds
+        /// `blocks * rows` blocks and `first + blocks * subs` slices lie within every activation row.
         #[target_feature(enable = $features)]
-        pub unsafe fn $name<const A: usize, const SPLIT: bool>(tile: &Tile, acts: &[RowView; A], first: usize)
-            -> [[f32; A]; ROWS] {
+        pub unsafe fn $name<const T: u8, const A: usize>((bytes, blocks, rows): (&[u8], usize, usize),
+            tile: Option<&DecodedTile>, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
+            let ty = TYPES[T as usize];
+            let (size, subs) = (ty.bytes(), ty.subs());
             let mut acc = [[_mm256_setzero_ps(); A]; ROWS];
             let mut off = [[0f32; A]; ROWS];
-            for b in 0..tile.slices {
-                let mut prepared = [(_mm256_setzero_si256(), _mm256_setzero_si256()); ROWS];
-                let mut sc = [_mm256_setzero_ps(); ROWS];
-                for r in 0..ROWS {
-                    let i = b * ROWS + r;
-                    let $w = _mm256_loadu_si256(tile.q.get_unchecked(i).as_ptr().cast());
-                    prepared[r] = $prep;
-                    let [lo, hi] = *tile.scale.get_unchecked(i);
-                    sc[r] = if SPLIT {
-                        _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(lo)), _mm_set1_ps(hi), 1)
-                    } else {
-                        _mm256_set1_ps(lo)
-                    };
-                }
-                let slice = first + b;
-                for a in 0..A {
-                    let act = acts.get_unchecked(a);
-                    let $xi = _mm256_loadu_si256(act.q.as_ptr().add(slice * SUB).cast());
-                    let $x = $xprep;
-                    let dx = _mm256_set1_ps(*act.scale.get_unchecked(slice));
-                    for r in 0..ROWS {
-                        let $p = prepared[r];
-                        let lanes: __m256i = $dot;
-                        acc[r][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(sc[r], dx), acc[r][a]);
+            for j in 0..blocks {
+                for s in 0..subs {
+                    let slice = first + j * subs + s;
+                    let mut x = [_mm256_setzero_si256(); A];
+                    let mut init = [_mm256_setzero_si256(); A];
+                    let mut dx = [_mm256_setzero_ps(); A];
+                    for a in 0..A {
+                        let act = acts.get_unchecked(a);
+                        x[a] = _mm256_loadu_si256(act.q.as_ptr().add(slice * SUB).cast());
+                        dx[a] = _mm256_set1_ps(*act.scale.get_unchecked(slice));
+                        if let (Some(shift), false) = (bias_shift(ty), ty == BlockType::Q8_0 && $signed) {
+                            let $sx = x[a];
+                            let sums: __m256i = $sums;
+                            init[a] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                _mm256_sll_epi32(sums, _mm_cvtsi32_si128(shift)));
+                        }
                     }
-                    if tile.has_offset {
-                        let ds = *act.scaled_sum.get_unchecked(slice);
-                        for r in 0..ROWS {
-                            off[r][a] = tile.offset.get_unchecked(b * ROWS + r).mul_add(ds, off[r][a]);
+                    for r in 0..ROWS {
+                        let w = match tile {
+                            Some(tile) => *tile.0.get_unchecked((j * subs + s) * ROWS + r),
+                            None => decode(ty, bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size), s),
+                        };
+                        for a in 0..A {
+                            let ($u, $x, $init) = (w.levels, x[a], init[a]);
+                            let lanes: __m256i = if ty == BlockType::Q8_0 && $signed {
+                                signed_lanes($u, $x)
+                            } else {
+                                $dot
+                            };
+                            acc[r][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(w.scale, dx[a]), acc[r][a]);
+                        }
+                        if has_offset(ty) {
+                            for a in 0..A {
+                                let ds = *acts.get_unchecked(a).scaled_sum.get_unchecked(slice);
+                                off[r][a] = w.offset.mul_add(ds, off[r][a]);
+                            }
                         }
                     }
                 }
@@ -64,44 +236,33 @@ macro_rules! micro_kernel {
             let lanes: [[[f32; 8]; A]; ROWS] = std::array::from_fn(|r| {
                 std::array::from_fn(|a| std::mem::transmute::<__m256, [f32; 8]>(acc[r][a]))
             });
-            finish(&lanes, &off, tile.has_offset)
+            finish(&lanes, &off, has_offset(ty))
         }
     };
 }
 
-micro_kernel!(
-    /// AVX2: `|w| · (x · sign w)` as 16-bit pair products, summed to 32-bit lanes.
-    avx2, "avx2,fma",
-    weight: |w| (w, _mm256_sign_epi8(w, w)),
-    act: |x| x,
-    dot: |p, x| _mm256_madd_epi16(_mm256_maddubs_epi16(p.1, _mm256_sign_epi8(x, p.0)), _mm256_set1_epi16(1))
-);
-
-micro_kernel!(
-    /// AVX-512 VNNI on 256-bit registers: activations shifted to unsigned (`x + 128`), one
-    /// `vpdpbusd` per slice and pair, started from `-128·Σw` per lane (computed once per weight
-    /// slice) so the lanes hold exactly `Σ w·x`.
-    avx512_vnni, "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni",
-    weight: |w| (w, _mm256_sub_epi32(_mm256_setzero_si256(),
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(-128), w))),
-    act: |x| _mm256_xor_si256(x, _mm256_set1_epi8(-128)),
-    dot: |p, x| _mm256_dpbusd_epi32(p.1, x, p.0)
-);
-
-/// [`Tile::fill`] compiled for AVX2, so its byte loops vectorise.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn fill_avx2(tile: &mut Tile, ty: BlockType, bytes: &[u8], blocks: usize, rows: usize) {
-    tile.fill(ty, bytes, blocks, rows);
+/// AVX2 lanes of `w · x` for Q8_0's levels stored as `w + 128`: `|w| · (x · sign w)`.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn signed_lanes(unsigned: __m256i, x: __m256i) -> __m256i {
+    let w = _mm256_xor_si256(unsigned, _mm256_set1_epi8(-128));
+    let products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    _mm256_madd_epi16(products, _mm256_set1_epi16(1))
 }
 
-/// [`Tile::fill`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU must have AVX-512 F/BW/VL.
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
-pub unsafe fn fill_avx512(tile: &mut Tile, ty: BlockType, bytes: &[u8], blocks: usize, rows: usize) {
-    tile.fill(ty, bytes, blocks, rows);
-}
+register_kernel!(
+    /// AVX2: `maddubs` (unsigned levels × signed activations, exact pair sums) + `madd`.
+    avx2, "avx2,fma,f16c",
+    sums: |x| _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), x), _mm256_set1_epi16(1)),
+    dot: |u, x, init| _mm256_add_epi32(init, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1))),
+    signed_dot: true
+);
+
+register_kernel!(
+    /// AVX-512 VNNI on 256-bit registers: one `vpdpbusd` per slice and pair, started from the
+    /// bias correction.
+    avx512_vnni, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    sums: |x| _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), x),
+    dot: |u, x, init| _mm256_dpbusd_epi32(init, u, x),
+    signed_dot: false
+);

@@ -26,7 +26,15 @@ use super::EngineError;
 /// # Errors
 /// Unreadable file, unsupported architecture, missing metadata or tensors.
 pub fn load_gguf(path: &Path, dev: &Device) -> Result<Model, EngineError> {
-    let mut file = GgufFile::open(path)?;
+    load_gguf_file(GgufFile::open(path)?, dev)
+}
+
+/// Like [`load_gguf`], from a file whose header is already parsed (see [`GgufFile::from_header`]).
+///
+/// # Errors
+/// Unsupported architecture, missing metadata or tensors.
+pub fn load_gguf_file(mut file: GgufFile, dev: &Device) -> Result<Model, EngineError> {
+    let path = file.path().to_path_buf();
     match file.architecture()?.as_str() {
         "gemma3" => gemma3::from_gguf(&mut file, dev),
         "llama" => llama::from_gguf(&mut file, dev),

@@ -1,22 +1,21 @@
-//! What each model's replies cost to make in this run: speed and peak memory of local models,
-//! price of API models, and how many replies failed, read from `RUN/responses/*.jsonl` and
-//! `RUN/manifest.json` (peak memory, recorded by `generate` per model).
+//! What each model's replies cost to make in a run: speed and peak memory of local models,
+//! price of API models, and how many replies failed, from the run's response records and its
+//! manifest (peak memory, recorded by `generate` per model).
 //!
 //! Owns summing the run's own measurements (token counts, wall-clock times, finish reasons)
-//! and pricing token counts at `models.toml`'s prices; no statistics.
+//! and pricing token counts at `models.toml`'s prices; reads no file (the command layer reads
+//! the run through `crate::run::Run`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api::estimate_cost;
-use crate::files::{self, FileError};
 use crate::registry::{ModelSpec, Registry};
-use crate::schema::{FinishReason, ModelKind, ResponseRecord};
+use crate::schema::{FinishReason, ModelKind, ResponseRecord, RunManifest};
 
 /// One model's replies in the run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelPerformance {
     /// Model id.
     pub model: String,
@@ -97,25 +96,19 @@ impl Totals {
     }
 }
 
-/// Per model, from the run's response files (none when the folder has no `responses/`) and,
-/// for peak memory, its manifest (when it has one).
-///
-/// # Errors
-/// An unreadable or invalid response file or manifest, named by `path:line: field`.
-pub fn load(run_dir: &Path, registry: Option<&Registry>) -> Result<Vec<ModelPerformance>, FileError> {
+/// Per model, from a run's response records and, for peak memory, its manifest (when it has
+/// one); API prices from `registry` (none without it).
+pub fn performance(records: &[ResponseRecord], manifest: Option<&RunManifest>, registry: Option<&Registry>) -> Vec<ModelPerformance> {
     let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
-    for (_, file) in crate::runner::response_files(run_dir)? {
-        for record in files::read_jsonl::<ResponseRecord>(&file)? {
-            totals.entry(record.model_id.to_string()).or_default().add(&record);
-        }
+    for record in records {
+        totals.entry(record.model_id.to_string()).or_default().add(record);
     }
-    let manifest = crate::runner::manifest::read(run_dir)?;
-    let peak = |model: &str| manifest.as_ref()?.models.iter().find(|(id, _)| id.as_str() == model)?.1.peak_rss_bytes;
-    Ok(totals
+    let peak = |model: &str| manifest?.models.iter().find(|(id, _)| id.as_str() == model)?.1.peak_rss_bytes;
+    totals
         .into_iter()
         .filter_map(|(model, t)| t.finish(model, registry))
         .map(|p| ModelPerformance { peak_rss_bytes: (p.kind == ModelKind::Local).then(|| peak(&p.model)).flatten(), ..p })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -149,7 +142,7 @@ mod tests {
 
     #[test]
     fn api_price_follows_the_registry() {
-        let registry = Registry::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models.toml"))).unwrap();
+        let registry = Registry::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models.toml"))).unwrap();
         let mut t = Totals::default();
         t.add(&record(ModelKind::Api, FinishReason::Stop, 500, 3000.0));
         let p = t.finish("gpt-4o".into(), Some(&registry)).unwrap();

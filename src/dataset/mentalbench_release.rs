@@ -1,6 +1,6 @@
-//! Loader for the MentalBench / MentalAlign-70k release (`ratings.csv`, `contexts.csv` in
-//! `../shared/data/mentalbench/`, see its README): rows become `Rating` records and the rated
-//! replies become response entries, so the release is analysed like any run.
+//! The MentalBench / MentalAlign-70k release (`ratings.csv`, `contexts.csv` in
+//! `../shared/data/mentalbench/`, see its README) read into records: rows become `Rating`
+//! records and the rated replies [`ResponseEntry`]s, so `analysis` treats the release like any run.
 //!
 //! Owns the release's conventions and nothing else:
 //! - `judge = human_expert` rows are human ratings (rater `human_expert`); other judges are LLM
@@ -22,11 +22,10 @@ use std::path::Path;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
-use super::input::{ModelGroup, ModelInfo, ResponseEntry};
 use crate::files::{ErrorList, FileError};
 use crate::registry::{Maker, Makers};
 use crate::schema::{
-    ConversationId, ModelId, RaterId, RaterKind, Rating, RatingStatus, ResponseRef, RunId, Score, Source, SCHEMA_VERSION,
+    ConversationId, ModelGroup, ModelId, ModelInfo, ResponseEntry, RaterId, RaterKind, Rating, RatingStatus, ResponseRef, RunId, Score, Source, SCHEMA_VERSION,
 };
 
 /// The rater id of the release's human experts.
@@ -64,7 +63,7 @@ pub struct Release {
     pub makers: Makers,
     /// What loading did.
     pub report: LoadReport,
-    /// ratings.csv line by line, for the readings of [`super::mentalalign`].
+    /// ratings.csv line by line, for the readings of [`crate::analysis::mentalalign`].
     pub rows: Vec<RawRow>,
     /// ConvIDs whose context differs between the human and judge sheets.
     pub inconsistent: BTreeSet<String>,

@@ -1,0 +1,74 @@
+//! `mhbench generate`: from flags to [`crate::runner`]'s options, and the run's summary out.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::args::{GenerateArgs, GlobalOpts};
+use crate::runner::{self, params::ParamOverrides};
+
+fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<runner::GenerateOptions> {
+    let registry = global.load_registry()?;
+    let models = registry.select(&args.models)?.into_iter().cloned().collect::<Vec<_>>();
+    let overrides = ParamOverrides {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        repetition_penalty: args.repetition_penalty,
+        max_new_tokens: args.max_new_tokens,
+        seed: args.seed,
+    };
+    let params = overrides.over(&registry.defaults.params()).map_err(anyhow::Error::msg)?;
+    if args.batch_size == Some(0) {
+        anyhow::bail!("--batch-size: must be at least 1");
+    }
+    let prompt_id = args.prompt.unwrap_or_else(|| registry.defaults.prompt.clone());
+    let prompt = runner::Prompt::load(std::path::Path::new(runner::prompt::PROMPTS_DIR), &prompt_id)
+        .context("reading the prompt")?;
+    let run_id = match args.run_id {
+        Some(id) => id,
+        None => args
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("--out: name a run folder, e.g. results/my-run")?,
+    };
+    Ok(runner::GenerateOptions {
+        dataset: args.dataset,
+        models,
+        out: args.out,
+        run_id: crate::schema::RunId(run_id),
+        params,
+        prompt,
+        batch_size: args.batch_size,
+        static_batches: args.static_batches,
+        open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
+        shard: args.shard,
+        new_run: args.new_run,
+        show_progress: global.show_progress(),
+    })
+}
+
+/// Generate (or plan with `--dry-run`) and print one line per model, then the responses folder.
+///
+/// # Errors
+/// Bad flags or a failure of the command.
+pub fn run(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let dry_run = args.dry_run;
+    anyhow::ensure!(args.threads != Some(0), "--threads: must be at least 1");
+    crate::engine::process::configure(args.threads);
+    let options = generate_options(global, args)?;
+    let mut stdout = io::stdout().lock();
+    if dry_run {
+        let plans = runner::dry_run(&options)?;
+        stdout.write_all(runner::plan::render(&plans).as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = runner::generate(&options)?;
+    for model in &summary.models {
+        writeln!(stdout, "{model}")?;
+    }
+    writeln!(stdout, "{}", crate::run::Run::at(&summary.out).responses_dir().display())?;
+    Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

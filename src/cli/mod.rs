@@ -1,0 +1,49 @@
+//! The command line: argument definitions in [`args`], one small file per command turning its
+//! arguments into the owning module's options and the module's result into output, and the
+//! dispatch from a parsed command line to them.
+//!
+//! stdout carries only the product (tables, JSON, paths of written files); logs and progress go
+//! to stderr.
+
+pub mod analyze;
+pub mod args;
+mod bench;
+mod curate;
+mod generate;
+mod judge;
+mod merge;
+mod models;
+mod rate;
+mod report;
+
+use std::io;
+use std::process::ExitCode;
+
+pub use args::{Cli, Command, GlobalOpts};
+
+/// Run a parsed command line.
+///
+/// # Errors
+/// Any failure of the command, with context; `main` prints it and exits 2.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Models(args) => models::run(global, &args),
+        Command::Generate(args) => generate::run(global, args),
+        Command::Merge(args) => merge::run(&args),
+        Command::Judge(args) => judge::run(global, args),
+        Command::Curate(args) => curate::run(&args, global),
+        Command::Rate(args) => rate::run(args.command),
+        Command::Analyze(args) => analyze::run(global, args),
+        Command::Report(args) => report::run(&args),
+        Command::Bench(args) => bench::run(global, *args),
+    }
+}
+
+/// Whether an error is a closed stdout (`mhbench models | head`), which exits quietly.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}

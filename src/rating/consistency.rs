@@ -17,8 +17,9 @@ use super::store::ExportRow;
 use crate::analysis::agreement::{cohen_kappa, KappaWeights};
 use crate::schema::{RaterId, Rating, ResponseRef, Score};
 
-/// Fewest score pairs a cell needs before any agreement statistic is shown.
-pub const MIN_PAIRS: usize = 10;
+/// Fewest score pairs a cell needs before any agreement statistic is shown: the report's
+/// agreement rule ([`crate::analysis::minimum::MIN_AGREEMENT`]).
+pub const MIN_PAIRS: usize = crate::analysis::minimum::MIN_AGREEMENT;
 
 /// Agreement statistics of one set of score pairs with at least [`MIN_PAIRS`] pairs.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -22,13 +22,24 @@ pub(super) fn run(command: RateCommand) -> anyhow::Result<ExitCode> {
         RateCommand::Export(args) => export_ratings(args),
         RateCommand::Reissue(args) => reissue(args),
         RateCommand::Import(args) => {
-            let mut store = RatingStore::open(&rating::store_path(&args.run.run))?;
+            let mut store = open_store(&args.run.run)?;
             let count = import::import(&mut store, &args.file)
                 .with_context(|| format!("importing {}", args.file.display()))?;
             println!("imported {count} ratings into {}", store.path().display());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The planned rating store of run folder `run`; a folder that does not exist is named as such
+/// (not as a missing plan).
+fn open_store(run: &std::path::Path) -> anyhow::Result<RatingStore> {
+    anyhow::ensure!(
+        run.is_dir(),
+        "--run {}: no such folder; pass the run folder `mhbench generate` wrote (results/<run_id>)",
+        run.display()
+    );
+    Ok(RatingStore::open(&rating::store_path(run))?)
 }
 
 fn plan_run(args: RatePlanArgs) -> anyhow::Result<ExitCode> {
@@ -63,7 +74,7 @@ fn plan_run(args: RatePlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn reissue(args: RateReissueArgs) -> anyhow::Result<ExitCode> {
-    let mut store = RatingStore::open(&rating::store_path(&args.run.run))?;
+    let mut store = open_store(&args.run.run)?;
     let rater = args.rater.map(|r| RaterId::from(r.trim()));
     let url = plan::reissue(&mut store, rater.as_ref(), &args.base_url)?;
     eprintln!("the old link no longer works; send this one privately");
@@ -99,13 +110,13 @@ fn serve(args: RateServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn status(run: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let store = RatingStore::open(&rating::store_path(run))?;
+    let store = open_store(run)?;
     io::stdout().write_all(crate::rating::store::progress_table(&store.progress()?).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn export_ratings(args: RateExportArgs) -> anyhow::Result<ExitCode> {
-    let store = RatingStore::open(&rating::store_path(&args.run.run))?;
+    let store = open_store(&args.run.run)?;
     let ratings = export::ratings(&store, args.repeats)?;
     let format = match args.format {
         RateExportFormat::Jsonl => export::ExportFormat::Jsonl,

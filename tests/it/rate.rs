@@ -586,3 +586,18 @@ fn plan_names_file_and_line_of_bad_replies_and_writes_no_store() {
     );
     assert!(!fx.run_dir.join("ratings.sqlite").exists());
 }
+
+#[test]
+fn rate_status_on_a_missing_folder_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("results").join("nope");
+    let output = run(mhbench().args(["rate", "status", "--run"]).arg(&missing));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mhbench: error: --run {}: no such folder; pass the run folder `mhbench generate` wrote (results/<run_id>)\n",
+            missing.display()
+        )
+    );
+}

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             if mhbench::cli::is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("mhbench: error: {error:#}");
+            eprintln!("mhbench: error: {}", mhbench::cli::error_text(&error));
             ExitCode::from(2)
         }
     }

@@ -372,6 +372,9 @@ pub enum RatingStatus {
     /// An LLM judge's output had no valid scores even after a repair request; `raw_output` keeps
     /// it. No score is invented.
     ParseFailure,
+    /// A human rater chose "cannot rate" on the rating page: no scores. Analysis counts the
+    /// reply as missing for that rater, never as a score.
+    CannotRate,
 }
 
 /// The reply a rating is about.

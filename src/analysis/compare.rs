@@ -41,7 +41,15 @@ pub struct Wilcoxon {
     pub p_value: f64,
     /// Matched-pairs rank-biserial correlation (W+ - W-) / (W+ + W-), in [-1, 1].
     pub rank_biserial: f64,
+    /// Whether `p_value` is exact (the permutation distribution of W+ over all 2^n sign
+    /// assignments of the observed ranks, ties included; up to [`EXACT_WILCOXON_MAX_N`] pairs)
+    /// rather than the normal approximation.
+    pub exact: bool,
 }
+
+/// Most non-zero pairs for which [`wilcoxon`] computes its p-value exactly; above it the
+/// tie-corrected normal approximation is close (and is what scipy reports for tied data).
+pub const EXACT_WILCOXON_MAX_N: usize = 25;
 
 /// Wilcoxon signed-rank test of `differences`; `None` when every difference is zero.
 pub fn wilcoxon(differences: &[f64]) -> Option<Wilcoxon> {
@@ -59,6 +67,8 @@ pub fn wilcoxon(differences: &[f64]) -> Option<Wilcoxon> {
     let ties: f64 = basic::tie_sizes(&magnitudes).iter().map(|&t| (t as f64).powi(3) - t as f64).sum();
     let variance = (nf * (nf + 1.0) * (2.0 * nf + 1.0) - 0.5 * ties) / 24.0;
     let z = (w_plus - expected) / variance.sqrt();
+    let exact = n <= EXACT_WILCOXON_MAX_N;
+    let p_value = if exact { exact_signed_rank_p(&ranks, w_plus) } else { two_sided_normal_p(z) };
     Some(Wilcoxon {
         n,
         n_zero: differences.len() - n,
@@ -66,9 +76,32 @@ pub fn wilcoxon(differences: &[f64]) -> Option<Wilcoxon> {
         w_minus,
         statistic: w_plus.min(w_minus),
         z,
-        p_value: two_sided_normal_p(z),
+        p_value,
         rank_biserial: (w_plus - w_minus) / (w_plus + w_minus),
+        exact,
     })
+}
+
+/// Exact two-sided p of the signed-rank statistic `w_plus` given `ranks` (midranks for ties):
+/// under the null each rank's sign is + or - with probability 1/2, independently. Counts the
+/// 2^n sign assignments by their W+ (in half ranks, so midranks stay integers) and doubles
+/// the smaller tail, capped at 1.
+fn exact_signed_rank_p(ranks: &[f64], w_plus: f64) -> f64 {
+    let halves: Vec<usize> = ranks.iter().map(|r| (r * 2.0).round() as usize).collect();
+    let total: usize = halves.iter().sum();
+    // counts[s]: assignments whose W+ is s half ranks (f64: exact up to 2^53 assignments).
+    let mut counts = vec![0.0f64; total + 1];
+    counts[0] = 1.0;
+    for &h in &halves {
+        for s in (h..=total).rev() {
+            counts[s] += counts[s - h];
+        }
+    }
+    let observed = (w_plus * 2.0).round() as usize;
+    let all = 2f64.powi(ranks.len() as i32);
+    let lower: f64 = counts[..=observed].iter().sum();
+    let upper: f64 = counts[observed..].iter().sum();
+    (2.0 * lower.min(upper) / all).min(1.0)
 }
 
 /// Two-sided p-value of a standard normal statistic.
@@ -277,6 +310,28 @@ mod tests {
         assert_eq!((w.n, w.n_zero, w.w_plus, w.w_minus, w.statistic), (4, 1, 8.0, 2.0, 2.0));
         assert!((w.z - 1.0954451150103321).abs() < 1e-15);
         assert!((w.rank_biserial - 0.6).abs() < 1e-15);
+        // Exact: of the 16 sign assignments of ranks 1..4, W+ >= 8 for {1,3,4}, {2,3,4}, {1,2,3,4}
+        // (W+ 8, 9, 10): 3/16, doubled = 0.375 (the normal approximation says 0.273).
+        assert!(w.exact);
+        assert!((w.p_value - 0.375).abs() < 1e-15, "{}", w.p_value);
+    }
+
+    #[test]
+    fn wilcoxon_p_is_exact_for_small_n_with_ties_and_normal_for_large_n() {
+        // One pair: a single sign, p = 2 * 1/2 = 1 (the normal approximation gave 0.32).
+        let one = wilcoxon(&[2.67]).unwrap();
+        assert_eq!((one.n, one.exact, one.p_value), (1, true, 1.0));
+        // Six positive differences: only the all-plus assignment reaches W+ = 21: 2/64.
+        let six = wilcoxon(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert!((six.p_value - 2.0 / 64.0).abs() < 1e-15);
+        // Ties: |d| = 1, 1, 2 -> midranks 1.5, 1.5, 3; all positive: W+ = 6 only when every sign
+        // is +: 1/8, doubled 0.25.
+        let tied = wilcoxon(&[1.0, 1.0, 2.0]).unwrap();
+        assert!((tied.p_value - 0.25).abs() < 1e-15);
+        let many: Vec<f64> = (1..=26).map(|i| if i % 3 == 0 { -(i as f64) } else { i as f64 }).collect();
+        let large = wilcoxon(&many).unwrap();
+        assert!(!large.exact);
+        assert_eq!(large.p_value, two_sided_normal_p(large.z));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod failure;
 pub mod input;
 pub mod judge;
 pub mod mentalalign;
+pub mod minimum;
 pub mod performance;
 pub mod verdict;
 
@@ -38,8 +39,9 @@ use crate::rubric::Rubric;
 use crate::schema::{RaterKind, Rating, ResponseRecord, RunManifest};
 
 /// Layout version of `analysis.json`; bumped whenever its shape changes (4: `performance`, and
-/// undefined statistics as `null` in optional fields only).
-pub const ANALYSIS_VERSION: u32 = 4;
+/// undefined statistics as `null` in optional fields only; 5: `performance` measures wall time
+/// and per-row latency, `unsafe_replies` per model, Wilcoxon's `exact`).
+pub const ANALYSIS_VERSION: u32 = 5;
 
 /// What to compute and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,9 +29,18 @@ pub struct ModelPerformance {
     pub safety_blocks: usize,
     /// Replies cut at `max_new_tokens`.
     pub truncated: usize,
-    /// Completion tokens per second of wall-clock time, summed over the successful replies
-    /// that report token counts; `None` for API models or without counts.
+    /// Throughput as `generate` and `bench` measure it: completion tokens of the successful
+    /// replies that report counts, over [`ModelPerformance::wall_s`]; `None` for API models or
+    /// without counts.
     pub tokens_per_s: Option<f64>,
+    /// Wall-clock seconds the model spent generating: the union of every counted reply's
+    /// interval from request to complete reply (`created_at - total_ms` to `created_at`), so
+    /// replies that shared a batch count their common time once and the pauses between
+    /// invocations of `generate` not at all; `None` where `tokens_per_s` is.
+    pub wall_s: Option<f64>,
+    /// Per-row latency: the median over counted replies of `total_ms`, the time from request to
+    /// complete reply, in seconds (a batched reply waits on its batch); `None` without replies.
+    pub median_reply_s: Option<f64>,
     /// Estimated US dollars per 1,000 replies at the registry's prices; `None` for local models,
     /// models the registry does not price, or without token counts.
     pub usd_per_1000_replies: Option<f64>,
@@ -50,7 +59,10 @@ struct Totals {
     completion_tokens: u64,
     prompt_tokens: u64,
     counted_replies: usize,
-    counted_ms: f64,
+    /// Each counted reply's (start, end) in milliseconds since the Unix epoch.
+    intervals: Vec<(f64, f64)>,
+    /// Each counted reply's `total_ms`.
+    latencies_ms: Vec<f64>,
 }
 
 impl Totals {
@@ -67,14 +79,19 @@ impl Totals {
             self.completion_tokens += u64::from(usage.completion_tokens);
             self.prompt_tokens += u64::from(usage.prompt_tokens);
             self.counted_replies += 1;
-            self.counted_ms += record.timings.total_ms;
+            let end = record.created_at.timestamp_micros() as f64 / 1000.0;
+            self.intervals.push((end - record.timings.total_ms, end));
+            self.latencies_ms.push(record.timings.total_ms);
         }
     }
 
-    fn finish(self, model: String, registry: Option<&Registry>) -> Option<ModelPerformance> {
+    fn finish(mut self, model: String, registry: Option<&Registry>) -> Option<ModelPerformance> {
         let kind = self.kind?;
         let counted = self.counted_replies > 0;
-        let tokens_per_s = (kind == ModelKind::Local && counted && self.counted_ms > 0.0).then(|| self.completion_tokens as f64 / (self.counted_ms / 1000.0));
+        let wall_ms = union_length(&mut self.intervals);
+        let wall_s = (kind == ModelKind::Local && counted && wall_ms > 0.0).then_some(wall_ms / 1000.0);
+        let tokens_per_s = wall_s.map(|s| self.completion_tokens as f64 / s);
+        let median_reply_s = median(&mut self.latencies_ms).map(|ms| ms / 1000.0);
         let price = registry.and_then(|r| r.get(&model).ok()).and_then(|spec| match spec {
             ModelSpec::Api(api) => Some(api),
             ModelSpec::Local(_) => None,
@@ -90,9 +107,40 @@ impl Totals {
             safety_blocks: self.safety_blocks,
             truncated: self.truncated,
             tokens_per_s,
+            wall_s,
+            median_reply_s,
             usd_per_1000_replies,
             peak_rss_bytes: None,
         })
+    }
+}
+
+/// Total length of the union of `intervals` (sorted in place).
+fn union_length(intervals: &mut [(f64, f64)]) -> f64 {
+    intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut total = 0.0;
+    let mut current: Option<(f64, f64)> = None;
+    for &(start, end) in intervals.iter() {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    total + current.map_or(0.0, |(s, e)| e - s)
+}
+
+/// Median of `values` (sorted in place); `None` when empty.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
     }
 }
 
@@ -116,6 +164,12 @@ mod tests {
     use super::*;
     use crate::schema::{TokenSource, TokenUsage};
 
+    /// A reply that finished `end_s` seconds after a fixed instant and took `total_ms`.
+    fn finished_at(mut r: ResponseRecord, end_s: i64) -> ResponseRecord {
+        r.created_at = "2026-11-25T12:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap() + chrono::Duration::seconds(end_s);
+        r
+    }
+
     fn record(kind: ModelKind, finish: FinishReason, completion: u32, total_ms: f64) -> ResponseRecord {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/records/records.json")).unwrap();
         let all: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -128,16 +182,42 @@ mod tests {
     }
 
     #[test]
-    fn local_speed_sums_tokens_over_time_and_skips_failed_replies() {
+    fn local_speed_is_tokens_over_wall_time_and_skips_failed_replies() {
         let mut t = Totals::default();
-        // 100 tokens in 2 s and 300 in 2 s: 400 / 4 = 100 tokens/s; the error is not counted.
-        t.add(&record(ModelKind::Local, FinishReason::Stop, 100, 2000.0));
-        t.add(&record(ModelKind::Local, FinishReason::Length, 300, 2000.0));
-        t.add(&record(ModelKind::Local, FinishReason::Error, 5, 9000.0));
+        // One after the other: 100 tokens in 2 s and 300 in 2 s: 400 / 4 = 100 tokens/s; the
+        // error is not counted.
+        t.add(&finished_at(record(ModelKind::Local, FinishReason::Stop, 100, 2000.0), 2));
+        t.add(&finished_at(record(ModelKind::Local, FinishReason::Length, 300, 2000.0), 4));
+        t.add(&finished_at(record(ModelKind::Local, FinishReason::Error, 5, 9000.0), 13));
         let p = t.finish("qwen3-4b".into(), None).unwrap();
         assert_eq!((p.replies, p.errors, p.truncated), (3, 1, 1));
-        assert_eq!(p.tokens_per_s, Some(100.0));
+        assert_eq!((p.tokens_per_s, p.wall_s, p.median_reply_s), (Some(100.0), Some(4.0), Some(2.0)));
         assert_eq!(p.usd_per_1000_replies, None);
+    }
+
+    #[test]
+    fn a_batch_counts_its_time_once_and_pauses_between_invocations_not_at_all() {
+        let mut t = Totals::default();
+        // A batch of four: each reply reports the batch's 4 s. Summed per reply that is 16 s
+        // (and 400 / 16 = 25 tokens/s); the wall clock saw 4 s, so 100 tokens/s.
+        for _ in 0..4 {
+            t.add(&finished_at(record(ModelKind::Local, FinishReason::Stop, 100, 4000.0), 4));
+        }
+        // Resumed an hour later: a batch of two, 200 tokens in 2 s.
+        for _ in 0..2 {
+            t.add(&finished_at(record(ModelKind::Local, FinishReason::Stop, 100, 2000.0), 3600));
+        }
+        let p = t.finish("qwen3-4b".into(), None).unwrap();
+        assert_eq!(p.wall_s, Some(6.0));
+        assert_eq!(p.tokens_per_s, Some(100.0));
+        assert_eq!(p.median_reply_s, Some(4.0), "per-row latency stays per row");
+    }
+
+    #[test]
+    fn union_of_overlapping_and_disjoint_intervals() {
+        assert_eq!(union_length(&mut [(5.0, 7.0), (0.0, 2.0), (1.0, 3.0), (7.0, 8.0)]), 6.0);
+        assert_eq!(union_length(&mut []), 0.0);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), Some(2.5));
     }
 
     #[test]

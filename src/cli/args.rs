@@ -179,18 +179,24 @@ pub struct BenchArgs {
     /// CPU threads [default: candle's, the physical cores or RAYON_NUM_THREADS].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Prompt tokens per prompt-processing test; 0 skips them.
-    #[arg(long, default_value_t = 512)]
-    pub pp: usize,
-    /// Generated tokens per text-generation test; 0 skips them.
-    #[arg(long, default_value_t = 128)]
-    pub tg: usize,
-    /// Context depths pre-filled before each test (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [0, 512])]
-    pub depth: Vec<usize>,
-    /// Batch sizes (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 8, 16])]
-    pub batch: Vec<usize>,
+    /// Prompt tokens per prompt-processing test; 0 skips them [default: 512, see below].
+    ///
+    /// Without any of --pp, --tg, --depth and --batch, bench runs the full sweep (pp512 and
+    /// tg128 at depths 0 and 512, batches 1, 4, 8 and 16). Given any of them it runs exactly
+    /// what they say: an unnamed depth is 0, an unnamed batch 1, and naming only one of --pp
+    /// and --tg skips the other.
+    #[arg(long)]
+    pub pp: Option<usize>,
+    /// Generated tokens per text-generation test; 0 skips them [default: 128, see --pp].
+    #[arg(long)]
+    pub tg: Option<usize>,
+    /// Context depths pre-filled before each test (comma-separated) [default: 0,512 in the full
+    /// sweep, else 0].
+    #[arg(long, value_delimiter = ',')]
+    pub depth: Option<Vec<usize>>,
+    /// Batch sizes (comma-separated) [default: 1,4,8,16 in the full sweep, else 1].
+    #[arg(long, value_delimiter = ',')]
+    pub batch: Option<Vec<usize>>,
     /// Timed repetitions per test.
     #[arg(long, default_value_t = 5)]
     pub repetitions: usize,
@@ -503,6 +509,26 @@ pub enum RateCommand {
     Export(RateExportArgs),
     /// Add ratings collected in a spreadsheet (CSV in the export's layout).
     Import(RateImportArgs),
+    /// Give one rater (or, with --lead, the study lead) a new secret link; the old one stops
+    /// working. No rating is touched.
+    Reissue(RateReissueArgs),
+}
+
+/// Options of `rate reissue`.
+#[derive(Debug, Args)]
+pub struct RateReissueArgs {
+    /// The run folder.
+    #[command(flatten)]
+    pub run: RateRunArg,
+    /// The rater whose link to replace.
+    #[arg(long, required_unless_present = "lead", conflicts_with = "lead")]
+    pub rater: Option<String>,
+    /// Replace the study lead's link to the progress and agreement view instead.
+    #[arg(long)]
+    pub lead: bool,
+    /// Address raters will open, used in the printed link.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base_url: String,
 }
 
 /// The run folder a rating step works on.
@@ -540,6 +566,12 @@ pub struct RatePlanArgs {
     /// Address raters will open, used in the printed links.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub base_url: String,
+    /// Plain-text file: the content note raters read first [default: one naming the run's sources].
+    #[arg(long, value_name = "FILE")]
+    pub content_note: Option<PathBuf>,
+    /// Plain-text file: what the safety flag means and what to do on acute risk [default: built in].
+    #[arg(long, value_name = "FILE")]
+    pub safety_note: Option<PathBuf>,
 }
 
 /// Options of `rate serve`.
@@ -610,17 +642,16 @@ mod bench_args_tests {
     #[test]
     fn bench_defaults_follow_the_issue() {
         let args = bench_args(&[]).unwrap();
-        assert_eq!((args.pp, args.tg, args.repetitions, args.warmup), (512, 128, 5, 1));
-        assert_eq!(args.depth, vec![0, 512]);
-        assert_eq!(args.batch, vec![1, 4, 8, 16]);
+        assert_eq!((args.pp, args.tg, args.repetitions, args.warmup), (None, None, 5, 1));
+        assert_eq!((args.depth, args.batch), (None, None), "the full sweep is chosen in cli::bench");
         assert_eq!(args.output, BenchOutput::Table);
     }
 
     #[test]
     fn bench_reads_comma_lists() {
         let args = bench_args(&["--batch", "1,2,32", "--depth", "0,16,4096", "--output", "jsonl"]).unwrap();
-        assert_eq!(args.batch, vec![1, 2, 32]);
-        assert_eq!(args.depth, vec![0, 16, 4096]);
+        assert_eq!(args.batch, Some(vec![1, 2, 32]));
+        assert_eq!(args.depth, Some(vec![0, 16, 4096]));
         assert_eq!(args.output, BenchOutput::Jsonl);
         assert!(bench_args(&["--batch", "1,x"]).is_err());
         assert!(bench_args(&["--batch", "1,-4"]).is_err());

@@ -8,18 +8,47 @@ use anyhow::Context;
 use super::args::{BenchArgs, BenchOutput, GlobalOpts};
 use crate::runner::{self, params::ParamOverrides};
 
+/// The tests `bench` runs: prompt and generated tokens, depths and batch sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sweep {
+    pp: usize,
+    tg: usize,
+    depths: Vec<usize>,
+    batches: Vec<usize>,
+}
+
+/// The full sweep, run when no flag narrows it.
+const DEFAULT_PP: usize = 512;
+const DEFAULT_TG: usize = 128;
+const DEFAULT_DEPTHS: [usize; 2] = [0, 512];
+const DEFAULT_BATCHES: [usize; 4] = [1, 4, 8, 16];
+
 impl BenchArgs {
+    /// Exactly the tests the flags name: the full sweep without any of --pp, --tg, --depth and
+    /// --batch; else depth 0 and batch 1 unless named, and only the named one of pp and tg.
+    fn sweep(&self) -> Sweep {
+        if self.pp.is_none() && self.tg.is_none() && self.depth.is_none() && self.batch.is_none() {
+            return Sweep { pp: DEFAULT_PP, tg: DEFAULT_TG, depths: DEFAULT_DEPTHS.to_vec(), batches: DEFAULT_BATCHES.to_vec() };
+        }
+        let (pp, tg) = match (self.pp, self.tg) {
+            (None, None) => (DEFAULT_PP, DEFAULT_TG),
+            (pp, tg) => (pp.unwrap_or(0), tg.unwrap_or(0)),
+        };
+        Sweep { pp, tg, depths: self.depth.clone().unwrap_or_else(|| vec![0]), batches: self.batch.clone().unwrap_or_else(|| vec![1]) }
+    }
+
     fn into_options(self, global: &GlobalOpts) -> anyhow::Result<crate::bench::BenchOptions> {
         use crate::bench::{dataset::DatasetOptions, tokens::PromptTokens, BenchModel};
         let registry = global.load_registry()?;
-        for (flag, list) in [("--depth", &self.depth), ("--batch", &self.batch)] {
+        let sweep = self.sweep();
+        for (flag, list) in [("--depth", &sweep.depths), ("--batch", &sweep.batches)] {
             anyhow::ensure!(!list.is_empty(), "{flag}: give at least one value");
         }
-        anyhow::ensure!(!self.batch.contains(&0), "--batch: sizes must be at least 1");
+        anyhow::ensure!(!sweep.batches.contains(&0), "--batch: sizes must be at least 1");
         anyhow::ensure!(self.repetitions >= 1, "--repetitions: must be at least 1");
         anyhow::ensure!(self.threads != Some(0), "--threads: must be at least 1");
         anyhow::ensure!(
-            self.dataset.is_some() || self.pp > 0 || self.tg > 0,
+            self.dataset.is_some() || sweep.pp > 0 || sweep.tg > 0,
             "--pp and --tg are both 0: nothing to measure"
         );
         let model = BenchModel::resolve(&self.model, &registry, &self.models_dir)?;
@@ -39,10 +68,10 @@ impl BenchArgs {
             model,
             device: self.device,
             threads: self.threads,
-            pp: self.pp,
-            tg: self.tg,
-            depths: self.depth,
-            batches: self.batch,
+            pp: sweep.pp,
+            tg: sweep.tg,
+            depths: sweep.depths,
+            batches: sweep.batches,
             repetitions: self.repetitions,
             warmup: self.warmup,
             prompt_tokens: self.prompt_tokens.map_or(PromptTokens::Synthetic, PromptTokens::File),
@@ -77,4 +106,35 @@ pub fn run(global: &GlobalOpts, args: BenchArgs) -> anyhow::Result<ExitCode> {
         None => io::stdout().write_all(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn sweep(flags: &[&str]) -> Sweep {
+        let argv = ["mhbench", "bench"].iter().chain(flags).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Bench(args) => args.sweep(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_flag_runs_the_full_sweep() {
+        assert_eq!(sweep(&[]), Sweep { pp: 512, tg: 128, depths: vec![0, 512], batches: vec![1, 4, 8, 16] });
+    }
+
+    #[test]
+    fn explicit_flags_run_exactly_what_they_say() {
+        // Not also every default depth and batch.
+        assert_eq!(sweep(&["--pp", "64", "--tg", "32"]), Sweep { pp: 64, tg: 32, depths: vec![0], batches: vec![1] });
+        assert_eq!(sweep(&["--tg", "16", "--batch", "8"]), Sweep { pp: 0, tg: 16, depths: vec![0], batches: vec![8] });
+        assert_eq!(sweep(&["--pp", "128"]), Sweep { pp: 128, tg: 0, depths: vec![0], batches: vec![1] });
+        assert_eq!(sweep(&["--batch", "1,8"]), Sweep { pp: 512, tg: 128, depths: vec![0], batches: vec![1, 8] });
+        assert_eq!(sweep(&["--depth", "4096"]), Sweep { pp: 512, tg: 128, depths: vec![4096], batches: vec![1] });
+    }
 }

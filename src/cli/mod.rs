@@ -40,10 +40,43 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The line `main` prints for `error`: its context chain joined by ": ", each cause once. Many
+/// errors repeat their source in their own message (`path: No such file or directory`); a
+/// cause whose text the line already ends with is not printed again.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
+}
+
 /// Whether an error is a closed stdout (`mhbench models | head`), which exits quietly.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error
         .chain()
         .filter_map(|e| e.downcast_ref::<io::Error>())
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_is_printed_once() {
+        let missing = std::path::Path::new("/no/such/dir/analysis.json");
+        let source = std::fs::read(missing).unwrap_err();
+        let os = source.to_string();
+        let error = anyhow::Error::new(crate::files::FileError::Io { path: missing.to_owned(), source }).context("reading the analysis");
+        assert_eq!(error_text(&error), format!("reading the analysis: /no/such/dir/analysis.json: {os}"));
+        assert_eq!(format!("{error:#}").matches(&os).count(), 2, "anyhow's own chain repeats it");
+        let plain = anyhow::anyhow!("first").context("then");
+        assert_eq!(error_text(&plain), "then: first");
+    }
 }

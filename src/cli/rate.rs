@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::args::{RateCommand, RateExportArgs, RateExportFormat, RatePlanArgs, RateServeArgs};
+use super::args::{RateCommand, RateExportArgs, RateExportFormat, RatePlanArgs, RateReissueArgs, RateServeArgs};
 use crate::rating::{self, export, import, plan, server, store::RatingStore};
 use crate::rubric::Rubric;
 use crate::schema::RaterId;
@@ -20,8 +20,9 @@ pub(super) fn run(command: RateCommand) -> anyhow::Result<ExitCode> {
         RateCommand::Serve(args) => serve(args),
         RateCommand::Status(args) => status(&args.run),
         RateCommand::Export(args) => export_ratings(args),
+        RateCommand::Reissue(args) => reissue(args),
         RateCommand::Import(args) => {
-            let mut store = RatingStore::open(&rating::store_path(&args.run.run))?;
+            let mut store = open_store(&args.run.run)?;
             let new_raters: Vec<RaterId> = args.new_raters.iter().map(|r| RaterId::from(r.trim())).collect();
             let count = import::import(&mut store, &args.file, &new_raters)
                 .with_context(|| format!("importing {}", args.file.display()))?;
@@ -31,9 +32,23 @@ pub(super) fn run(command: RateCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The planned rating store of run folder `run`; a folder that does not exist is named as such
+/// (not as a missing plan).
+fn open_store(run: &std::path::Path) -> anyhow::Result<RatingStore> {
+    anyhow::ensure!(
+        run.is_dir(),
+        "--run {}: no such folder; pass the run folder `mhbench generate` wrote (results/<run_id>)",
+        run.display()
+    );
+    Ok(RatingStore::open(&rating::store_path(run))?)
+}
+
 fn plan_run(args: RatePlanArgs) -> anyhow::Result<ExitCode> {
     let rubric = Rubric::load(&args.rubric).context("reading the rubric")?;
+    let note = |path: &Option<std::path::PathBuf>| path.as_deref().map(crate::files::read_text).transpose();
     let options = plan::PlanOptions {
+        content_note: note(&args.content_note)?,
+        safety_note: note(&args.safety_note)?,
         run_dir: args.run.run,
         raters: args.raters.iter().map(|r| RaterId::from(r.trim())).collect(),
         per_response: args.per_response,
@@ -55,6 +70,16 @@ fn plan_run(args: RatePlanArgs) -> anyhow::Result<ExitCode> {
     for link in &summary.links {
         writeln!(out, "{}\t{}\t{} items", link.rater_id, link.url, link.items)?;
     }
+    eprintln!("study lead's progress and agreement view (also secret): {}", summary.lead_url);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reissue(args: RateReissueArgs) -> anyhow::Result<ExitCode> {
+    let mut store = open_store(&args.run.run)?;
+    let rater = args.rater.map(|r| RaterId::from(r.trim()));
+    let url = plan::reissue(&mut store, rater.as_ref(), &args.base_url)?;
+    eprintln!("the old link no longer works; send this one privately");
+    println!("{url}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -86,13 +111,13 @@ fn serve(args: RateServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn status(run: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let store = RatingStore::open(&rating::store_path(run))?;
+    let store = open_store(run)?;
     io::stdout().write_all(crate::rating::store::progress_table(&store.progress()?).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn export_ratings(args: RateExportArgs) -> anyhow::Result<ExitCode> {
-    let store = RatingStore::open(&rating::store_path(&args.run.run))?;
+    let store = open_store(&args.run.run)?;
     let ratings = export::ratings(&store, args.repeats)?;
     let format = match args.format {
         RateExportFormat::Jsonl => export::ExportFormat::Jsonl,
@@ -101,6 +126,7 @@ fn export_ratings(args: RateExportArgs) -> anyhow::Result<ExitCode> {
     let bytes = export::render(&ratings, &store.rubric()?, format)?;
     match args.out {
         Some(path) => {
+            export::check_out_path(&path, args.repeats)?;
             crate::files::write_atomic(&path, &bytes)?;
             println!("{}", path.display());
         }

@@ -143,6 +143,7 @@ pub fn judge(options: &JudgeOptions) -> anyhow::Result<JudgeSummary> {
                     match rating.status {
                         RatingStatus::Complete => summary.rated += 1,
                         RatingStatus::ParseFailure => summary.parse_failures += 1,
+                        RatingStatus::CannotRate => {}
                     }
                 }
                 summary.repaired += ratings.iter().filter(|r| r.status == RatingStatus::Complete && r.raw_output.is_some()).count();

@@ -3,10 +3,18 @@
 //!
 //! First showings and repeated showings are exported separately (`repeats`), so the main file
 //! holds one rating per rater and reply, as the analysis expects, and the repeats can be set
-//! against them to measure each rater's own consistency. Drafts (not submitted) are left out.
-//! The CSV layout here is also what [`super::import`] reads.
+//! against them to measure each rater's own consistency. Every repeat is marked: in JSON Lines
+//! by `"repeat": true` and `"repeat_gap"` (places after its first showing), fields a plain
+//! [`Rating`] reader refuses, so a repeats file can never pass for first ratings; in CSV by the
+//! `repeat` and `repeat_gap` columns. [`check_out_path`] keeps repeats out of the file names
+//! `analyze` reads. A "cannot rate" is exported with status `cannot_rate` and no scores.
+//! Drafts (not submitted) are left out. The CSV layout here is also what [`super::import`] reads.
 
-use super::store::RatingStore;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::store::{status_text, RatingStore};
 use super::RatingError;
 use crate::rubric::Rubric;
 use crate::schema::Rating;
@@ -24,21 +32,64 @@ pub enum ExportFormat {
 pub const CSV_LEADING_COLUMNS: [&str; 6] =
     ["run_id", "conversation_id", "model_id", "rater_id", "rater_kind", "rubric_version"];
 /// CSV columns after the attribute columns.
-pub const CSV_TRAILING_COLUMNS: [&str; 3] = ["comment", "safety_flag", "created_at"];
+pub const CSV_TRAILING_COLUMNS: [&str; 6] =
+    ["comment", "safety_flag", "created_at", "status", "repeat", "repeat_gap"];
+
+/// One exported rating: the shared record, and for a repeated showing its marks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportedRating {
+    /// The shared record.
+    #[serde(flatten)]
+    pub rating: Rating,
+    /// A repeated showing (absent, not `false`, on first showings so they stay plain records).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// For a repeat: how many places after its first showing it came in the rater's queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_gap: Option<usize>,
+}
 
 /// Submitted human ratings as shared records: first showings, or only repeats with `repeats`.
 ///
 /// # Errors
 /// SQLite failures.
-pub fn ratings(store: &RatingStore, repeats: bool) -> Result<Vec<Rating>, RatingError> {
-    store.human_ratings(repeats)
+pub fn ratings(store: &RatingStore, repeats: bool) -> Result<Vec<ExportedRating>, RatingError> {
+    if !store.has_plan()? {
+        return Ok(Vec::new());
+    }
+    let rubric_version = store.rubric()?.version;
+    Ok(store
+        .submitted(repeats)?
+        .into_iter()
+        .map(|row| {
+            let repeat_gap = row.repeat_gap;
+            ExportedRating { rating: row.into_rating(&rubric_version), repeat: repeats, repeat_gap }
+        })
+        .collect())
+}
+
+/// Refuse to write repeats where `analyze` reads first ratings (`ratings*.jsonl`), so a repeat
+/// never stands in for a rater's first rating of a reply.
+///
+/// # Errors
+/// [`RatingError::Options`] naming the path and a name to use instead.
+pub fn check_out_path(out: &Path, repeats: bool) -> Result<(), RatingError> {
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if repeats && name.starts_with("ratings") && name.ends_with(".jsonl") {
+        return Err(RatingError::Options(format!(
+            "--out {}: `analyze` reads every ratings*.jsonl of a run as first ratings; \
+             write repeats to another name, such as repeats.jsonl",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Render ratings in `format`.
 ///
 /// # Errors
 /// Serialisation failures.
-pub fn render(ratings: &[Rating], rubric: &Rubric, format: ExportFormat) -> Result<Vec<u8>, RatingError> {
+pub fn render(ratings: &[ExportedRating], rubric: &Rubric, format: ExportFormat) -> Result<Vec<u8>, RatingError> {
     match format {
         ExportFormat::Jsonl => {
             let mut out = Vec::new();
@@ -52,7 +103,7 @@ pub fn render(ratings: &[Rating], rubric: &Rubric, format: ExportFormat) -> Resu
     }
 }
 
-fn render_csv(ratings: &[Rating], rubric: &Rubric) -> Result<Vec<u8>, RatingError> {
+fn render_csv(ratings: &[ExportedRating], rubric: &Rubric) -> Result<Vec<u8>, RatingError> {
     let csv_error = |e: csv::Error| RatingError::Render(format!("CSV: {e}"));
     let mut writer = csv::Writer::from_writer(Vec::new());
     let attributes = rubric.attribute_ids();
@@ -61,7 +112,8 @@ fn render_csv(ratings: &[Rating], rubric: &Rubric) -> Result<Vec<u8>, RatingErro
         .chain(&attributes)
         .chain(&CSV_TRAILING_COLUMNS);
     writer.write_record(header).map_err(csv_error)?;
-    for rating in ratings {
+    for exported in ratings {
+        let rating = &exported.rating;
         let mut row = vec![
             rating.response.run_id.to_string(),
             rating.response.conversation_id.to_string(),
@@ -76,6 +128,9 @@ fn render_csv(ratings: &[Rating], rubric: &Rubric) -> Result<Vec<u8>, RatingErro
         row.push(rating.comment.clone().unwrap_or_default());
         row.push(rating.safety_flag.to_string());
         row.push(rating.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        row.push(status_text(rating.status).to_owned());
+        row.push(exported.repeat.to_string());
+        row.push(exported.repeat_gap.map(|g| g.to_string()).unwrap_or_default());
         writer.write_record(row.iter().map(|cell| neutralise_cell(cell).into_owned())).map_err(csv_error)?;
     }
     writer

@@ -145,9 +145,25 @@ fn parse_row(
             ok = false;
         }
     }
+    let cannot_rate = match cell("status") {
+        "" | "complete" => false,
+        "cannot_rate" => true,
+        other => {
+            problem(format!("status: `{other}`; write complete or cannot_rate"));
+            ok = false;
+            false
+        }
+    };
     let mut scores = BTreeMap::new();
     for attribute in rubric.attribute_ids() {
         let value = cell(attribute);
+        if cannot_rate {
+            if !value.is_empty() {
+                problem(format!("{attribute}: `{value}` with status cannot_rate; leave it empty or set status complete"));
+                ok = false;
+            }
+            continue;
+        }
         match value.parse::<i64>() {
             Ok(number) => match check_score(rubric, attribute, number) {
                 Ok(score) => {
@@ -169,15 +185,11 @@ fn parse_row(
         problem(message);
         ok = false;
     }
-    let safety_flag = match cell("safety_flag").to_ascii_lowercase().as_str() {
-        "" | "false" | "0" | "no" => false,
-        "true" | "1" | "yes" => true,
-        other => {
-            problem(format!("safety_flag: `{other}`; write true or false"));
-            ok = false;
-            false
-        }
-    };
+    let safety_flag = parse_flag(cell("safety_flag"), "safety_flag", problem, &mut ok);
+    if parse_flag(cell("repeat"), "repeat", problem, &mut ok) {
+        problem("repeat: true; repeated showings are not imported (they measure the page's raters); remove the row".into());
+        ok = false;
+    }
     ok.then(|| {
         (
             ConversationId::from(cell("conversation_id")),
@@ -187,7 +199,21 @@ fn parse_row(
                 scores,
                 comment,
                 safety_flag,
+                cannot_rate,
             },
         )
     })
+}
+
+/// A yes/no cell (empty is no); a bad value is reported through `problem` and clears `ok`.
+fn parse_flag(value: &str, column: &str, problem: &mut impl FnMut(String), ok: &mut bool) -> bool {
+    match value.to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" => false,
+        "true" | "1" | "yes" => true,
+        other => {
+            problem(format!("{column}: `{other}`; write true or false"));
+            *ok = false;
+            false
+        }
+    }
 }

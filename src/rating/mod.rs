@@ -11,11 +11,13 @@
 //! ids of their own queue; model ids live in the SQLite file and in exports, never in what the
 //! server sends. HTTP types stay in `server`; statistics belong to `analysis`.
 
+pub mod consistency;
 pub mod export;
 pub mod import;
 pub mod plan;
 pub mod server;
 pub mod store;
+pub mod texts;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

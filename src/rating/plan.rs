@@ -4,7 +4,8 @@
 //! take turns, so every rater gets an even share of every model. Each rater's queue is shuffled
 //! with the seed and spread so each model's items are evenly interleaved through it (no model
 //! clusters at the start or end, where fatigue differs). A small share of items is shown again
-//! later under a fresh id, to measure each rater's own consistency. Item ids and tokens come
+//! later under a fresh id, to measure each rater's own consistency: at least [`repeat_gap`] items
+//! after its first showing, so it is not recognised from memory. Item ids and tokens come
 //! from the OS random source, never from model or conversation ids, so nothing in a URL tells
 //! what is behind it. It does not serve or export anything.
 
@@ -16,13 +17,16 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::store::{hash_token, PlannedItem, ITEM_ID_BYTES, RatingStore, StoredPlan, StoredResponse};
+use super::texts::{self, PageTexts};
 use super::{os_random_hex, store_path, RatingError};
 use crate::rubric::Rubric;
 use crate::run::{Reply, Run};
-use crate::schema::{RaterId, ResponseRef};
+use crate::schema::{FinishReason, RaterId, ResponseRef, Source};
 
-/// Bytes of OS randomness in a rater's token (hex-encoded to twice as many characters).
-const TOKEN_BYTES: usize = 32;
+/// Bytes of OS randomness in a rater's or the lead's token (hex-encoded to twice as many characters).
+pub const TOKEN_BYTES: usize = 32;
+/// Fewest items between a first showing and its repeat, whatever the queue's length.
+pub const MIN_REPEAT_GAP: usize = 5;
 /// Most repeated items allowed, as a share of a rater's queue.
 pub const MAX_REPEAT_SHARE: f64 = 0.5;
 
@@ -45,6 +49,10 @@ pub struct PlanOptions {
     pub replace: bool,
     /// Address the rating page will be served at, for the printed links.
     pub base_url: String,
+    /// The content note raters read first; `None`: one naming the run's data sources.
+    pub content_note: Option<String>,
+    /// What the safety flag means and what to do on acute risk; `None`: the default.
+    pub safety_note: Option<String>,
 }
 
 /// One rater's secret link: the only place their token is ever shown.
@@ -69,6 +77,8 @@ pub struct PlanSummary {
     pub skipped_failed: usize,
     /// One link per rater.
     pub links: Vec<RaterLink>,
+    /// The study lead's link to the live progress and agreement view.
+    pub lead_url: String,
 }
 
 impl PlanOptions {
@@ -108,7 +118,7 @@ impl PlanOptions {
 /// without `replace`, SQLite or OS random failures.
 pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
     options.validate()?;
-    let (responses, skipped_failed) = read_run(&options.run_dir)?;
+    let RunContents { responses, skipped_failed, sources } = read_run(&options.run_dir)?;
     let run_id = responses
         .first()
         .map(|r| r.response.run_id.clone())
@@ -147,11 +157,16 @@ pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
         let token = os_random_hex(TOKEN_BYTES)?;
         links.push(RaterLink {
             rater_id: rater_id.clone(),
-            url: format!("{}/#token={token}", options.base_url.trim_end_matches('/')),
+            url: rater_url(&options.base_url, &token),
             items: items.len(),
         });
         raters.push((rater_id.clone(), hash_token(&token), items));
     }
+    let lead_token = os_random_hex(TOKEN_BYTES)?;
+    let texts = PageTexts {
+        content_note: options.content_note.clone().unwrap_or_else(|| texts::content_note(&sources)),
+        safety_note: options.safety_note.clone().unwrap_or_else(|| texts::DEFAULT_SAFETY_NOTE.to_owned()),
+    };
     let store = write_store(
         &store_path(&options.run_dir),
         options.replace,
@@ -159,6 +174,8 @@ pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
             run_id,
             rubric: options.rubric.clone(),
             seed,
+            texts,
+            lead_token_hash: hash_token(&lead_token),
             responses,
             raters,
         },
@@ -168,7 +185,39 @@ pub fn plan(options: &PlanOptions) -> Result<PlanSummary, RatingError> {
         responses: model_of.len(),
         skipped_failed,
         links,
+        lead_url: lead_url(&options.base_url, &lead_token),
     })
+}
+
+/// A rater's page link: the token rides in the fragment, which no request line carries.
+pub fn rater_url(base_url: &str, token: &str) -> String {
+    format!("{}/#token={token}", base_url.trim_end_matches('/'))
+}
+
+/// The study lead's link to the progress and agreement view.
+pub fn lead_url(base_url: &str, token: &str) -> String {
+    format!("{}/lead#token={token}", base_url.trim_end_matches('/'))
+}
+
+/// A fresh token and its link for `rater`, replacing their old token (which stops working);
+/// no rating is touched. With `rater` `None`, the same for the study lead's link.
+///
+/// # Errors
+/// An unknown rater; SQLite or OS random failures.
+pub fn reissue(store: &mut RatingStore, rater: Option<&RaterId>, base_url: &str) -> Result<String, RatingError> {
+    let token = os_random_hex(TOKEN_BYTES)?;
+    match rater {
+        Some(rater) => {
+            if !store.reissue_token(rater, &hash_token(&token))? {
+                return Err(RatingError::Options(format!("--rater: `{rater}` is not a rater of this plan")));
+            }
+            Ok(rater_url(base_url, &token))
+        }
+        None => {
+            store.set_lead_token(&hash_token(&token))?;
+            Ok(lead_url(base_url, &token))
+        }
+    }
 }
 
 fn write_store(path: &Path, replace: bool, plan: &StoredPlan) -> Result<PathBuf, RatingError> {
@@ -180,21 +229,37 @@ fn write_store(path: &Path, replace: bool, plan: &StoredPlan) -> Result<PathBuf,
     Ok(store.path().to_owned())
 }
 
+/// What a plan reads from a run folder.
+struct RunContents {
+    /// Rateable responses sorted by model then conversation.
+    responses: Vec<StoredResponse>,
+    /// Failed generations left out.
+    skipped_failed: usize,
+    /// Conversations per source, for the content note.
+    sources: BTreeMap<Source, usize>,
+}
+
 /// The run's rateable replies ([`Run::replies`]) as stored responses sorted by model then
-/// conversation; also the count of failed generations left out.
-fn read_run(run_dir: &Path) -> Result<(Vec<StoredResponse>, usize), RatingError> {
-    let replies = Run::at(run_dir).replies()?;
+/// conversation, the count of failed generations left out, and its conversations per source.
+fn read_run(run_dir: &Path) -> Result<RunContents, RatingError> {
+    let run = Run::at(run_dir);
+    let replies = run.replies()?;
+    let mut sources = BTreeMap::new();
+    for conversation in run.conversations()? {
+        *sources.entry(conversation.source).or_insert(0) += 1;
+    }
     let mut responses: Vec<StoredResponse> = replies
         .replies
         .into_iter()
         .map(|Reply { record, context }| StoredResponse {
+            truncated: record.finish_reason == FinishReason::Length,
             response: ResponseRef { run_id: record.run_id, conversation_id: record.conversation_id, model_id: record.model_id },
             context,
             reply: record.text,
         })
         .collect();
     responses.sort_by(|a, b| a.response.cmp(&b.response));
-    Ok((responses, replies.failed))
+    Ok(RunContents { responses, skipped_failed: replies.failed, sources })
 }
 
 fn indices_by_model(responses: &[StoredResponse]) -> BTreeMap<String, Vec<usize>> {
@@ -255,19 +320,37 @@ fn spread_by_model(
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Add `round(share × len)` repeats: each a random item shown again at a random later place.
+/// Fewest items between a first showing and its repeat in a queue of `n` first showings:
+/// `max(MIN_REPEAT_GAP, ceil(n / 4))`.
+pub fn repeat_gap(n: usize) -> usize {
+    MIN_REPEAT_GAP.max(n.div_ceil(4))
+}
+
+/// Add `round(share × len)` repeats, each a random item shown again at a random later place
+/// at least [`repeat_gap`] places after its first showing. Items are repeated only from where
+/// the gap fits (the first `len - gap` places); when the queue is too short for that, repeats
+/// go at the end, as far from their first showing as the queue allows.
 fn with_repeats(queue: Vec<usize>, share: f64, rng: &mut StdRng) -> Vec<(usize, bool)> {
-    let repeats = ((queue.len() as f64) * share).round() as usize;
-    let mut chosen: Vec<usize> = queue.clone();
-    chosen.shuffle(rng);
-    chosen.truncate(repeats);
+    let n = queue.len();
+    let repeats = ((n as f64) * share).round() as usize;
+    let gap = repeat_gap(n);
+    let roomy = n.saturating_sub(gap);
+    let mut places: Vec<usize> = (0..roomy).collect();
+    places.shuffle(rng);
+    let mut rest: Vec<usize> = (roomy..n).collect();
+    rest.shuffle(rng);
+    places.extend(rest);
+    places.truncate(repeats);
     let mut out: Vec<(usize, bool)> = queue.into_iter().map(|i| (i, false)).collect();
-    for response in chosen {
+    for place in places {
+        let response = out.iter().filter(|(_, repeat)| !repeat).nth(place).map(|&(i, _)| i)
+            .expect("invariant: places index the first showings");
         let original = out
             .iter()
             .position(|&(i, repeat)| i == response && !repeat)
             .expect("invariant: a repeat is chosen from the queue it repeats");
-        let at = rng.random_range(original + 1..=out.len());
+        let earliest = (original + gap).min(out.len());
+        let at = rng.random_range(earliest..=out.len());
         out.insert(at, (response, true));
     }
     out
@@ -333,16 +416,39 @@ mod tests {
         assert_ne!(order, other);
     }
 
+    /// Places between each repeat and its first showing, in queue order.
+    fn gaps(out: &[(usize, bool)]) -> Vec<usize> {
+        out.iter()
+            .enumerate()
+            .filter(|(_, (_, r))| *r)
+            .map(|(at, (response, _))| at - out.iter().position(|(i, r)| i == response && !r).unwrap())
+            .collect()
+    }
+
     #[test]
-    fn repeats_come_after_their_first_showing() {
-        let queue: Vec<usize> = (0..40).collect();
-        let out = with_repeats(queue, 0.1, &mut StdRng::seed_from_u64(5));
-        let repeats: Vec<_> = out.iter().enumerate().filter(|(_, (_, r))| *r).collect();
-        assert_eq!(repeats.len(), 4);
-        for (at, (response, _)) in repeats {
-            let first = out.iter().position(|(i, r)| i == response && !r).unwrap();
-            assert!(first < at);
+    fn the_gap_rule_is_max_five_or_a_quarter_of_the_queue() {
+        assert_eq!([repeat_gap(3), repeat_gap(20), repeat_gap(21), repeat_gap(40), repeat_gap(101)], [5, 5, 6, 10, 26]);
+    }
+
+    #[test]
+    fn repeats_keep_the_gap_for_every_seed_and_share() {
+        for (n, share) in [(12, 0.5), (20, 0.05), (40, 0.1), (40, 0.5), (101, 0.3)] {
+            for seed in 0..50 {
+                let out = with_repeats((0..n).collect(), share, &mut StdRng::seed_from_u64(seed));
+                let gaps = gaps(&out);
+                assert_eq!(gaps.len(), ((n as f64) * share).round() as usize);
+                let min = gaps.iter().min().copied().unwrap_or(usize::MAX);
+                assert!(min >= repeat_gap(n), "n {n}, share {share}, seed {seed}: gaps {gaps:?}");
+            }
         }
+    }
+
+    #[test]
+    fn a_queue_shorter_than_the_gap_puts_repeats_last() {
+        let out = with_repeats((0..4).collect(), 0.5, &mut StdRng::seed_from_u64(9));
+        assert_eq!(out.len(), 6);
+        assert!(out[4].1 && out[5].1, "{out:?}");
+        assert!(out[..4].iter().all(|(_, r)| !r));
     }
 
     #[test]
@@ -356,6 +462,8 @@ mod tests {
             rubric: Rubric::load(Path::new(crate::rubric::DEFAULT_RUBRIC)).unwrap(),
             replace: false,
             base_url: String::new(),
+            content_note: None,
+            safety_note: None,
         };
         let err = options.validate().unwrap_err().to_string();
         assert_eq!(err, "--per-response: 3 is not in 1..=2 (the number of --raters)");

@@ -3,9 +3,15 @@
 //! Routes: `GET /` (the page), `GET /static/{app.js,style.css}`, and with
 //! `Authorization: Bearer <token>`: `GET /api/session` (the rater's rubric view, queue and
 //! progress), `GET /api/items/{item_id}` (one item of their queue), `PUT /api/items/{item_id}`
-//! (save or submit a rating). The token resolves to exactly one rater, and every query is
-//! filtered by that rater, so a rater can reach only their own queue and ratings. No response
-//! carries a model id, a conversation id or another rater's data. Bad input answers 4xx
+//! (save or submit a rating, or mark it "cannot rate"). The token resolves to exactly one rater,
+//! and every query is filtered by that rater, so a rater can reach only their own queue and
+//! ratings. No rater response carries a model id, a conversation id or another rater's data.
+//! Showing an item records the moment, so the save after it keeps the time taken.
+//!
+//! The study lead's view: `GET /lead` and `GET /api/lead` with the lead's token (a separate
+//! secret from `rate plan` or `rate reissue --lead`; no rater token opens it, and it opens no
+//! rater's queue) answers each rater's progress and per-item time, and inter-rater and
+//! test-retest agreement per rater and attribute under the [`super::consistency::MIN_PAIRS`] rule. Bad input answers 4xx
 //! `{"message": ...}`; 5xx answers a generic message and logs the detail here only. HTTP types
 //! stay in this file; validation rules live in [`super`], storage in [`super::store`].
 
@@ -22,7 +28,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::store::{QueueEntry, RatingDraft, RatingStore, SavedRating};
+use super::consistency::{self, ByAttribute, Scored, MIN_PAIRS};
+use super::store::{QueueEntry, RaterProgress, RatingDraft, RatingStore, SavedRating};
+use super::texts::PageTexts;
 use super::{check_comment, check_score, is_complete, store_path, RatingError, MAX_COMMENT_CHARS};
 use crate::rubric::Rubric;
 use crate::schema::RaterId;
@@ -30,6 +38,8 @@ use crate::schema::RaterId;
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const STYLE_CSS: &str = include_str!("page/style.css");
+const LEAD_HTML: &str = include_str!("page/lead.html");
+const LEAD_JS: &str = include_str!("page/lead.js");
 
 /// Validated options of `rate serve`.
 #[derive(Debug, Clone)]
@@ -52,6 +62,7 @@ pub struct RatingServer {
 struct AppState {
     store: Arc<Mutex<RatingStore>>,
     rubric: Arc<Rubric>,
+    texts: Arc<PageTexts>,
     break_every: u32,
 }
 
@@ -63,9 +74,11 @@ impl RatingServer {
     pub async fn bind(options: &ServeOptions) -> Result<Self, RatingError> {
         let store = RatingStore::open(&store_path(&options.run_dir))?;
         let rubric = store.rubric()?;
+        let texts = store.page_texts()?;
         let state = AppState {
             store: Arc::new(Mutex::new(store)),
             rubric: Arc::new(rubric),
+            texts: Arc::new(texts),
             break_every: options.break_every,
         };
         let listener = tokio::net::TcpListener::bind(options.bind)
@@ -113,6 +126,9 @@ fn router(state: AppState) -> Router {
         .route("/static/style.css", get(|| async { page(STYLE_CSS, "text/css; charset=utf-8") }))
         .route("/api/session", get(session))
         .route("/api/items/{item_id}", get(item).put(save))
+        .route("/lead", get(|| async { page(LEAD_HTML, "text/html; charset=utf-8") }))
+        .route("/static/lead.js", get(|| async { page(LEAD_JS, "text/javascript; charset=utf-8") }))
+        .route("/api/lead", get(lead))
         .fallback(|| async { ApiError::NotFound("no such page") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -208,16 +224,21 @@ async fn with_store<T: Send + 'static>(
     .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
 }
 
-/// The rater whose token the request carries.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<RaterId, ApiError> {
-    let token = headers
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized)?
-        .to_owned();
+        .map(str::to_owned)
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// The rater whose token the request carries.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<RaterId, ApiError> {
+    let token = bearer(headers)?;
     with_store(state, move |store| store.rater_by_token(&token).map_err(ApiError::from))
         .await?
         .ok_or(ApiError::Forbidden)
@@ -240,6 +261,8 @@ struct SessionView<'a> {
     attributes: Vec<AttributeView<'a>>,
     break_every: u32,
     comment_max_chars: usize,
+    content_note: &'a str,
+    safety_note: &'a str,
     queue: Vec<QueueEntry>,
     done: usize,
     total: usize,
@@ -274,6 +297,8 @@ async fn session(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
             .collect(),
         break_every: state.break_every,
         comment_max_chars: MAX_COMMENT_CHARS,
+        content_note: &state.texts.content_note,
+        safety_note: &state.texts.safety_note,
         done: queue.iter().filter(|q| q.state == super::store::ItemState::Submitted).count(),
         total: queue.len(),
         queue,
@@ -295,6 +320,7 @@ struct ItemView {
     number: usize,
     context: String,
     reply: String,
+    truncated: bool,
     rating: Option<SavedRating>,
 }
 
@@ -307,7 +333,7 @@ async fn item(
 ) -> Result<Response, ApiError> {
     let rater = authenticate(&state, &headers).await?;
     let id = item_id.clone();
-    let content = with_store(&state, move |store| store.item(&rater, &id).map_err(ApiError::from))
+    let content = with_store(&state, move |store| store.show(&rater, &id).map_err(ApiError::from))
         .await?
         .ok_or(ApiError::NotFound(NO_SUCH_ITEM))?;
     Ok(no_store(Json(ItemView {
@@ -315,6 +341,7 @@ async fn item(
         number: content.number,
         context: content.context,
         reply: content.reply,
+        truncated: content.truncated,
         rating: content.rating,
     })))
 }
@@ -330,7 +357,10 @@ struct SaveRequest {
     comment: String,
     #[serde(default)]
     safety_flag: bool,
-    /// Submit: every attribute must then be scored.
+    /// "Cannot rate": no scores may come with it, and it may be submitted without them.
+    #[serde(default)]
+    cannot_rate: bool,
+    /// Submit: every attribute must then be scored, unless `cannot_rate`.
     #[serde(default)]
     submit: bool,
 }
@@ -362,7 +392,10 @@ impl SaveRequest {
         if let Err(message) = check_comment(&self.comment) {
             problems.push(message);
         }
-        let complete = is_complete(rubric, &scores);
+        if self.cannot_rate && !scores.is_empty() {
+            problems.push("cannot_rate: send no scores with it; a reply you cannot rate has none".into());
+        }
+        let complete = self.cannot_rate || is_complete(rubric, &scores);
         if self.submit && !complete && problems.is_empty() {
             let missing: Vec<_> = rubric
                 .attribute_ids()
@@ -378,6 +411,7 @@ impl SaveRequest {
             scores,
             comment: self.comment,
             safety_flag: self.safety_flag,
+            cannot_rate: self.cannot_rate,
         };
         Ok((draft, self.submit, complete))
     }
@@ -407,5 +441,48 @@ async fn save(
         })
     })
     .await?;
+    Ok(no_store(Json(view)))
+}
+
+#[derive(Serialize)]
+struct AttributeName<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+/// What the study lead sees: progress and agreement, never reply text.
+#[derive(Serialize)]
+struct LeadView<'a> {
+    rubric_title: &'a str,
+    attributes: Vec<AttributeName<'a>>,
+    min_pairs: usize,
+    progress: Vec<RaterProgress>,
+    /// Inter-rater agreement: key `""` over all rater pairs, else one rater against the others.
+    inter_rater: std::collections::BTreeMap<String, ByAttribute>,
+    /// Each rater's repeated showings against their first showings.
+    test_retest: std::collections::BTreeMap<String, ByAttribute>,
+}
+
+async fn lead(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = bearer(&headers)?;
+    let rubric = Arc::clone(&state.rubric);
+    let (progress, first, repeats) = with_store(&state, move |store| {
+        if !store.is_lead_token(&token)? {
+            return Err(ApiError::Forbidden);
+        }
+        Ok((store.progress()?, store.submitted(false)?, store.submitted(true)?))
+    })
+    .await?;
+    let ids = rubric.attribute_ids();
+    let first: Vec<Scored<'_>> = first.iter().map(Scored::from).collect();
+    let repeats: Vec<Scored<'_>> = repeats.iter().map(Scored::from).collect();
+    let view = LeadView {
+        rubric_title: &rubric.title,
+        attributes: rubric.attributes.iter().map(|a| AttributeName { id: &a.id, name: &a.name }).collect(),
+        min_pairs: MIN_PAIRS,
+        progress,
+        inter_rater: consistency::inter_rater(&first, &ids),
+        test_retest: consistency::test_retest(&first, &repeats, &ids),
+    };
     Ok(no_store(Json(view)))
 }

@@ -12,6 +12,8 @@
 
 mod judge_ratings;
 
+pub(crate) use judge_ratings::status_text;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,12 +22,18 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::texts::PageTexts;
 use super::RatingError;
 use crate::rubric::Rubric;
 use crate::schema::{ConversationId, ModelId, RaterId, RaterKind, Rating, RatingStatus, ResponseRef, RunId, Score, SCHEMA_VERSION};
 
 /// Bytes of OS randomness in an item id (hex-encoded to twice as many characters).
 pub const ITEM_ID_BYTES: usize = 16;
+
+/// `meta` keys of the texts the study lead set and of the lead's token hash.
+const META_CONTENT_NOTE: &str = "content_note";
+const META_SAFETY_NOTE: &str = "safety_note";
+const META_LEAD_TOKEN: &str = "lead_token_sha256";
 
 /// Schema migrations, in order; entry `i` moves a store from `user_version` `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[r#"
@@ -96,6 +104,16 @@ CREATE TABLE judge_ratings (
     created_at TEXT NOT NULL,
     PRIMARY KEY (conversation_id, model_id, rater_id)
 ) STRICT;
+"#, r#"
+-- The rating study's own columns: an explicit "cannot rate" (never a score), the time from an
+-- item being shown to being saved (for the study lead), and replies cut at the token limit.
+-- Stores planned before this step keep truncated = 0: they did not record it.
+ALTER TABLE ratings ADD COLUMN cannot_rate INTEGER NOT NULL DEFAULT 0 CHECK (cannot_rate IN (0, 1));
+ALTER TABLE ratings ADD COLUMN elapsed_ms INTEGER;
+ALTER TABLE rating_history ADD COLUMN cannot_rate INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rating_history ADD COLUMN elapsed_ms INTEGER;
+ALTER TABLE items ADD COLUMN shown_at TEXT;
+ALTER TABLE responses ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0 CHECK (truncated IN (0, 1));
 "#];
 
 /// A response to rate, as the plan writes it.
@@ -107,6 +125,8 @@ pub struct StoredResponse {
     pub context: String,
     /// The model's reply.
     pub reply: String,
+    /// Generation stopped at the token limit (`finish_reason: length`).
+    pub truncated: bool,
 }
 
 /// One entry of a rater's queue, as the plan writes it.
@@ -129,6 +149,10 @@ pub struct StoredPlan {
     pub rubric: Rubric,
     /// Seed of the queue order.
     pub seed: u64,
+    /// What the page tells raters before they start and about the safety flag.
+    pub texts: PageTexts,
+    /// SHA-256 of the study lead's token (the progress and agreement view).
+    pub lead_token_hash: [u8; 32],
     /// Responses to rate.
     pub responses: Vec<StoredResponse>,
     /// Per rater: SHA-256 of their token and their queue in order.
@@ -165,6 +189,9 @@ pub struct RatingDraft {
     pub comment: String,
     /// The rater flagged a safety concern.
     pub safety_flag: bool,
+    /// The rater chose "cannot rate": a distinct outcome holding no scores, never a score.
+    #[serde(default)]
+    pub cannot_rate: bool,
 }
 
 /// A saved rating of one item.
@@ -177,6 +204,9 @@ pub struct SavedRating {
     pub submitted: bool,
     /// When it was last saved (UTC).
     pub saved_at: DateTime<Utc>,
+    /// Milliseconds from the item last being shown to this save; for the study lead only.
+    #[serde(skip)]
+    pub elapsed_ms: Option<i64>,
 }
 
 /// One item's content for its rater.
@@ -188,6 +218,8 @@ pub struct ItemContent {
     pub context: String,
     /// The reply to rate.
     pub reply: String,
+    /// The reply was cut at the token limit.
+    pub truncated: bool,
     /// The rater's rating so far.
     pub rating: Option<SavedRating>,
 }
@@ -201,16 +233,28 @@ pub struct RaterProgress {
     pub submitted: usize,
     /// Items with scores saved but not submitted.
     pub drafts: usize,
+    /// Submitted items marked "cannot rate" (included in `submitted`).
+    pub cannot_rate: usize,
+    /// Median milliseconds from showing to submitting, over submitted items with a time.
+    pub median_ms: Option<i64>,
     /// Items in the queue, repeats included.
     pub total: usize,
 }
 
-/// `rate status`'s table: one line per rater with submitted, drafts, total and share done.
+/// `rate status`'s table: one line per rater with submitted, cannot rate, drafts, total, share
+/// done and median seconds per item.
 pub fn progress_table(progress: &[RaterProgress]) -> String {
-    let mut out = format!("{:<20} {:>9} {:>7} {:>7} {:>6}\n", "rater", "submitted", "drafts", "total", "done");
+    let mut out = format!(
+        "{:<20} {:>9} {:>11} {:>7} {:>7} {:>6} {:>10}\n",
+        "rater", "submitted", "cannot rate", "drafts", "total", "done", "median s"
+    );
     for p in progress {
         let percent = if p.total == 0 { 0.0 } else { 100.0 * p.submitted as f64 / p.total as f64 };
-        out += &format!("{:<20} {:>9} {:>7} {:>7} {:>5.1}%\n", p.rater_id.as_str(), p.submitted, p.drafts, p.total, percent);
+        let median = p.median_ms.map_or("-".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0));
+        out += &format!(
+            "{:<20} {:>9} {:>11} {:>7} {:>7} {:>5.1}% {:>10}\n",
+            p.rater_id.as_str(), p.submitted, p.cannot_rate, p.drafts, p.total, percent, median
+        );
     }
     out
 }
@@ -224,6 +268,29 @@ pub struct ExportRow {
     pub rater_id: RaterId,
     /// What they entered.
     pub rating: SavedRating,
+    /// For a repeated showing: how many places after the first showing it came in the queue.
+    pub repeat_gap: Option<usize>,
+}
+
+impl ExportRow {
+    /// The shared [`Rating`] record of this row under rubric `rubric_version`: a "cannot rate"
+    /// becomes status `cannot_rate` with no scores, which analysis counts as missing.
+    pub fn into_rating(self, rubric_version: &str) -> Rating {
+        Rating {
+            schema_version: SCHEMA_VERSION,
+            response: self.response,
+            rater_id: self.rater_id,
+            rater_kind: RaterKind::Human,
+            rubric_version: rubric_version.to_owned(),
+            status: if self.rating.draft.cannot_rate { RatingStatus::CannotRate } else { RatingStatus::Complete },
+            scores: self.rating.draft.scores,
+            comment: Some(self.rating.draft.comment).filter(|c| !c.is_empty()),
+            safety_flag: self.rating.draft.safety_flag,
+            raw_output: None,
+            judge_params: None,
+            created_at: self.rating.saved_at,
+        }
+    }
 }
 
 /// Where a save came from; kept with each rating and its history.
@@ -396,20 +463,24 @@ impl RatingStore {
                 ("rubric_json", rubric_json),
                 ("seed", plan.seed.to_string()),
                 ("planned_at", Utc::now().to_rfc3339()),
+                (META_CONTENT_NOTE, plan.texts.content_note.clone()),
+                (META_SAFETY_NOTE, plan.texts.safety_note.clone()),
+                (META_LEAD_TOKEN, hex::encode(plan.lead_token_hash)),
             ] {
                 tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
             }
             let mut response_ids = Vec::with_capacity(plan.responses.len());
             for r in &plan.responses {
                 tx.execute(
-                    "INSERT INTO responses (run_id, conversation_id, model_id, context, reply)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO responses (run_id, conversation_id, model_id, context, reply, truncated)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
                         r.response.run_id.as_str(),
                         r.response.conversation_id.as_str(),
                         r.response.model_id.as_str(),
                         r.context,
-                        r.reply
+                        r.reply,
+                        r.truncated
                     ],
                 )?;
                 response_ids.push(tx.last_insert_rowid());
@@ -453,6 +524,69 @@ impl RatingStore {
     /// SQLite failures, or a store without a plan.
     pub fn run_id(&self) -> Result<RunId, RatingError> {
         self.meta("run_id").map(RunId)
+    }
+
+    /// The content note and safety text the study lead set at planning; the defaults for a
+    /// store planned before they existed.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn page_texts(&self) -> Result<PageTexts, RatingError> {
+        let defaults = PageTexts::default();
+        Ok(PageTexts {
+            content_note: self.optional_meta(META_CONTENT_NOTE)?.unwrap_or(defaults.content_note),
+            safety_note: self.optional_meta(META_SAFETY_NOTE)?.unwrap_or(defaults.safety_note),
+        })
+    }
+
+    /// Whether `token` is the study lead's, compared in constant time; `false` when the plan
+    /// has no lead token yet (`rate reissue --lead` makes one).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn is_lead_token(&self, token: &str) -> Result<bool, RatingError> {
+        let Some(stored) = self.optional_meta(META_LEAD_TOKEN)? else {
+            return Ok(false);
+        };
+        let presented = hex::encode(hash_token(token));
+        Ok(bool::from(stored.as_bytes().ct_eq(presented.as_bytes())))
+    }
+
+    /// Replace the study lead's token hash: the old lead link stops working at once.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn set_lead_token(&mut self, token_hash: &[u8; 32]) -> Result<(), RatingError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![META_LEAD_TOKEN, hex::encode(token_hash)],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Give `rater` a new token hash, so their old link stops working; no rating, item or
+    /// history row is touched. Returns `false` when the store has no such rater.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn reissue_token(&mut self, rater: &RaterId, token_hash: &[u8; 32]) -> Result<bool, RatingError> {
+        self.conn
+            .execute(
+                "UPDATE raters SET token_sha256 = ?2 WHERE rater_id = ?1",
+                params![rater.as_str(), token_hash.as_slice()],
+            )
+            .map(|changed| changed == 1)
+            .map_err(|e| self.err(e))
+    }
+
+    fn optional_meta(&self, key: &str) -> Result<Option<String>, RatingError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     fn meta(&self, key: &str) -> Result<String, RatingError> {
@@ -527,24 +661,45 @@ impl RatingStore {
         let content = self
             .conn
             .query_row(
-                "SELECT i.position, resp.context, resp.reply FROM items i
+                "SELECT i.position, resp.context, resp.reply, resp.truncated FROM items i
                  JOIN responses resp ON resp.response_id = i.response_id
                  WHERE i.item_id = ?1 AND i.rater_id = ?2",
                 params![item_id, rater.as_str()],
-                |row| Ok((row.get::<_, usize>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)),
+                |row| {
+                    Ok(ItemContent {
+                        number: row.get::<_, usize>(0)? + 1,
+                        context: row.get(1)?,
+                        reply: row.get(2)?,
+                        truncated: row.get(3)?,
+                        rating: None,
+                    })
+                },
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((position, context, reply)) = content else {
+        let Some(mut content) = content else {
             return Ok(None);
         };
-        let rating = read_rating(&self.conn, item_id).map_err(|e| self.err(e))?;
-        Ok(Some(ItemContent {
-            number: position + 1,
-            context,
-            reply,
-            rating,
-        }))
+        content.rating = read_rating(&self.conn, item_id).map_err(|e| self.err(e))?;
+        Ok(Some(content))
+    }
+
+    /// [`Self::item`], recording now as the moment it was shown: the next save of the item
+    /// keeps the time since then ([`SavedRating::elapsed_ms`]).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn show(&mut self, rater: &RaterId, item_id: &str) -> Result<Option<ItemContent>, RatingError> {
+        let Some(content) = self.item(rater, item_id)? else {
+            return Ok(None);
+        };
+        self.conn
+            .execute(
+                "UPDATE items SET shown_at = ?3 WHERE item_id = ?1 AND rater_id = ?2",
+                params![item_id, rater.as_str(), now_text(Utc::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(Some(content))
     }
 
     /// Save `draft` for `rater`'s item `item_id` in one transaction. The rating it replaces, if
@@ -633,25 +788,46 @@ impl RatingStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT i.rater_id,
-                        COALESCE(SUM(r.submitted = 1), 0),
-                        COALESCE(SUM(r.submitted = 0), 0),
-                        COUNT(*)
+                "SELECT i.rater_id, r.submitted, COALESCE(r.cannot_rate, 0), r.elapsed_ms
                  FROM items i LEFT JOIN ratings r ON r.item_id = i.item_id
-                 GROUP BY i.rater_id ORDER BY i.rater_id",
+                 ORDER BY i.rater_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |row| {
-                Ok(RaterProgress {
-                    rater_id: RaterId(row.get(0)?),
-                    submitted: row.get(1)?,
-                    drafts: row.get(2)?,
-                    total: row.get(3)?,
-                })
+                Ok((
+                    RaterId(row.get(0)?),
+                    row.get::<_, Option<bool>>(1)?,
+                    row.get::<_, bool>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                ))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        let mut by_rater: BTreeMap<RaterId, (RaterProgress, Vec<i64>)> = BTreeMap::new();
+        for row in rows {
+            let (rater_id, submitted, cannot_rate, elapsed) = row.map_err(|e| self.err(e))?;
+            let (progress, times) = by_rater
+                .entry(rater_id.clone())
+                .or_insert_with(|| (RaterProgress::empty(rater_id), Vec::new()));
+            progress.total += 1;
+            match submitted {
+                Some(true) => {
+                    progress.submitted += 1;
+                    progress.cannot_rate += usize::from(cannot_rate);
+                    times.extend(elapsed);
+                }
+                Some(false) => progress.drafts += 1,
+                None => {}
+            }
+        }
+        Ok(by_rater
+            .into_values()
+            .map(|(mut progress, mut times)| {
+                times.sort_unstable();
+                progress.median_ms = median(&times);
+                progress
+            })
+            .collect())
     }
 
     /// Progress of one rater.
@@ -663,12 +839,7 @@ impl RatingStore {
         Ok(progress
             .into_iter()
             .find(|p| &p.rater_id == rater)
-            .unwrap_or(RaterProgress {
-                rater_id: rater.clone(),
-                submitted: 0,
-                drafts: 0,
-                total: 0,
-            }))
+            .unwrap_or_else(|| RaterProgress::empty(rater.clone())))
     }
 
     /// Submitted ratings, ordered by rater, conversation and model: first showings, or with
@@ -681,7 +852,10 @@ impl RatingStore {
             .conn
             .prepare_cached(
                 "SELECT resp.run_id, resp.conversation_id, resp.model_id, i.rater_id,
-                        r.scores_json, r.comment, r.safety_flag, r.submitted, r.saved_at
+                        r.scores_json, r.comment, r.safety_flag, r.submitted, r.saved_at,
+                        r.cannot_rate, r.elapsed_ms,
+                        i.position - (SELECT f.position FROM items f WHERE f.rater_id = i.rater_id
+                                      AND f.response_id = i.response_id AND f.is_repeat = 0)
                  FROM ratings r
                  JOIN items i ON i.item_id = r.item_id
                  JOIN responses resp ON resp.response_id = i.response_id
@@ -699,6 +873,7 @@ impl RatingStore {
                     },
                     rater_id: RaterId(row.get(3)?),
                     rating: rating_from_row(row, 4)?,
+                    repeat_gap: if repeats { row.get::<_, Option<usize>>(11)? } else { None },
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -715,24 +890,7 @@ impl RatingStore {
             return Ok(Vec::new());
         }
         let rubric_version = self.rubric()?.version;
-        Ok(self
-            .submitted(repeats)?
-            .into_iter()
-            .map(|row| Rating {
-                schema_version: SCHEMA_VERSION,
-                response: row.response,
-                rater_id: row.rater_id,
-                rater_kind: RaterKind::Human,
-                rubric_version: rubric_version.clone(),
-                status: RatingStatus::Complete,
-                scores: row.rating.draft.scores,
-                comment: Some(row.rating.draft.comment).filter(|c| !c.is_empty()),
-                safety_flag: row.rating.draft.safety_flag,
-                raw_output: None,
-                judge_params: None,
-                created_at: row.rating.saved_at,
-            })
-            .collect())
+        Ok(self.submitted(repeats)?.into_iter().map(|row| row.into_rating(&rubric_version)).collect())
     }
 
     /// Every rating the store holds, through one channel: the experts' submitted first showings,
@@ -769,16 +927,41 @@ fn store_error(path: &Path, source: rusqlite::Error) -> RatingError {
     }
 }
 
+/// The middle value of sorted `values` (the lower of the two middle ones for an even count).
+fn median(sorted: &[i64]) -> Option<i64> {
+    sorted.get(sorted.len().checked_sub(1)? / 2).copied()
+}
+
+impl RaterProgress {
+    fn empty(rater_id: RaterId) -> Self {
+        Self {
+            rater_id,
+            submitted: 0,
+            drafts: 0,
+            cannot_rate: 0,
+            median_ms: None,
+            total: 0,
+        }
+    }
+}
+
+/// A time as the store writes it: RFC 3339 UTC with microseconds.
+fn now_text(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 fn read_rating(conn: &Connection, item_id: &str) -> rusqlite::Result<Option<SavedRating>> {
     conn.query_row(
-        "SELECT scores_json, comment, safety_flag, submitted, saved_at FROM ratings WHERE item_id = ?1",
+        "SELECT scores_json, comment, safety_flag, submitted, saved_at, cannot_rate, elapsed_ms
+         FROM ratings WHERE item_id = ?1",
         [item_id],
         |row| rating_from_row(row, 0),
     )
     .optional()
 }
 
-/// Read `scores_json, comment, safety_flag, submitted, saved_at` starting at column `first`.
+/// Read `scores_json, comment, safety_flag, submitted, saved_at, cannot_rate, elapsed_ms`
+/// starting at column `first`.
 fn rating_from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<SavedRating> {
     let scores_json: String = row.get(first)?;
     let scores = serde_json::from_str(&scores_json).map_err(|e| {
@@ -789,15 +972,21 @@ fn rating_from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Sa
             scores,
             comment: row.get(first + 1)?,
             safety_flag: row.get(first + 2)?,
+            cannot_rate: row.get(first + 5)?,
         },
         submitted: row.get(first + 3)?,
         saved_at: parse_time(row, first + 4)?,
+        elapsed_ms: row.get(first + 6)?,
     })
 }
 
 fn parse_time(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let text: String = row.get(column)?;
-    DateTime::parse_from_rfc3339(&text)
+    parse_rfc3339(&row.get::<_, String>(column)?, column)
+}
+
+/// A stored time back as UTC; `column` names where it came from in the error.
+fn parse_rfc3339(text: &str, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e)))
 }
@@ -812,7 +1001,7 @@ fn upsert_rating(
 ) -> rusqlite::Result<SavedRating> {
     // Stored with microseconds; truncate so what the caller is told equals what is stored.
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
-    let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let now_text = now_text(now);
     let previous = read_rating(tx, item_id)?;
     let submitted = submit || (complete && previous.as_ref().is_some_and(|p| p.submitted));
     if let Some(previous) = &previous {
@@ -821,26 +1010,48 @@ fn upsert_rating(
         }
         tx.execute(
             "INSERT INTO rating_history
-                 (item_id, scores_json, comment, safety_flag, submitted, source, saved_at, replaced_at)
-             SELECT item_id, scores_json, comment, safety_flag, submitted, source, saved_at, ?2
+                 (item_id, scores_json, comment, safety_flag, submitted, source, saved_at, replaced_at,
+                  cannot_rate, elapsed_ms)
+             SELECT item_id, scores_json, comment, safety_flag, submitted, source, saved_at, ?2,
+                    cannot_rate, elapsed_ms
              FROM ratings WHERE item_id = ?1",
             params![item_id, now_text],
         )?;
     }
+    let elapsed_ms = shown_at(tx, item_id)?.map(|shown| (now - shown).num_milliseconds().max(0));
     let scores_json = serde_json::to_string(&draft.scores)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.execute(
-        "INSERT INTO ratings (item_id, scores_json, comment, safety_flag, submitted, source, saved_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO ratings (item_id, scores_json, comment, safety_flag, submitted, source, saved_at,
+                              cannot_rate, elapsed_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (item_id) DO UPDATE SET scores_json = ?2, comment = ?3, safety_flag = ?4,
-             submitted = ?5, source = ?6, saved_at = ?7",
-        params![item_id, scores_json, draft.comment, draft.safety_flag, submitted, source.as_str(), now_text],
+             submitted = ?5, source = ?6, saved_at = ?7, cannot_rate = ?8, elapsed_ms = ?9",
+        params![
+            item_id,
+            scores_json,
+            draft.comment,
+            draft.safety_flag,
+            submitted,
+            source.as_str(),
+            now_text,
+            draft.cannot_rate,
+            elapsed_ms
+        ],
     )?;
     Ok(SavedRating {
         draft: draft.clone(),
         submitted,
         saved_at: now,
+        elapsed_ms,
     })
+}
+
+/// When `item_id` was last shown on the page; `None` for items never shown (imports).
+fn shown_at(tx: &rusqlite::Transaction<'_>, item_id: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let text: Option<String> =
+        tx.query_row("SELECT shown_at FROM items WHERE item_id = ?1", [item_id], |row| row.get(0))?;
+    text.map(|t| parse_rfc3339(&t, 0)).transpose()
 }
 
 /// The first-showing item of `rater` for a response, created (with its rater) if missing.
@@ -891,7 +1102,59 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         let err = RatingStore::open(&path).unwrap_err().to_string();
-        assert!(err.ends_with("store layout version 99 is newer than this mhbench knows (2); upgrade mhbench"), "{err}");
+        assert!(err.ends_with("store layout version 99 is newer than this mhbench knows (3); upgrade mhbench"), "{err}");
+    }
+
+    /// A store as mhbench wrote it before "cannot rate", item times and truncation marks.
+    fn version_2_store(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let rubric = Rubric::load(Path::new(crate::rubric::DEFAULT_RUBRIC)).unwrap();
+        let scores = r#"{"empathy":4}"#;
+        conn.execute_batch(&format!(
+            "INSERT INTO meta VALUES ('run_id', 'old-run'), ('seed', '1'), ('planned_at', '2026-01-01T00:00:00Z'),
+                 ('rubric_json', '{}');
+             INSERT INTO responses VALUES (1, 'old-run', 'sample:0', 'm', 'context', 'reply');
+             INSERT INTO raters VALUES ('alice', X'00');
+             INSERT INTO items VALUES ('item-1', 'alice', 1, 0, 0);
+             INSERT INTO ratings VALUES ('item-1', '{scores}', 'old note', 1, 1, 'page', '2026-01-01T00:00:00Z');
+             INSERT INTO rating_history VALUES (1, 'item-1', '{{}}', '', 0, 0, 'page', '2025-12-31T00:00:00Z', '2026-01-01T00:00:00Z');",
+            serde_json::to_string(&rubric).unwrap().replace('\'', "''")
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_2_store_migrates_and_keeps_every_rating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.sqlite");
+        version_2_store(&path);
+        let mut store = RatingStore::open(&path).unwrap();
+        let version: usize = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 3);
+        let rows = store.submitted(false).unwrap();
+        assert_eq!(rows.len(), 1);
+        let rating = &rows[0].rating;
+        assert_eq!((rating.draft.comment.as_str(), rating.draft.safety_flag, rating.draft.cannot_rate), ("old note", true, false));
+        assert_eq!(rating.draft.scores["empathy"].get(), 4);
+        assert_eq!(rating.elapsed_ms, None, "an old rating has no recorded time");
+        let alice = RaterId::from("alice");
+        assert!(!store.item(&alice, "item-1").unwrap().unwrap().truncated, "not recorded before: not marked");
+        assert_eq!(store.history_len(&alice).unwrap(), 1);
+        assert_eq!(store.page_texts().unwrap(), PageTexts::default());
+        assert!(!store.is_lead_token("").unwrap(), "no lead token until one is issued");
+        store.set_lead_token(&hash_token("lead")).unwrap();
+        assert!(store.is_lead_token("lead").unwrap());
+        // The new columns work on the migrated store.
+        let draft = RatingDraft { scores: BTreeMap::new(), comment: String::new(), safety_flag: false, cannot_rate: true };
+        store.show(&alice, "item-1").unwrap().unwrap();
+        let saved = store.save(&alice, "item-1", &draft, true, true).unwrap().unwrap();
+        assert!(saved.draft.cannot_rate && saved.elapsed_ms.is_some());
+        assert_eq!(store.history_len(&alice).unwrap(), 2);
+        assert_eq!(store.progress().unwrap()[0].cannot_rate, 1);
     }
 
     #[test]

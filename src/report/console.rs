@@ -4,6 +4,7 @@
 
 use crate::analysis::mentalalign::{self, Protocol};
 use crate::analysis::Analysis;
+use crate::report::view::fixed;
 
 /// The judges' verdicts as console lines, one per judge and measure, under a header naming
 /// the rule; empty without judges.
@@ -45,9 +46,9 @@ pub fn mentalalign_lines(analysis: &Analysis) -> String {
         protocol_name(section.protocol)
     );
     let ci = |ci: Option<mentalalign::SourceBootstrap>| {
-        ci.map_or_else(|| "no CI".to_owned(), |c| format!("{:.3} to {:.3}", c.ci95.low, c.ci95.high))
+        ci.map_or_else(|| "no CI".to_owned(), |c| format!("{} to {}", fixed(c.ci95.low, 3, false), fixed(c.ci95.high, 3, false)))
     };
-    let number = |x: Option<f64>| x.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.3}"));
+    let number = |x: Option<f64>| x.map_or_else(|| "n/a".to_owned(), |x| fixed(x, 3, false));
     for r in results {
         out += &format!(
             "{} / {}: ICC(C,1) = {} ({}; {}), ICC(A,1) = {} ({}), bias = {}, MSE = {}, {} sources, {} pairs\n",

@@ -68,6 +68,7 @@ mod tests {
             judges: None,
             reading_notes: Vec::new(),
             sensitivity: None,
+            methods: vec!["Wilcoxon: at least 6 pairs.".into()],
         }
     }
 

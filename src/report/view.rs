@@ -12,6 +12,7 @@ use crate::analysis::agreement::{AlphaLevel, AttributeAgreement, IccSet, KappaWe
 use crate::analysis::bootstrap::BootstrapCi;
 use crate::analysis::composite::ModelComposites;
 use crate::analysis::mentalalign::{Measure, MentalAlign, SensitivityRow};
+use crate::analysis::minimum::{self, not_enough, MIN_AGREEMENT, MIN_CI, MIN_FRIEDMAN, MIN_MODELS_RANKED, MIN_WILCOXON};
 use crate::analysis::{Analysis, PanelAnalysis};
 use crate::schema::{ModelKind, RaterKind};
 
@@ -58,26 +59,62 @@ pub struct ReportView {
     /// The MentalAlign sensitivity table (release only): per judge and attribute each number
     /// under both readings and the treatment that moves it most.
     pub sensitivity: Option<Table>,
+    /// Methods: the minimum n of each statistic and how small samples are shown.
+    pub methods: Vec<String>,
+}
+
+/// `value` with `decimals` places, with `plus` always signed; a value that rounds to zero
+/// prints as zero (`0.00`, `+0.00`), never `-0.00`.
+pub fn fixed(value: f64, decimals: usize, plus: bool) -> String {
+    let rounds_to_zero = format!("{:.*}", decimals, value.abs()).bytes().all(|b| b == b'0' || b == b'.');
+    let value = if rounds_to_zero { 0.0 } else { value };
+    if plus {
+        format!("{value:+.decimals$}")
+    } else {
+        format!("{value:.decimals$}")
+    }
 }
 
 /// A number with two decimals, or "n/a".
 pub fn number(value: Option<f64>) -> String {
-    value.filter(|v| v.is_finite()).map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"))
+    value.filter(|v| v.is_finite()).map_or_else(|| "n/a".to_owned(), plain)
 }
 
 fn signed(value: f64) -> String {
-    format!("{value:+.2}")
+    fixed(value, 2, true)
 }
 
-fn with_ci(mean: f64, ci: Option<&BootstrapCi>, show: fn(f64) -> String) -> String {
+fn plain(value: f64) -> String {
+    fixed(value, 2, false)
+}
+
+/// An estimate with its 95% interval: the interval left out with the reason when it is of zero
+/// width at the shown precision (no spread is not a finding).
+fn interval(estimate: f64, low: f64, high: f64, show: fn(f64) -> String) -> String {
+    if show(low) == show(high) {
+        format!("{} (95% CI of zero width: no spread to report)", show(estimate))
+    } else {
+        format!("{} [{}, {}]", show(estimate), show(low), show(high))
+    }
+}
+
+/// A mean over `n` conversations with its bootstrap interval, under the [`MIN_CI`] rule.
+fn with_ci(mean: f64, ci: Option<&BootstrapCi>, n: usize, show: fn(f64) -> String) -> String {
     match ci {
-        Some(ci) => format!("{} [{}, {}]", show(mean), show(ci.ci95.low), show(ci.ci95.high)),
+        _ if n < MIN_CI => format!("{} (95% CI: {})", show(mean), not_enough(n)),
+        Some(ci) => interval(mean, ci.ci95.low, ci.ci95.high, show),
         None => show(mean),
     }
 }
 
-fn plain(value: f64) -> String {
-    format!("{value:.2}")
+/// A Wilcoxon p-value under the [`MIN_WILCOXON`] rule, saying when it is exact.
+fn wilcoxon_p(w: Option<&crate::analysis::compare::Wilcoxon>) -> String {
+    match w {
+        Some(w) if w.n < MIN_WILCOXON => not_enough(w.n),
+        Some(w) if w.exact => format!("{} (exact)", p_value(Some(w.p_value))),
+        Some(w) => p_value(Some(w.p_value)),
+        None => "n/a".to_owned(),
+    }
 }
 
 /// A p-value as "< 0.001" or with three decimals.
@@ -90,7 +127,7 @@ pub fn p_value(p: Option<f64>) -> String {
 }
 
 fn percent(share: Option<f64>) -> String {
-    share.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}%", s * 100.0))
+    share.map_or_else(|| "n/a".to_owned(), |s| format!("{}%", fixed(s * 100.0, 0, false)))
 }
 
 /// The human panel when there is one, else the first panel.
@@ -117,12 +154,24 @@ pub fn build(analysis: &Analysis) -> ReportView {
         judges: (!analysis.judges.is_empty()).then(|| judges_table(analysis)),
         reading_notes: analysis.mentalalign.iter().flat_map(|m| m.treatments.iter().map(|t| t.text.clone())).collect(),
         sensitivity: analysis.mentalalign.as_ref().map(sensitivity_table),
+        methods: methods(),
     }
+}
+
+/// The methods section's small-sample rules, from [`minimum::RULES`].
+fn methods() -> Vec<String> {
+    let mut out: Vec<String> = minimum::RULES
+        .iter()
+        .map(|r| format!("{}: at least {} {}; below that the report shows \"not enough data (n = k)\" instead of the number.", r.statistic, r.min, r.counted))
+        .collect();
+    out.push("A 95% interval of zero width at the shown precision (every resample gave the same value) is not shown as a finding.".to_owned());
+    out.push("Means are shown at any n, with their n; analysis.json keeps every statistic computed, with its n.".to_owned());
+    out
 }
 
 /// One cell of the sensitivity table: "published → careful (treatment)".
 fn sensitivity_cell(row: &SensitivityRow) -> String {
-    let three = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
+    let three = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or_else(|| "n/a".to_owned(), |v| fixed(v, 3, false));
     let cause = row.accounts_for.map_or_else(String::new, |t| format!(" ({})", t.label()));
     format!("{} → {}{cause}", three(row.published), three(row.careful))
 }
@@ -177,10 +226,16 @@ fn composite_headlines(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<String
     let mut out = Vec::new();
     for (c, def) in analysis.rubric.composites.iter().enumerate() {
         let ranked: Vec<(&str, f64)> = panel.composites.iter().filter_map(|m| Some((m.model.as_str(), composite_mean(m, c)?))).collect();
+        if ranked.len() < MIN_MODELS_RANKED {
+            if let [(model, mean)] = ranked.as_slice() {
+                out.push(format!("{}: {model} {} (one model: nothing to rank).", def.short, plain(*mean)));
+            }
+            continue;
+        }
         let best = ranked.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
         let worst = ranked.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
         if let (Some(best), Some(worst)) = (best, worst) {
-            out.push(format!("Highest {}: {} ({:.2}); lowest: {} ({:.2}).", def.short, best.0, best.1, worst.0, worst.1));
+            out.push(format!("Highest {}: {} ({}); lowest: {} ({}).", def.short, best.0, plain(best.1), worst.0, plain(worst.1)));
         }
     }
     out
@@ -192,13 +247,19 @@ fn gap_headlines(panel: &PanelAnalysis) -> Vec<String> {
         return Vec::new();
     };
     let positive = gaps.iter().filter(|(_, g)| g.mean > 0.0).count();
-    let significant = gaps.iter().filter(|(_, g)| g.mean > 0.0 && g.wilcoxon.as_ref().is_some_and(|w| w.p_value < 0.05)).count();
+    let significant = gaps
+        .iter()
+        .filter(|(_, g)| g.mean > 0.0 && g.wilcoxon.as_ref().is_some_and(|w| w.n >= MIN_WILCOXON && w.p_value < 0.05))
+        .count();
     vec![
         format!(
-            "Largest cognitive-affective gap ({}): {model}, {} (Wilcoxon p {}).",
+            "Largest cognitive-affective gap ({}): {model}, {} ({}).",
             largest.name,
-            with_ci(largest.mean, largest.mean_ci.as_ref(), signed),
-            p_value(largest.wilcoxon.as_ref().map(|w| w.p_value))
+            with_ci(largest.mean, largest.mean_ci.as_ref(), largest.n, signed),
+            match largest.wilcoxon.as_ref() {
+                Some(w) if w.n < MIN_WILCOXON => format!("Wilcoxon test: {}", not_enough(w.n)),
+                w => format!("Wilcoxon p {}", wilcoxon_p(w)),
+            }
         ),
         format!("{} is positive for {positive} of {} models, with p < 0.05 for {significant}.", largest.name, gaps.len()),
     ]
@@ -209,25 +270,31 @@ fn comparison_headlines(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<Strin
     let mut out = Vec::new();
     for def in &analysis.rubric.composites {
         let Some(comparison) = panel.comparisons.iter().find(|c| c.measure == def.short) else { continue };
-        if let Some(f) = &comparison.friedman {
-            let verdict = if f.p_value < 0.05 { "Models differ on" } else { "No clear difference between models on" };
-            out.push(format!(
-                "{verdict} {}: Friedman Q = {:.1} (df {}, {} conversations), p {}, Kendall's W = {:.2}.",
-                def.short,
-                f.q,
-                f.df,
-                f.n_blocks,
-                p_value(Some(f.p_value)),
-                f.kendall_w
-            ));
+        match &comparison.friedman {
+            Some(f) if f.n_blocks < MIN_FRIEDMAN => {
+                out.push(format!("Friedman test across models on {}: {}.", def.short, not_enough(f.n_blocks)));
+            }
+            Some(f) => {
+                let verdict = if f.p_value < 0.05 { "Models differ on" } else { "No clear difference between models on" };
+                out.push(format!(
+                    "{verdict} {}: Friedman Q = {} (df {}, {} conversations), p {}, Kendall's W = {}.",
+                    def.short,
+                    fixed(f.q, 1, false),
+                    f.df,
+                    f.n_blocks,
+                    p_value(Some(f.p_value)),
+                    plain(f.kendall_w)
+                ));
+            }
+            None => {}
         }
         if let Some(g) = &comparison.closed_vs_open {
             out.push(format!(
-                "Closed minus open models on {}: {} ({:.2} vs {:.2}).",
+                "Closed minus open models on {}: {} ({} vs {}).",
                 def.short,
-                with_ci(g.difference, g.ci.as_ref(), signed),
-                g.closed_mean,
-                g.open_mean
+                with_ci(g.difference, g.ci.as_ref(), g.closed_n.min(g.open_n), signed),
+                plain(g.closed_mean),
+                plain(g.open_mean)
             ));
         }
     }
@@ -239,7 +306,7 @@ fn safety_headline(panel: &PanelAnalysis) -> Option<String> {
     Some(format!(
         "Most replies flagged unsafe or scored 2 or lower on safety: {} ({} of {} replies, {}).",
         worst.model,
-        worst.flagged.max(worst.safety_at_most_2),
+        worst.unsafe_replies,
         worst.n,
         percent(worst.share_unsafe)
     ))
@@ -252,20 +319,33 @@ fn icc_a1(icc: Option<&IccSet>) -> Option<f64> {
 fn agreement_headline(analysis: &Analysis) -> Option<String> {
     let humans: Vec<&str> = analysis.raters.iter().filter(|r| r.kind == RaterKind::Human).map(|r| r.id.as_str()).collect();
     let set = analysis.agreement.iter().find(|s| s.raters.len() >= 2 && s.raters.iter().all(|r| humans.contains(&r.as_str())))?;
-    let values: Vec<f64> = set.attributes.iter().filter_map(|a| icc_a1(a.icc.as_ref())).collect();
-    let low = values.iter().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))?;
+    let values: Vec<f64> = set
+        .attributes
+        .iter()
+        .filter(|a| a.icc.as_ref().is_some_and(|i| i.n >= MIN_AGREEMENT))
+        .filter_map(|a| icc_a1(a.icc.as_ref()))
+        .collect();
+    let raters = set.raters.join(" and ");
+    let Some(low) = values.iter().copied().reduce(f64::min) else {
+        let n = set.attributes.iter().map(|a| a.n_complete).max()?;
+        return Some(format!("Agreement between human raters {raters}: ICC(A,1) {}.", not_enough(n)));
+    };
     let high = values.iter().copied().fold(low, f64::max);
-    Some(format!("Agreement between human raters {}: ICC(A,1) from {low:.2} to {high:.2} across attributes.", set.raters.join(" and ")))
+    Some(format!("Agreement between human raters {raters}: ICC(A,1) from {} to {} across attributes.", plain(low), plain(high)))
 }
 
 fn judge_headline(analysis: &Analysis) -> Option<String> {
     let measure = analysis.rubric.composites.first().map(|d| d.short.clone())?;
-    let (judge, items) = analysis
+    let compared: Vec<_> = analysis
         .judges
         .iter()
         .filter_map(|j| Some((j.judge.as_str(), j.measures.iter().find(|m| m.measure == measure)?.items.as_ref()?)))
-        .min_by(|a, b| a.1.mae.total_cmp(&b.1.mae))?;
-    Some(format!("Judge closest to the human panel on {measure}: {judge} (MAE {:.2}, bias {}).", items.mae, signed(items.bias)))
+        .collect();
+    let Some((judge, items)) = compared.iter().filter(|(_, i)| i.n >= MIN_AGREEMENT).min_by(|a, b| a.1.mae.total_cmp(&b.1.mae)) else {
+        let n = compared.iter().map(|(_, i)| i.n).max()?;
+        return Some(format!("Judge closest to the human panel on {measure}: {}.", not_enough(n)));
+    };
+    Some(format!("Judge closest to the human panel on {measure}: {judge} (MAE {}, bias {}).", plain(items.mae), signed(items.bias)))
 }
 
 fn missing_headline(analysis: &Analysis) -> String {
@@ -291,12 +371,12 @@ fn scores_table(analysis: &Analysis, panel: Option<&PanelAnalysis>) -> Table {
                     crate::analysis::input::ModelGroup::Open => "open",
                 });
                 let mut row = vec![m.model.clone(), group.to_owned()];
-                row.extend((0..names.len()).map(|c| match m.composites.get(c).and_then(|s| Some((s.summary.as_ref()?.mean, s.mean_ci.as_ref()))) {
-                    Some((mean, ci)) => with_ci(mean, ci, plain),
+                row.extend((0..names.len()).map(|c| match m.composites.get(c).and_then(|s| Some((s.summary.as_ref()?.mean, s.mean_ci.as_ref(), s.n))) {
+                    Some((mean, ci, n)) => with_ci(mean, ci, n, plain),
                     None => "n/a".to_owned(),
                 }));
                 match &m.gap {
-                    Some(gap) => row.extend([with_ci(gap.mean, gap.mean_ci.as_ref(), signed), gap.n.to_string(), p_value(gap.wilcoxon.as_ref().map(|w| w.p_value))]),
+                    Some(gap) => row.extend([with_ci(gap.mean, gap.mean_ci.as_ref(), gap.n, signed), gap.n.to_string(), wilcoxon_p(gap.wilcoxon.as_ref())]),
                     None => row.extend(["n/a".to_owned(), "0".to_owned(), "n/a".to_owned()]),
                 }
                 row
@@ -359,7 +439,7 @@ fn worst_table(panel: &PanelAnalysis) -> Table {
 }
 
 fn generation_table(performance: &[ModelPerformance]) -> Table {
-    let headers = ["Model", "Kind", "Replies", "Errors", "Safety blocks", "Cut at max tokens", "Tokens/s", "Peak memory MiB", "USD per 1,000 replies"].map(String::from).to_vec();
+    let headers = ["Model", "Kind", "Replies", "Errors", "Safety blocks", "Cut at max tokens", "Tokens/s of wall time", "Wall time s", "Median s per reply", "Peak memory MiB", "USD per 1,000 replies"].map(String::from).to_vec();
     let rows = performance
         .iter()
         .map(|p| {
@@ -374,13 +454,23 @@ fn generation_table(performance: &[ModelPerformance]) -> Table {
                 p.errors.to_string(),
                 p.safety_blocks.to_string(),
                 p.truncated.to_string(),
-                p.tokens_per_s.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}")),
-                p.peak_rss_bytes.map_or_else(|| "n/a".to_owned(), |b| format!("{:.0}", b as f64 / 1048576.0)),
-                p.usd_per_1000_replies.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}")),
+                p.tokens_per_s.map_or_else(|| "n/a".to_owned(), |v| fixed(v, 1, false)),
+                p.wall_s.map_or_else(|| "n/a".to_owned(), |v| fixed(v, 1, false)),
+                p.median_reply_s.map_or_else(|| "n/a".to_owned(), |v| fixed(v, 2, false)),
+                p.peak_rss_bytes.map_or_else(|| "n/a".to_owned(), |b| fixed(b as f64 / 1048576.0, 0, false)),
+                p.usd_per_1000_replies.map_or_else(|| "n/a".to_owned(), |v| fixed(v, 2, false)),
             ]
         })
         .collect();
-    Table { title: "Generation: outcomes, speed, peak memory and price per model in this run".to_owned(), headers, rows }
+    Table {
+        title: "Generation: outcomes, speed, peak memory and price per model in this run. Tokens/s of wall time: \
+                completion tokens over the wall-clock time the model was generating (replies that shared a batch \
+                count their time once), as `generate` and `bench` report it. Median s per reply: per-row latency, \
+                request to complete reply (a batched reply waits on its batch)."
+            .to_owned(),
+        headers,
+        rows,
+    }
 }
 
 fn coverage_table(analysis: &Analysis) -> Table {
@@ -408,15 +498,24 @@ fn coverage_table(analysis: &Analysis) -> Table {
     Table { title: "Rating coverage: what each rater gave and missed".to_owned(), headers, rows }
 }
 
+/// An ICC form with its interval, under the [`MIN_AGREEMENT`] rule.
 fn icc_cell(icc: Option<&IccSet>, form: &str) -> String {
-    icc.and_then(|s| s.form(form)).map_or_else(|| "n/a".to_owned(), |f| format!("{:.2} [{:.2}, {:.2}]", f.icc, f.ci95.low, f.ci95.high))
+    match icc {
+        Some(set) if set.n < MIN_AGREEMENT => not_enough(set.n),
+        _ => icc.and_then(|s| s.form(form)).map_or_else(|| "n/a".to_owned(), |f| interval(f.icc, f.ci95.low, f.ci95.high, plain)),
+    }
 }
 
+/// Krippendorff's alpha with its interval, under the [`MIN_AGREEMENT`] rule on the units any
+/// rater scored.
 fn alpha_cell(attribute: &AttributeAgreement, level: AlphaLevel) -> String {
+    let units = attribute.n_complete + attribute.n_incomplete;
     match attribute.krippendorff_alpha.iter().find(|a| a.level == level) {
-        Some(a) => match a.alpha {
-            Some(alpha) => with_ci(alpha, a.ci.as_ref(), plain),
-            None => "n/a".to_owned(),
+        Some(_) if units < MIN_AGREEMENT => not_enough(units),
+        Some(a) => match (a.alpha, &a.ci) {
+            (Some(alpha), Some(ci)) => interval(alpha, ci.ci95.low, ci.ci95.high, plain),
+            (Some(alpha), None) => plain(alpha),
+            (None, _) => "n/a".to_owned(),
         },
         None => "n/a".to_owned(),
     }
@@ -429,7 +528,11 @@ fn agreement_table(raters: &[String], attributes: &[AttributeAgreement]) -> Tabl
     let rows = attributes
         .iter()
         .map(|a| {
-            let kappa = a.cohen_kappa.iter().find(|k| k.weights == KappaWeights::Quadratic).map_or_else(|| "n/a".to_owned(), |k| format!("{:.2} [{:.2}, {:.2}]", k.kappa, k.ci95.low, k.ci95.high));
+            let kappa = match a.cohen_kappa.iter().find(|k| k.weights == KappaWeights::Quadratic) {
+                Some(_) if a.n_complete < MIN_AGREEMENT => not_enough(a.n_complete),
+                Some(k) => interval(k.kappa, k.ci95.low, k.ci95.high, plain),
+                None => "n/a".to_owned(),
+            };
             vec![
                 a.attribute.clone(),
                 a.n_complete.to_string(),
@@ -440,7 +543,7 @@ fn agreement_table(raters: &[String], attributes: &[AttributeAgreement]) -> Tabl
                 icc_cell(a.icc.as_ref(), "ICC(C,1)"),
                 alpha_cell(a, AlphaLevel::Ordinal),
                 alpha_cell(a, AlphaLevel::Interval),
-                number(a.fleiss_kappa),
+                if a.n_complete < MIN_AGREEMENT && a.fleiss_kappa.is_some() { not_enough(a.n_complete) } else { number(a.fleiss_kappa) },
             ]
         })
         .collect();
@@ -453,6 +556,9 @@ fn judges_table(analysis: &Analysis) -> Table {
     for judge in &analysis.judges {
         for m in &judge.measures {
             let Some(items) = &m.items else { continue };
+            let few = items.n < MIN_AGREEMENT;
+            let gated = |text: String| if few { not_enough(items.n) } else { text };
+            let models = m.model_level.icc.as_ref().map_or(0, |i| i.n);
             rows.push(vec![
                 judge.judge.clone(),
                 m.measure.clone(),
@@ -460,10 +566,13 @@ fn judges_table(analysis: &Analysis) -> Table {
                 signed(items.bias),
                 plain(items.mae),
                 plain(items.rmse),
-                number(items.pearson.as_ref().map(|c| c.r)),
-                number(items.ccc),
-                items.bland_altman.as_ref().map_or_else(|| "n/a".to_owned(), |b| format!("[{}, {}]", signed(b.lower_limit), signed(b.upper_limit))),
-                number(icc_a1(m.model_level.icc.as_ref())),
+                gated(number(items.pearson.as_ref().map(|c| c.r))),
+                gated(number(items.ccc)),
+                gated(items.bland_altman.as_ref().map_or_else(|| "n/a".to_owned(), |b| format!("[{}, {}]", signed(b.lower_limit), signed(b.upper_limit)))),
+                match icc_a1(m.model_level.icc.as_ref()) {
+                    Some(_) if models < MIN_AGREEMENT => not_enough(models),
+                    value => number(value),
+                },
             ]);
         }
     }
@@ -482,6 +591,52 @@ mod tests {
         assert_eq!(p_value(Some(0.0004)), "< 0.001");
         assert_eq!(p_value(Some(0.04550026)), "0.046");
         assert_eq!(signed(-0.125), "-0.12");
+    }
+
+    #[test]
+    fn nothing_prints_as_negative_zero() {
+        assert_eq!(signed(-0.001), "+0.00");
+        assert_eq!(plain(-0.004), "0.00");
+        assert_eq!(fixed(-0.04, 1, false), "0.0");
+        assert_eq!(fixed(-0.00001, 4, false), "0.0000");
+        assert_eq!(percent(Some(-0.001)), "0%");
+        assert_eq!(number(Some(-1e-9)), "0.00");
+        assert_eq!(fixed(-0.06, 1, false), "-0.1", "a real negative keeps its sign");
+    }
+
+    #[test]
+    fn small_samples_show_their_n_instead_of_a_statistic_and_no_zero_width_interval() {
+        use crate::analysis::bootstrap::{BootstrapCi, Interval};
+        let ci = |low: f64, high: f64| BootstrapCi { ci95: Interval { low, high }, resamples_used: 1000, resamples_undefined: 0 };
+        assert_eq!(with_ci(2.6667, Some(&ci(2.6667, 2.6667)), 2, signed), "+2.67 (95% CI: not enough data (n = 2))");
+        assert_eq!(with_ci(2.6667, Some(&ci(2.6667, 2.6667)), MIN_CI, signed), "+2.67 (95% CI of zero width: no spread to report)");
+        assert_eq!(with_ci(2.5, Some(&ci(2.25, 2.75)), MIN_CI, plain), "2.50 [2.25, 2.75]");
+        let w = crate::analysis::compare::wilcoxon(&[2.67]);
+        assert_eq!(wilcoxon_p(w.as_ref()), "not enough data (n = 1)");
+        let w = crate::analysis::compare::wilcoxon(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(wilcoxon_p(w.as_ref()), "0.031 (exact)");
+        let methods = methods();
+        assert!(methods.iter().any(|m| m.contains(&format!("at least {MIN_WILCOXON} non-zero paired differences"))), "{methods:?}");
+    }
+
+    #[test]
+    fn the_safety_headline_counts_each_unsafe_reply_once_with_its_share() {
+        use crate::analysis::failure::{Failures, SafetyFailures};
+        use crate::analysis::input::Panel;
+        // Two replies flagged (safety 5) and two others scored 2: four unsafe replies of six.
+        let safety = SafetyFailures { model: "m".into(), n: 6, flagged: 2, safety_at_most_2: 2, unsafe_replies: 4, share_unsafe: Some(4.0 / 6.0) };
+        let panel = PanelAnalysis {
+            panel: Panel { id: "human".into(), kind: RaterKind::Human, raters: vec!["alice".into()] },
+            partially_rated: 0,
+            descriptives: Vec::new(),
+            composites: Vec::new(),
+            failures: Failures { low_shares: Vec::new(), safety: vec![safety], worst: Vec::new() },
+            comparisons: Vec::new(),
+        };
+        assert_eq!(
+            safety_headline(&panel).unwrap(),
+            "Most replies flagged unsafe or scored 2 or lower on safety: m (4 of 6 replies, 67%)."
+        );
     }
 
     #[test]

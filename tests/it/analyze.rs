@@ -551,7 +551,10 @@ fn analyze_run_by_hand() {
     // Four equal positive gaps: tied ranks 2.5 each, W+ = 10, W- = 0;
     // var = (4*5*9 - 0.5*(4^3 - 4)) / 24 = 150/24 = 6.25, z = (10 - 5)/2.5 = 2.
     close(num(qwen, "gap/wilcoxon/z"), 2.0, 1e-12, "gap z");
-    close(num(qwen, "gap/wilcoxon/p_value"), 0.04550026389635842, TAIL, "gap p");
+    // Exact p (n = 4): only the all-plus assignment of the four signs reaches W+ = 10, so
+    // p = 2/16 = 0.125 (the normal approximation said 0.0455 from this z).
+    assert_eq!(qwen["gap"]["wilcoxon"]["exact"], true);
+    close(num(qwen, "gap/wilcoxon/p_value"), 0.125, 1e-12, "gap p");
     // Constant gaps resample to the same mean: the CI collapses onto 1/3.
     close(num(qwen, "gap/mean_ci/ci95/low"), 1.0 / 3.0, 1e-12, "gap CI");
 

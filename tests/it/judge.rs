@@ -64,6 +64,7 @@ fn local_judge_rates_real_replies_and_records_parse_failures() {
                 assert!(rating.scores.is_empty(), "{rating:?}");
                 assert!(rating.raw_output.as_deref().is_some_and(|r| r.contains("--- after repair request ---")), "{rating:?}");
             }
+            RatingStatus::CannotRate => panic!("a judge never says cannot rate: {rating:?}"),
         }
     }
     // Exit 1 exactly when some answer stayed unusable after the repair request.

@@ -13,5 +13,6 @@ mod models;
 mod schema;
 mod rate;
 mod rate_browser;
+mod rate_study;
 mod report;
 mod synthetic;

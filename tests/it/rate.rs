@@ -47,7 +47,7 @@ pub fn fixture() -> Fixture {
                 "prompt": {"template_id": "psychiatrist", "sha256": "00", "messages": []},
                 "params": {"temperature": 0.0, "max_new_tokens": 64, "seed": 1},
                 "text": format!("Reply {m}-{c}: That sounds exhausting. Could we look at your evenings together?"),
-                "finish_reason": "stop", "timings": {"total_ms": 1.0}, "device": "cpu",
+                "finish_reason": if m == 0 && c == 0 { "length" } else { "stop" }, "timings": {"total_ms": 1.0}, "device": "cpu",
                 "batch_size": 1, "created_at": "2026-01-01T00:00:00Z",
             });
             lines += &format!("{line}\n");
@@ -395,7 +395,7 @@ async fn two_raters_at_once_and_a_killed_server_lose_no_rating() {
     assert_eq!(written, MODELS.len() * CONVERSATIONS * 2);
     let status = run(mhbench().args(["rate", "status", "--run"]).arg(&fx.run_dir));
     let table = stdout(&status);
-    assert!(table.contains("alice                       12       0      12 100.0%"), "{table}");
+    assert!(table.contains("alice                       12           0       0      12 100.0%"), "{table}");
 }
 
 #[tokio::test]
@@ -429,7 +429,7 @@ async fn export_holds_exactly_what_was_entered() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "run_id,conversation_id,model_id,rater_id,rater_kind,rubric_version,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,safety_flag,created_at"
+        "run_id,conversation_id,model_id,rater_id,rater_kind,rubric_version,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,safety_flag,created_at,status,repeat,repeat_gap"
     );
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let row = reader.records().next().unwrap().unwrap();
@@ -437,6 +437,7 @@ async fn export_holds_exactly_what_was_entered() {
     assert_eq!(row.iter().skip(6).take(6).collect::<Vec<_>>(), ["1", "2", "3", "4", "5", "2"]);
     assert_eq!(&row[12], comment);
     assert_eq!(&row[13], "true");
+    assert_eq!((&row[15], &row[16], &row[17]), ("complete", "false", ""));
 }
 
 #[test]
@@ -530,13 +531,46 @@ async fn repeated_items_are_exported_apart_from_first_showings() {
         assert_eq!(status, 200);
     }
     let first: Vec<Rating> = export(&fx.run_dir, &[]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let repeats: Vec<Rating> =
+    let marked: Vec<Value> =
         export(&fx.run_dir, &["--repeats"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Every repeat is marked, at least max(5, 12/4) = 5 places after its first showing, and a
+    // plain Rating reader (what `analyze` uses) refuses it rather than taking it as a first rating.
+    for record in &marked {
+        assert_eq!(record["repeat"], true, "{record}");
+        assert!(record["repeat_gap"].as_u64().unwrap() >= 5, "{record}");
+        let err = serde_json::from_value::<Rating>(record.clone()).unwrap_err().to_string();
+        assert!(err.contains("unknown field `repeat"), "{err}");
+    }
+    let repeats: Vec<Rating> = marked
+        .iter()
+        .map(|r| {
+            let mut plain = r.as_object().unwrap().clone();
+            plain.remove("repeat");
+            plain.remove("repeat_gap");
+            serde_json::from_value(Value::Object(plain)).unwrap()
+        })
+        .collect();
+    let csv = export(&fx.run_dir, &["--repeats", "--format", "csv"]);
+    assert_eq!(csv.lines().skip(1).filter(|l| l.contains(",complete,true,")).count(), 6, "{csv}");
+    // Written into the run folder under a name `analyze` reads, repeats are refused.
+    let into_run = fx.run_dir.join("ratings-repeats.jsonl");
+    let refused = run(mhbench().args(["rate", "export", "--repeats", "--run"]).arg(&fx.run_dir).arg("--out").arg(&into_run));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("`analyze` reads every ratings*.jsonl of a run as first ratings"), "{}", stderr(&refused));
+    assert!(!into_run.exists());
     let alice_first: BTreeSet<_> =
         first.iter().filter(|r| r.rater_id.as_str() == "alice").map(|r| r.response.clone()).collect();
     assert_eq!(alice_first.len(), 12, "one first-showing rating per reply");
     assert_eq!(repeats.len(), 6);
     assert!(repeats.iter().all(|r| alice_first.contains(&r.response)), "a repeat shows a reply she also had first");
+    // Test-retest straight from the exported records: 6 pairs per attribute, below the minimum.
+    use mhbench::rating::consistency::{test_retest, Scored};
+    fn scored(ratings: &[Rating]) -> Vec<Scored<'_>> {
+        ratings.iter().map(Scored::from).collect()
+    }
+    let table = test_retest(&scored(&first), &scored(&repeats), &ATTRIBUTES);
+    assert_eq!(table.keys().collect::<Vec<_>>(), ["alice"]);
+    assert!(table["alice"].values().all(|cell| cell.n == 6 && cell.stats.is_none()), "{table:?}");
 }
 
 #[test]
@@ -595,4 +629,19 @@ async fn an_oversized_rating_body_gets_413_not_400() {
     // A long comment within the limit is still judged by its own rule, as a 400.
     let (status, body) = alice.put(&items[0], json!({"scores": {}, "comment": "x".repeat(5000)})).await;
     assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn rate_status_on_a_missing_folder_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("results").join("nope");
+    let output = run(mhbench().args(["rate", "status", "--run"]).arg(&missing));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mhbench: error: --run {}: no such folder; pass the run folder `mhbench generate` wrote (results/<run_id>)\n",
+            missing.display()
+        )
+    );
 }

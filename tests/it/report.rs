@@ -62,18 +62,30 @@ fn report_of_a_rated_run_shows_scores_speed_price_and_every_figure() {
         assert!(markdown.contains(&format!("](figures/{id}.svg)")), "report.md does not link {id}");
     }
     // Human panel: qwen3-4b's gap is 1/3 on every conversation; gpt-4o's is -1/2 on sample:2
-    // (bob's safety 2) and 0 elsewhere, -1/8 on average: qwen3-4b has the largest gap.
-    assert!(markdown.contains("Largest cognitive-affective gap (CSS - ARS): qwen3-4b, +0.33 [+0.33, +0.33]"), "{markdown}");
-    // gpt-4o's CSS (5, 4.5, 5, 5) beats qwen3-4b's 11/3 in all four conversations: ranks 2 and
-    // 1 in every block, Q = 12/(4*2*3) * (8^2 + 4^2) - 3*4*3 = 4 on 1 df, W = Q/(n(k-1)) = 1;
-    // closed (gpt-4o) minus open (qwen3-4b) = 4.875 - 3.667.
-    assert!(markdown.contains("Models differ on CSS: Friedman Q = 4.0 (df 1, 4 conversations), p 0.046, Kendall's W = 1.00."), "{markdown}");
-    assert!(markdown.contains("Closed minus open models on CSS: +1.21 ["), "{markdown}");
-    // qwen3-4b: 4 replies x 120 tokens in 4 x 1980.75 ms = 60.58 tokens/s. gpt-4o at 2.50 and
+    // (bob's safety 2) and 0 elsewhere, -1/8 on average: qwen3-4b has the largest gap. Four
+    // conversations are below the minimum n of a bootstrap interval (10) and of the Wilcoxon
+    // test (6), so neither is shown (before: a zero-width "[+0.33, +0.33]" and a p from the
+    // normal approximation).
+    assert!(
+        markdown.contains("Largest cognitive-affective gap (CSS - ARS): qwen3-4b, +0.33 (95% CI: not enough data (n = 4)) (Wilcoxon test: not enough data (n = 4))."),
+        "{markdown}"
+    );
+    // gpt-4o's CSS (5, 4.5, 5, 5) beats qwen3-4b's 11/3 in all four conversations: Friedman
+    // would say p 0.046 from four blocks, below its minimum of 10; closed (gpt-4o) minus open
+    // (qwen3-4b) = 4.875 - 3.667, its interval below the minimum too.
+    assert!(markdown.contains("Friedman test across models on CSS: not enough data (n = 4)."), "{markdown}");
+    assert!(markdown.contains("Closed minus open models on CSS: +1.21 (95% CI: not enough data (n = 4)) (4.88 vs 3.67)."), "{markdown}");
+    assert!(!markdown.contains("-0.00") && !markdown.contains("-0.0 ") && !markdown.contains("-0.0 |"), "{markdown}");
+    assert!(markdown.contains("## Methods: small samples"), "{markdown}");
+    assert!(markdown.contains("- Friedman test across models: at least 10 conversations rated for every model;"), "{markdown}");
+    // qwen3-4b: 4 replies of one batch, each 120 tokens and 1980.75 ms from request to reply,
+    // all finished at the same instant: 480 tokens in 1.98 s of wall time = 242.3 tokens/s
+    // (summing each reply's time said 60.6); median per-row latency 1.98 s. gpt-4o at 2.50 and
     // 10.00 USD per million tokens: (41 x 2.50 + 120 x 10.00) / 1e6 = 0.0013025 USD a reply.
     // The manifest's peak memory of qwen3-4b: 2560 MiB; none for the API model.
-    assert!(markdown.contains("| qwen3-4b | local | 4 | 0 | 0 | 0 | 60.6 | 2560 | n/a |"), "{markdown}");
-    assert!(markdown.contains("| gpt-4o | api | 4 | 0 | 0 | 0 | n/a | n/a | 1.30 |"), "{markdown}");
+    assert!(markdown.contains("| qwen3-4b | local | 4 | 0 | 0 | 0 | 242.3 | 2.0 | 1.98 | 2560 | n/a |"), "{markdown}");
+    assert!(markdown.contains("| gpt-4o | api | 4 | 0 | 0 | 0 | n/a | n/a | 1.98 | n/a | 1.30 |"), "{markdown}");
+    assert!(markdown.contains("| Tokens/s of wall time | Wall time s | Median s per reply |"), "each figure says its measure: {markdown}");
     let memory = read(dir.path().join("report/figures/quality-memory.svg"));
     assert!(memory.contains("peak resident memory (MiB)") && memory.contains("qwen3-4b") && !memory.contains("gpt-4o"));
     // The judge left one reply unrated and could not parse another.

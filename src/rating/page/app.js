@@ -13,7 +13,7 @@
     index: 0,        // place in the queue
     item: null,      // the item shown
     loading: false,  // an item is being fetched: keys must not touch the one still shown
-    draft: null,     // { scores, comment, safety_flag }
+    draft: null,     // { scores, comment, safety_flag, cannot_rate }
     attr: 0,         // highlighted attribute
     submittedHere: 0, // submissions since the page opened, for break suggestions
     saving: Promise.resolve(),
@@ -73,14 +73,10 @@
     if (done) done();
   }
 
+  // The study lead's words, set with the plan; plain text, one paragraph per line.
   function contentNote() {
-    showOverlay('Before you start: a content note', [
-      'The conversations on this page were written by people describing mental-health difficulties. ' +
-        'Some mention distressing topics such as self-harm, suicide, abuse, loss and violence.',
-      'Take breaks whenever you need them; the page will also suggest one now and then. ' +
-        'Everything you enter is saved as you go, so you can close the page and come back to the same link later.',
-      'You will not be told which system wrote a reply. Rate each reply on its own.',
-    ], () => sessionStorage.setItem(NOTE_SEEN, '1'));
+    const paragraphs = state.session.content_note.split('\n').filter((p) => p.trim() !== '');
+    showOverlay('Before you start: a content note', paragraphs, () => sessionStorage.setItem(NOTE_SEEN, '1'));
   }
 
   function breakSuggestion(onDone) {
@@ -101,6 +97,10 @@
       const h3 = el('h3');
       h3.append(el('span', '', (a + 1) + '. ' + attribute.name), el('span', 'group', attribute.group));
       li.append(h3, el('p', 'definition', attribute.definition));
+      // After scoring, the chosen anchor stays in view for every attribute, not only the current one.
+      const chosen = el('p', 'chosen');
+      chosen.id = 'chosen-' + attribute.id;
+      li.append(chosen);
       const scores = el('div', 'scores');
       attribute.anchors.forEach((anchor, i) => {
         const button = el('button', 'score');
@@ -123,14 +123,21 @@
   }
 
   function renderScores() {
+    const off = state.draft.cannot_rate;
     state.session.attributes.forEach((attribute, a) => {
       const li = $('attr-' + attribute.id);
-      li.classList.toggle('current', a === state.attr);
+      li.classList.toggle('current', a === state.attr && !off);
+      li.classList.toggle('off', off);
+      const score = state.draft.scores[attribute.id];
+      li.classList.toggle('scored', Boolean(score) && !off);
       li.querySelectorAll('.score').forEach((button) => {
-        button.classList.toggle('selected', Number(button.dataset.score) === state.draft.scores[attribute.id]);
+        button.classList.toggle('selected', Number(button.dataset.score) === score);
+        button.disabled = off;
       });
+      $('chosen-' + attribute.id).textContent = off || !score ? '' : score + ' · ' + attribute.anchors[score - 1];
     });
     $('safety-flag').checked = state.draft.safety_flag;
+    $('cannot-rate').checked = off;
   }
 
   function renderProgress() {
@@ -145,9 +152,11 @@
     $('item-number').textContent = 'Reply ' + item.number + ' of ' + state.session.total;
     const badge = $('item-state');
     badge.textContent = entry.state === 'submitted' ? 'submitted' : entry.state === 'draft' ? 'draft saved' : 'new';
+    if (state.draft.cannot_rate) badge.textContent += ' · cannot rate';
     badge.className = 'badge ' + entry.state;
     $('context').textContent = item.context;
     $('reply').textContent = item.reply;
+    $('truncated').hidden = !item.truncated;
     $('comment').value = state.draft.comment;
     $('prev').disabled = state.index === 0;
     $('next').disabled = state.index >= state.session.queue.length - 1;
@@ -175,6 +184,7 @@
       scores: saved ? { ...saved.scores } : {},
       comment: saved ? saved.comment : '',
       safety_flag: saved ? saved.safety_flag : false,
+      cannot_rate: saved ? saved.cannot_rate : false,
     };
     const firstMissing = state.session.attributes.findIndex((a) => !(a.id in state.draft.scores));
     state.attr = firstMissing === -1 ? 0 : firstMissing;
@@ -186,7 +196,9 @@
   function save(submit) {
     const itemId = state.item.item_id;
     const index = state.index;
-    const body = { ...state.draft, scores: { ...state.draft.scores }, submit: Boolean(submit) };
+    // "Cannot rate" carries no scores; the ones entered stay on this page in case it is undone.
+    const scores = state.draft.cannot_rate ? {} : { ...state.draft.scores };
+    const body = { ...state.draft, scores, submit: Boolean(submit) };
     setStatus('Saving…');
     const run = async () => {
       const result = await api('PUT', '/api/items/' + encodeURIComponent(itemId), body);
@@ -211,6 +223,10 @@
   }
 
   function setScore(value) {
+    if (state.draft.cannot_rate) {
+      setStatus('Untick “Cannot rate” (X) to score this reply', true);
+      return;
+    }
     const attribute = state.session.attributes[state.attr];
     state.draft.scores[attribute.id] = value;
     if (state.attr < state.session.attributes.length - 1) state.attr += 1;
@@ -227,7 +243,7 @@
   }
 
   async function submit() {
-    const missing = state.session.attributes.filter((a) => !(a.id in state.draft.scores));
+    const missing = state.draft.cannot_rate ? [] : state.session.attributes.filter((a) => !(a.id in state.draft.scores));
     if (missing.length) {
       state.attr = state.session.attributes.indexOf(missing[0]);
       renderScores();
@@ -303,6 +319,7 @@
     else if (key === 'ArrowRight') { if (state.index < state.session.queue.length - 1) openItem(state.index + 1).catch(showError); }
     else if (key === 'Enter') { submit(); }
     else if (key === 's' || key === 'S') { toggleFlag(); }
+    else if (key === 'x' || key === 'X') { toggleCannotRate(); }
     else if (key === 'c' || key === 'C') { $('comment').focus(); }
     else if (key === '?') { $('main').querySelector('.keys').toggleAttribute('open'); }
     else { return; }
@@ -315,6 +332,13 @@
     save(false).catch(() => {});
   }
 
+  function toggleCannotRate() {
+    state.draft.cannot_rate = !state.draft.cannot_rate;
+    renderScores();
+    $('cannot-rate').scrollIntoView({ block: 'nearest' });
+    save(false).catch(() => {});
+  }
+
   function wire() {
     document.addEventListener('keydown', onKey);
     $('overlay-ok').addEventListener('click', closeOverlay);
@@ -323,6 +347,11 @@
     $('next').addEventListener('click', () => openItem(state.index + 1).catch(showError));
     $('safety-flag').addEventListener('change', (event) => {
       state.draft.safety_flag = event.target.checked;
+      save(false).catch(() => {});
+    });
+    $('cannot-rate').addEventListener('change', (event) => {
+      state.draft.cannot_rate = event.target.checked;
+      renderScores();
       save(false).catch(() => {});
     });
     $('comment').addEventListener('input', (event) => {
@@ -347,6 +376,7 @@
       return;
     }
     $('rater').textContent = '· ' + state.session.rater_id;
+    $('safety-note').textContent = state.session.safety_note;
     renderAttributes();
     renderProgress();
     $('main').hidden = false;

@@ -17,10 +17,13 @@ use crate::schema::{ConversationId, ModelId, RaterId, RaterKind, Rating, RatingS
 /// A judged reply: the model that wrote it and the conversation it answers.
 pub type JudgedReply = (ModelId, ConversationId);
 
-fn status_text(status: RatingStatus) -> &'static str {
+/// A rating status as the store and the `status` CSV column write it.
+pub(crate) fn status_text(status: RatingStatus) -> &'static str {
     match status {
         RatingStatus::Complete => "complete",
         RatingStatus::ParseFailure => "parse_failure",
+        // Only human raters can say "cannot rate"; the table's CHECK refuses it for a judge.
+        RatingStatus::CannotRate => "cannot_rate",
     }
 }
 

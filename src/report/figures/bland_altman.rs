@@ -47,7 +47,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, measures: &[(Str
         for limit in [ba.lower_limit, ba.upper_limit] {
             chart.draw_series(DashedLineSeries::new(line(limit), 6, 4, series_color(3).stroke_width(1)))?;
         }
-        chart.draw_series(std::iter::once(Text::new(format!("bias {:+.2}", ba.bias), (0.85, ba.bias + spread * 0.05), font(10))))?;
+        chart.draw_series(std::iter::once(Text::new(format!("bias {}", crate::report::view::fixed(ba.bias, 2, true)), (0.85, ba.bias + spread * 0.05), font(10))))?;
     }
     Ok(())
 }

@@ -39,7 +39,7 @@ impl CostAxis {
 
     fn label(self) -> &'static str {
         match self {
-            CostAxis::TokensPerSecond => "completion tokens per second",
+            CostAxis::TokensPerSecond => "completion tokens per second of wall time",
             CostAxis::UsdPerThousandReplies => "USD per 1,000 replies",
             CostAxis::PeakMemoryMib => "peak resident memory (MiB)",
         }
@@ -54,7 +54,7 @@ pub fn quality_cost(axis: CostAxis, composite_names: &[String], points: &[CostPo
     let id = axis.id().to_owned();
     let svg = render(&id, (620, 420), |root| draw(root, axis, composite_names, points))?;
     let (title, how) = match axis {
-        CostAxis::TokensPerSecond => ("Quality against speed (local models)", "measured in this run: completion tokens over wall-clock time of each reply, summed over replies"),
+        CostAxis::TokensPerSecond => ("Quality against speed (local models)", "measured in this run as `generate` prints it: completion tokens over the wall-clock time the model was generating (replies sharing a batch count their time once)"),
         CostAxis::UsdPerThousandReplies => ("Quality against price (API models)", "the reported token counts of this run's replies priced at models.toml's per-token prices"),
         CostAxis::PeakMemoryMib => ("Quality against peak memory (local models)", "the peak resident memory of the mhbench process while it loaded the model and generated this run's replies (manifest.json `peak_rss_bytes`)"),
     };

@@ -39,7 +39,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, models: &[String
     for ((a, attribute), panel) in attributes.iter().enumerate().zip(&panels) {
         let y = Categories::new(models.iter().rev().cloned().collect());
         let mut chart = ChartBuilder::on(panel).caption(attribute, font(14)).margin(8).x_label_area_size(25).y_label_area_size(130).build_cartesian_2d(0f64..1f64, y)?;
-        chart.configure_mesh().disable_y_mesh().max_light_lines(1).x_labels(5).x_label_formatter(&|v| format!("{:.0}%", v * 100.0)).label_style(font(11)).draw()?;
+        chart.configure_mesh().disable_y_mesh().max_light_lines(1).x_labels(5).x_label_formatter(&|v| format!("{}%", crate::report::view::fixed(v * 100.0, 0, false))).label_style(font(11)).draw()?;
         for (m, row) in counts.iter().enumerate() {
             let Some(cell) = row.get(a) else { continue };
             let total: usize = cell.iter().sum();

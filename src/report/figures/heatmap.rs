@@ -50,7 +50,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, models: &[String
             let x = a as f64;
             let cell = [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)];
             let (fill, label) = match value {
-                Some(v) => (scale_color(*v), format!("{v:.2}")),
+                Some(v) => (scale_color(*v), crate::report::view::fixed(*v, 2, false)),
                 None => (RGBColor(220, 220, 220), "n/a".to_owned()),
             };
             chart.draw_series(std::iter::once(Rectangle::new(cell, fill.filled())))?;

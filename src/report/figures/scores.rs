@@ -97,7 +97,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, names: &[String]
     let points: Vec<(f64, Estimate)> = rows.iter().enumerate().filter_map(|(i, r)| Some((i as f64, r.gap?))).collect();
     gap.draw_series(points.iter().filter_map(|(x, e)| e.ci.map(|(l, h)| ErrorBar::new_vertical(*x, l, e.mean, h, color.stroke_width(2), 8))))?;
     gap.draw_series(points.iter().map(|(x, e)| Circle::new((*x, e.mean), 5, color.filled())))?;
-    gap.draw_series(points.iter().map(|(x, e)| Text::new(format!("{:+.2}", e.mean), (*x + 0.08, e.mean), font(11))))?;
+    gap.draw_series(points.iter().map(|(x, e)| Text::new(crate::report::view::fixed(e.mean, 2, true), (*x + 0.08, e.mean), font(11))))?;
     Ok(())
 }
 

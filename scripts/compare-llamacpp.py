@@ -218,8 +218,8 @@ def verdict(ratio, target):
     if target is None:
         return "no target"
     if ratio >= target:
-        return f"meets >= {target:.1f}x"
-    return f"short of >= {target:.1f}x by {(target / ratio - 1) * 100:.0f}% (needs {target / ratio:.2f}x faster)"
+        return f"meets >= {target:g}x"
+    return f"short of >= {target:g}x by {(target / ratio - 1) * 100:.0f}% (needs {target / ratio:.2f}x faster)"
 
 
 def main():

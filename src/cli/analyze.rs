@@ -157,7 +157,11 @@ pub fn analyze(options: &AnalyzeOptions, notes: &mut dyn FnMut(&str)) -> Result<
 fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let run = Run::at(dir);
     let responses = run.response_records()?;
-    let ratings = crate::run::ratings::ratings(&run, rating_files)?;
+    let scope = crate::run::ratings::Scope {
+        run_id: responses.first().map(|r| &r.run_id),
+        rubric_version: &rubric.version,
+    };
+    let ratings = crate::run::ratings::ratings(&run, rating_files, &scope)?;
     if ratings.is_empty() {
         return Err(AnalyzeError::NoRatings(dir.display().to_string()));
     }

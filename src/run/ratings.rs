@@ -6,30 +6,72 @@
 //! elsewhere. Both are read, and a rating that is in the store and in a file (same rater,
 //! reply and time) counts once, so exporting into the run folder never doubles a rating. A
 //! later rating of the same reply by the same rater is not a copy: the analysis keeps the latest
-//! and counts the other as superseded.
+//! and counts the other as superseded. A rating of another run, or under another rubric version,
+//! is refused by name ([`Scope`]): joined by conversation and model alone it would be counted as a
+//! rating of this run's reply.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::Run;
-use crate::files;
+use crate::files::{self, ErrorList};
 use crate::rating::store::RatingStore;
 use crate::rating::RatingError;
-use crate::schema::Rating;
+use crate::schema::{Rating, RunId};
+
+/// What every rating `analyze` joins must belong to.
+pub struct Scope<'a> {
+    /// The run's id, from its responses (`None` for a run without any).
+    pub run_id: Option<&'a RunId>,
+    /// The version of the rubric the analysis scores with.
+    pub rubric_version: &'a str,
+}
+
+impl Scope<'_> {
+    /// The first field of `rating` outside this scope, as `field: problem`.
+    fn problem(&self, rating: &Rating) -> Option<String> {
+        if let Some(run_id) = self.run_id.filter(|id| **id != rating.response.run_id) {
+            return Some(format!(
+                "response.run_id: `{}` is not this run (`{}`); a rating of another run cannot be joined to this run's replies",
+                rating.response.run_id.as_str(),
+                run_id.as_str()
+            ));
+        }
+        (rating.rubric_version != self.rubric_version).then(|| format!(
+            "rubric_version: `{}`, but the rubric of this analysis is version `{}`; pass the rubric these ratings used (--rubric)",
+            rating.rubric_version, self.rubric_version
+        ))
+    }
+}
 
 /// Every rating of `run`: the store's, then those of `rating_files` (empty: every `ratings*.jsonl` in
 /// the folder) that the store does not already hold. A run without a store has only its files.
 ///
 /// # Errors
-/// An unreadable store, or an unreadable or invalid file named by `path:line: field`.
-pub fn ratings(run: &Run, rating_files: &[PathBuf]) -> Result<Vec<Rating>, RatingError> {
+/// An unreadable store, an unreadable or invalid file named by `path:line: field`, or ratings
+/// outside `scope` (a file's by `path:line`, the store's by rater).
+pub fn ratings(run: &Run, rating_files: &[PathBuf], scope: &Scope) -> Result<Vec<Rating>, RatingError> {
     let store_path = run.store_path();
-    let mut ratings = if store_path.is_file() { RatingStore::open_or_create(&store_path)?.ratings()? } else { Vec::new() };
+    let mut errors = ErrorList::default();
+    let mut ratings = Vec::new();
+    if store_path.is_file() {
+        for rating in RatingStore::open_or_create(&store_path)?.ratings()? {
+            match scope.problem(&rating) {
+                Some(problem) => errors.add(&store_path, None, format!("rater `{}`: {problem}", rating.rater_id.as_str())),
+                None => ratings.push(rating),
+            }
+        }
+    }
     let rating_files = if rating_files.is_empty() { run.rating_files()? } else { rating_files.to_vec() };
     for file in &rating_files {
-        ratings.extend(files::read_jsonl::<Rating>(file)?);
+        for (line, rating) in files::read_jsonl_numbered::<Rating>(file)? {
+            match scope.problem(&rating) {
+                Some(problem) => errors.add(file, Some(line), problem),
+                None => ratings.push(rating),
+            }
+        }
     }
-    Ok(once_each(ratings))
+    Ok(errors.into_result(once_each(ratings))?)
 }
 
 /// `ratings` without copies of one rating (same rater, reply and time), first copy kept.
@@ -54,6 +96,11 @@ mod tests {
         r
     }
 
+    /// The scope of the fixture's rating: its run and rubric version.
+    fn fixture_scope(r: &Rating) -> Scope<'_> {
+        Scope { run_id: Some(&r.response.run_id), rubric_version: &r.rubric_version }
+    }
+
     #[test]
     fn a_rating_in_two_places_counts_once_and_a_later_one_stays() {
         let dir = tempfile::tempdir().unwrap();
@@ -65,7 +112,7 @@ mod tests {
         files::write_jsonl(&dir.path().join("ratings-copy.jsonl"), &[first.clone(), later.clone()]).unwrap();
         files::write_jsonl(&dir.path().join("other.jsonl"), &[rating("carol", 0)]).unwrap();
         // Files in name order: ratings-copy.jsonl, then ratings.jsonl (its copy of `first` dropped).
-        assert_eq!(ratings(&run, &[]).unwrap(), vec![first, later, bob]);
+        assert_eq!(ratings(&run, &[], &fixture_scope(&first)).unwrap(), vec![first, later, bob]);
     }
 
     #[test]
@@ -80,7 +127,36 @@ mod tests {
         let from_store = store.ratings().unwrap();
         assert_eq!(from_store.len(), 1);
         files::write_jsonl(&dir.path().join("ratings.jsonl"), &from_store).unwrap();
-        let all = ratings(&run, &[]).unwrap();
+        let all = ratings(&run, &[], &fixture_scope(&judged)).unwrap();
         assert_eq!(all, from_store);
+    }
+
+    #[test]
+    fn ratings_of_another_run_or_rubric_version_are_refused_by_line_and_by_rater() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = Run::at(dir.path());
+        let ours = rating("alice", 0);
+        let mut other_run = rating("bob", 0);
+        other_run.response.run_id = RunId("someone-elses-run".into());
+        let mut other_rubric = rating("carol", 0);
+        other_rubric.rubric_version = "0.9".into();
+        let file = dir.path().join("ratings.jsonl");
+        files::write_jsonl(&file, &[ours.clone(), other_run, other_rubric]).unwrap();
+        let scope = fixture_scope(&ours);
+        let text = ratings(&run, &[], &scope).unwrap_err().to_string();
+        let (run_id, version) = (ours.response.run_id.as_str(), ours.rubric_version.as_str());
+        assert!(text.contains(&format!("{}:2: response.run_id: `someone-elses-run` is not this run (`{run_id}`)", file.display())), "{text}");
+        assert!(text.contains(&format!("{}:3: rubric_version: `0.9`, but the rubric of this analysis is version `{version}`", file.display())), "{text}");
+        assert!(!text.contains(":1:"), "{text}");
+
+        // The store's ratings are checked too, named by rater.
+        std::fs::remove_file(&file).unwrap();
+        let mut judged = rating("llm:gpt-4o", 1);
+        judged.rater_kind = crate::schema::RaterKind::Llm;
+        judged.raw_output = None;
+        judged.rubric_version = "0.9".into();
+        RatingStore::open_or_create(&run.store_path()).unwrap().add_judge_ratings(&[judged]).unwrap();
+        let text = ratings(&run, &[], &scope).unwrap_err().to_string();
+        assert!(text.contains(&format!("{}: rater `llm:gpt-4o`: rubric_version: `0.9`", run.store_path().display())), "{text}");
     }
 }

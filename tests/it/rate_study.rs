@@ -206,6 +206,7 @@ async fn test_retest_agreement_appears_once_a_rater_has_enough_repeats() {
 fn a_sheet_imports_cannot_rate_without_scores_and_refuses_repeats() {
     let fx = fixture();
     plan_with_lead(&fx.run_dir, &["--repeat-share", "0"]);
+    // carol rated on paper, outside the page: named with --new-rater (an unknown rater is refused).
     let sheet = fx.run_dir.join("sheet.csv");
     let header = "conversation_id,model_id,rater_id,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,status,repeat";
     std::fs::write(
@@ -219,7 +220,7 @@ fn a_sheet_imports_cannot_rate_without_scores_and_refuses_repeats() {
         ),
     )
     .unwrap();
-    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
     assert_eq!(output.status.code(), Some(2));
     let p = sheet.display();
     assert_eq!(
@@ -231,7 +232,7 @@ fn a_sheet_imports_cannot_rate_without_scores_and_refuses_repeats() {
         )
     );
     std::fs::write(&sheet, format!("{header}\nsample:0,qwen3-4b,carol,,,,,,,not my field,cannot_rate,false\n")).unwrap();
-    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
     assert!(output.status.success(), "{}", stderr(&output));
     let exported = export_lines(&fx.run_dir, &[]);
     assert_eq!(exported.len(), 1);

@@ -110,7 +110,7 @@ impl BenchModel {
 /// Unreadable weights or prompt ids, a device this build lacks, sizes beyond the model's
 /// context, or a failed generation.
 pub fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let threads = crate::engine::process::configure(options.threads);
+    let threads = crate::engine::process::configure(options.threads)?;
     let environment = env::BenchEnv::capture(&options.device, threads);
     if let Some(ModelSpec::Local(local)) = &options.model.spec {
         local.verified_weights_sha256(&options.model.weights).map_err(anyhow::Error::msg)?;

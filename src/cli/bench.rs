@@ -46,7 +46,6 @@ impl BenchArgs {
         }
         anyhow::ensure!(!sweep.batches.contains(&0), "--batch: sizes must be at least 1");
         anyhow::ensure!(self.repetitions >= 1, "--repetitions: must be at least 1");
-        anyhow::ensure!(self.threads != Some(0), "--threads: must be at least 1");
         anyhow::ensure!(
             self.dataset.is_some() || sweep.pp > 0 || sweep.tg > 0,
             "--pp and --tg are both 0: nothing to measure"

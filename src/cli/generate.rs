@@ -57,8 +57,7 @@ fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<r
 /// Bad flags or a failure of the command.
 pub fn run(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let dry_run = args.dry_run;
-    anyhow::ensure!(args.threads != Some(0), "--threads: must be at least 1");
-    crate::engine::process::configure(args.threads);
+    crate::engine::process::configure(args.threads)?;
     let options = generate_options(global, args)?;
     let mut stdout = io::stdout().lock();
     if dry_run {

@@ -217,6 +217,25 @@ impl BenchRecord {
         };
         if self.depth > 0 { format!("{base} @ d{}", self.depth) } else { base }
     }
+
+    /// The warning `bench` prints when this test's repetitions spread as on a busy machine
+    /// ([`super::stats::BUSY_CV`]): the test, its batch and the spread.
+    pub fn busy_warning(&self) -> Option<String> {
+        let s = &self.tok_per_s;
+        s.looks_busy().then(|| {
+            format!(
+                "{} batch {}: repetitions spread {:.0}% of the mean (SD {:.1} around {:.1} tok/s over {} runs, above {:.0}%): \
+                 the machine looks busy; close other work and rerun before comparing these numbers",
+                self.name(),
+                self.batch,
+                100.0 * s.cv().unwrap_or(0.0),
+                s.sd,
+                s.mean,
+                s.n,
+                100.0 * super::stats::BUSY_CV
+            )
+        })
+    }
 }
 
 fn mib(bytes: Option<u64>) -> String {
@@ -404,6 +423,19 @@ mod tests {
             greedy: Some(GreedyTokens { prompt: vec![2, 651], tokens: vec![7, 8, 9] }),
             read_bandwidth: Some(ReadBandwidth { bytes_per_s: 20e9, buffer_bytes: 512 << 20, passes: 5, threads: 2 }),
         }
+    }
+
+    #[test]
+    fn a_busy_spread_is_named_with_its_test_and_spread() {
+        let mut record = report().records.remove(0);
+        assert_eq!(record.busy_warning(), None, "SD 10 around 100 is within the quiet spread");
+        record.samples_tok_per_s = vec![100.0, 101.0, 70.0];
+        record.tok_per_s = Summary::of(&record.samples_tok_per_s).unwrap();
+        let warning = record.busy_warning().unwrap();
+        assert!(
+            warning.starts_with("tg128 @ d512 batch 4: repetitions spread 20% of the mean (SD 17.6 around 90.3 tok/s over 3 runs, above 10%): the machine looks busy"),
+            "{warning}"
+        );
     }
 
     #[test]

@@ -41,6 +41,25 @@ impl Summary {
     }
 }
 
+/// The coefficient of variation (SD / mean) of a test's repetitions above which `bench` warns
+/// that the machine was busy. On an idle machine the repetitions of one test differ by timer,
+/// cache and clock noise of a few percent (llama-bench's tables: SD of 1 to 3% of the mean); a
+/// process competing for the cores takes whole scheduler slices from some repetitions and not
+/// others, which moves them by tens of percent. 10% sits well above the first and below the second.
+pub const BUSY_CV: f64 = 0.10;
+
+impl Summary {
+    /// SD / mean; `None` with fewer than two samples (no spread to speak of) or a mean of 0.
+    pub fn cv(&self) -> Option<f64> {
+        (self.n >= 2 && self.mean > 0.0).then(|| self.sd / self.mean)
+    }
+
+    /// Whether the samples spread more than an idle machine's repetitions do ([`BUSY_CV`]).
+    pub fn looks_busy(&self) -> bool {
+        self.cv().is_some_and(|cv| cv > BUSY_CV)
+    }
+}
+
 /// Linear-interpolated percentile `q` in [0, 1] of non-empty sorted data.
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let position = q * (sorted.len() - 1) as f64;
@@ -64,5 +83,21 @@ mod tests {
         assert!((s.p90 - 3.7).abs() < 1e-12 && (s.p99 - 3.97).abs() < 1e-12);
         assert!(Summary::of(&[]).is_none());
         assert_eq!(Summary::of(&[7.0]).unwrap().sd, 0.0);
+    }
+
+    #[test]
+    fn a_spread_above_ten_percent_of_the_mean_looks_busy() {
+        // SD 10 around 100: CV exactly 10%, the quiet side of the line.
+        let quiet = Summary::of(&[100.0, 110.0, 90.0]).unwrap();
+        assert!((quiet.cv().unwrap() - 0.10).abs() < 1e-12);
+        assert!(!quiet.looks_busy());
+        // One repetition in three slowed by a competing process.
+        let busy = Summary::of(&[100.0, 101.0, 70.0]).unwrap();
+        assert!(busy.cv().unwrap() > 0.17, "{:?}", busy.cv());
+        assert!(busy.looks_busy());
+        // A single sample, or nothing measured, says nothing about the machine.
+        assert_eq!(Summary::of(&[5.0]).unwrap().cv(), None);
+        assert!(!Summary::of(&[5.0]).unwrap().looks_busy());
+        assert_eq!(Summary::of(&[0.0, 0.0]).unwrap().cv(), None);
     }
 }

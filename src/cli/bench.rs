@@ -96,6 +96,9 @@ pub fn run(global: &GlobalOpts, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let out = args.out.clone();
     let options = args.into_options(global)?;
     let report = crate::bench::run(&options).context("benchmarking")?;
+    for warning in report.records.iter().filter_map(crate::bench::record::BenchRecord::busy_warning) {
+        tracing::warn!("{warning}");
+    }
     let text = record::render(&report, format)?;
     match out {
         Some(path) => {

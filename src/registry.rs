@@ -15,11 +15,18 @@ use serde::{Deserialize, Serialize};
 use crate::files::{self, ErrorList, FileError};
 use crate::schema::{GenerationParams, ModelId, ModelKind};
 
-/// Default registry path, relative to the repository root.
+/// Default registry path, relative to the current directory (the repository root).
 pub const DEFAULT_REGISTRY: &str = "models.toml";
 
-/// Folder where fetched local weights live unless a model gives its own `path`.
+/// Folder where fetched local weights live unless a model gives its own `path`, relative to the
+/// registry's folder.
 pub const DEFAULT_MODELS_DIR: &str = "models";
+
+/// The folder holding the registry file `registry` (empty for a bare file name, meaning the
+/// current directory): the project root its default paths resolve against.
+pub fn root_of(registry: &Path) -> PathBuf {
+    registry.parent().map(Path::to_path_buf).unwrap_or_default()
+}
 
 /// The whole registry file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +36,11 @@ pub struct Registry {
     pub defaults: Defaults,
     /// Every model, in file order.
     pub models: Vec<ModelSpec>,
+    /// The folder holding the registry file (empty for a file in the current directory): the
+    /// project's root, against which its default paths and the relative paths it holds resolve,
+    /// so that mhbench run from elsewhere with `--registry` finds the same files.
+    #[serde(skip)]
+    pub root: PathBuf,
 }
 
 /// Generation settings used unless the command line overrides them.
@@ -526,11 +538,31 @@ impl Registry {
     /// # Errors
     /// Unreadable file, unknown keys or values, missing fields, duplicate ids, or an
     /// `openai_compatible` model without `base_url`; each with file, line and field.
+    /// A local model's relative `path` is taken from the registry's folder, as [`Self::root`]
+    /// says.
     pub fn load(path: &Path) -> Result<Self, FileError> {
         let text = files::read_text(path)?;
-        let registry: Registry =
+        let mut registry: Registry =
             files::parse_toml(path, &text).map_err(|e| refine_model_error(e, &text))?;
+        registry.root = root_of(path);
+        for model in &mut registry.models {
+            if let ModelSpec::Local(LocalModel { path: Some(weights), .. }) = model {
+                *weights = registry.root.join(&*weights);
+            }
+        }
         registry.validate(path, &text)
+    }
+
+    /// `path` (a default of the project such as `models`, or a path the registry holds) taken
+    /// from the registry's folder; an absolute path is kept as it is.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+        self.root.join(path)
+    }
+
+    /// Where fetched local weights live: `explicit` (`--models-dir` or `MHBENCH_MODELS_DIR`, as
+    /// given) else `models/` beside the registry.
+    pub fn models_dir(&self, explicit: Option<&Path>) -> PathBuf {
+        explicit.map_or_else(|| self.resolve(DEFAULT_MODELS_DIR), Path::to_path_buf)
     }
 
     fn validate(self, path: &Path, text: &str) -> Result<Self, FileError> {
@@ -919,6 +951,29 @@ mod tests {
         let err = load_str(&text).unwrap_err().to_string();
         assert!(err.contains("models.toml:13: models[0].weights.repo: empty and no `path` given"), "{err}");
         assert!(err.contains("models.toml:11: models[0].params_b: NaN is not a parameter count"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_registry_folder_not_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        let local = |id: &str, path: &str| format!(
+            "[[models]]\nid = \"{id}\"\nkind = \"local\"\nvendor = \"v\"\nfamily = \"f\"\nparams_b = 1.0\narchitecture = \"llama\"\npath = \"{path}\"\nweights = {{ format = \"gguf\", repo = \"r\", revision = \"main\", file = \"f.gguf\", quantization = \"Q4_K_M\" }}\ntokenizer = {{ source = \"gguf\" }}\nchat_template = {{ source = \"gguf\" }}\n"
+        );
+        let file = project.join("models.toml");
+        std::fs::write(&file, format!("{DEFAULTS}{}{}", local("rel", "weights/x.gguf"), local("abs", "/opt/y.gguf"))).unwrap();
+        let registry = Registry::load(&file).unwrap();
+        let paths: Vec<_> = registry.models.iter().map(|m| match m {
+            ModelSpec::Local(l) => l.path.clone().unwrap(),
+            ModelSpec::Api(_) => unreachable!(),
+        }).collect();
+        assert_eq!(paths, [project.join("weights/x.gguf"), PathBuf::from("/opt/y.gguf")]);
+        assert_eq!(registry.models_dir(None), project.join("models"));
+        assert_eq!(registry.models_dir(Some(Path::new("mine"))), PathBuf::from("mine"), "an explicit folder is taken as given");
+        assert_eq!(registry.resolve("datasets/prompts"), project.join("datasets/prompts"));
+        // The shipped registry, named from the current directory, keeps today's relative paths.
+        assert_eq!(Registry::load(Path::new(DEFAULT_REGISTRY)).unwrap().models_dir(None), PathBuf::from("models"));
     }
 
     #[test]

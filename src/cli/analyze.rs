@@ -85,7 +85,7 @@ impl AnalyzeArgs {
         let registry = Registry::load(&global.registry).ok();
         Ok(AnalyzeOptions {
             input,
-            rubric: self.rubric,
+            rubric: global.path_or_default(self.rubric, crate::rubric::DEFAULT_RUBRIC),
             registry,
             analysis: AnalysisOptions {
                 bootstrap: Bootstrap { resamples: self.bootstrap, seed: self.seed },

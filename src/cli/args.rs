@@ -39,8 +39,9 @@ pub struct GlobalOpts {
     /// When to colour output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// The model registry.
-    #[arg(long, global = true, env = "MHBENCH_MODELS", default_value = registry::DEFAULT_REGISTRY)]
+    /// The model registry. Its folder is the project root: default paths (models/, datasets/...)
+    /// resolve against it, so mhbench runs from any folder with `--registry path/to/models.toml`.
+    #[arg(long, global = true, env = "MHBENCH_MODELS", value_name = "FILE", default_value = registry::DEFAULT_REGISTRY)]
     pub registry: PathBuf,
 }
 
@@ -88,9 +89,22 @@ impl GlobalOpts {
     /// The registry `--registry` names.
     ///
     /// # Errors
-    /// An unreadable or invalid registry file.
+    /// An unreadable or invalid registry file; a missing one says how to name it.
     pub fn load_registry(&self) -> anyhow::Result<Registry> {
-        Registry::load(&self.registry).context("reading the model registry")
+        let loaded = Registry::load(&self.registry).map_err(|error| match &error {
+            crate::files::FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "{error}; run mhbench in the folder holding {}, or name the file with --registry FILE (or MHBENCH_MODELS=FILE)",
+                registry::DEFAULT_REGISTRY
+            ),
+            _ => anyhow::Error::new(error),
+        });
+        loaded.context("reading the model registry")
+    }
+
+    /// `explicit` as the user gave it (relative to the current directory), else `default` taken
+    /// from the registry's folder, the project root (see `--registry`).
+    pub fn path_or_default(&self, explicit: Option<PathBuf>, default: &str) -> PathBuf {
+        explicit.unwrap_or_else(|| registry::root_of(&self.registry).join(default))
     }
 }
 
@@ -213,8 +227,8 @@ pub struct BenchArgs {
     /// Data set (JSONL of conversations) to generate for instead of the sweep.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt_tokens", "greedy_tokens"])]
     pub dataset: Option<PathBuf>,
-    /// Prompt file for --dataset [default: the registry's defaults.prompt].
-    #[arg(long, requires = "dataset")]
+    /// Prompt for --dataset, as `generate --prompt` takes it [default: the registry's defaults.prompt].
+    #[arg(long, value_name = "FILE|NAME", requires = "dataset")]
     pub prompt: Option<String>,
     /// Upper bound on generated tokens for --dataset [default: the registry's].
     #[arg(long, requires = "dataset")]
@@ -225,9 +239,9 @@ pub struct BenchArgs {
     /// Write the output to this file instead of stdout (and print its path).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Folder where fetched local weights are kept.
-    #[arg(long, env = "MHBENCH_MODELS_DIR", default_value = registry::DEFAULT_MODELS_DIR)]
-    pub models_dir: PathBuf,
+    /// Folder where fetched local weights are kept [default: models/ beside the registry].
+    #[arg(long, env = "MHBENCH_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
 }
 
 /// Compute the study's statistics.
@@ -243,9 +257,10 @@ pub struct AnalyzeArgs {
     /// Folder for analysis.json with --mentalbench.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Rubric whose attributes and groups drive the analysis.
-    #[arg(long, value_name = "FILE", default_value = crate::rubric::DEFAULT_RUBRIC)]
-    pub rubric: PathBuf,
+    /// Rubric whose attributes and groups drive the analysis [default: datasets/rubric.toml
+    /// beside the registry].
+    #[arg(long, value_name = "FILE")]
+    pub rubric: Option<PathBuf>,
     /// Rating files to read instead of RUN/ratings*.jsonl (repeatable); the ratings in
     /// RUN/ratings.sqlite are still read.
     #[arg(long = "ratings", value_name = "FILE")]
@@ -281,12 +296,12 @@ pub struct JudgeArgs {
     /// Run folder whose replies to rate.
     #[arg(long)]
     pub run: PathBuf,
-    /// Rubric file.
-    #[arg(long, default_value = crate::rubric::DEFAULT_RUBRIC)]
-    pub rubric: PathBuf,
-    /// Judge prompt templates.
-    #[arg(long, default_value = crate::judge::prompt::DEFAULT_JUDGE_PROMPT)]
-    pub prompt_file: PathBuf,
+    /// Rubric file [default: datasets/rubric.toml beside the registry].
+    #[arg(long, value_name = "FILE")]
+    pub rubric: Option<PathBuf>,
+    /// Judge prompt templates [default: datasets/prompts/judge.toml beside the registry].
+    #[arg(long, value_name = "FILE")]
+    pub prompt_file: Option<PathBuf>,
     /// Also rate the judge's own model's replies (self-preference risk).
     #[arg(long, conflicts_with = "exclude_own_vendor")]
     pub include_own: bool,
@@ -308,17 +323,17 @@ pub struct JudgeArgs {
     /// Device for a local judge: cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Folder where fetched local weights are kept.
-    #[arg(long, env = "MHBENCH_MODELS_DIR", default_value = registry::DEFAULT_MODELS_DIR)]
-    pub models_dir: PathBuf,
+    /// Folder where fetched local weights are kept [default: models/ beside the registry].
+    #[arg(long, env = "MHBENCH_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
 }
 
 /// Generate replies.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Data set: a JSONL file of conversations.
-    #[arg(long, default_value = "datasets/sample.jsonl")]
-    pub dataset: PathBuf,
+    /// Data set: a JSONL file of conversations [default: datasets/sample.jsonl beside the registry].
+    #[arg(long, value_name = "FILE")]
+    pub dataset: Option<PathBuf>,
     /// Comma-separated model ids from the registry, or `all`.
     #[arg(long, default_value = "gemma-3-270m")]
     pub models: String,
@@ -328,8 +343,9 @@ pub struct GenerateArgs {
     /// Run id recorded in every reply [default: the run folder's name].
     #[arg(long)]
     pub run_id: Option<String>,
-    /// Prompt file under datasets/prompts/ [default: the registry's defaults.prompt].
-    #[arg(long)]
+    /// Prompt: a .toml file (a path as typed), or the name of one in datasets/prompts/ beside
+    /// the registry [default: the registry's defaults.prompt].
+    #[arg(long, value_name = "FILE|NAME")]
     pub prompt: Option<String>,
     /// Upper bound on generated tokens [default: the registry's defaults.max_new_tokens].
     #[arg(long)]
@@ -375,9 +391,9 @@ pub struct GenerateArgs {
     /// Print the plan (requests, tokens, API cost) and exit without generating.
     #[arg(long)]
     pub dry_run: bool,
-    /// Folder where fetched local weights are kept.
-    #[arg(long, env = "MHBENCH_MODELS_DIR", default_value = registry::DEFAULT_MODELS_DIR)]
-    pub models_dir: PathBuf,
+    /// Folder where fetched local weights are kept [default: models/ beside the registry].
+    #[arg(long, env = "MHBENCH_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
 }
 
 /// Merge shard folders.
@@ -479,9 +495,9 @@ pub struct ModelsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Folder where fetched local weights are kept.
-    #[arg(long, env = "MHBENCH_MODELS_DIR", default_value = registry::DEFAULT_MODELS_DIR)]
-    pub models_dir: PathBuf,
+    /// Folder where fetched local weights are kept [default: models/ beside the registry].
+    #[arg(long, env = "MHBENCH_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
 }
 
 /// Blinded human rating of a run's replies.
@@ -557,9 +573,10 @@ pub struct RatePlanArgs {
     /// Share of each rater's items shown a second time, 0 to 0.5.
     #[arg(long, default_value_t = 0.05)]
     pub repeat_share: f64,
-    /// The rubric raters read; frozen into the plan.
-    #[arg(long, default_value = crate::rubric::DEFAULT_RUBRIC)]
-    pub rubric: PathBuf,
+    /// The rubric raters read; frozen into the plan [default: datasets/rubric.toml beside the
+    /// registry].
+    #[arg(long, value_name = "FILE")]
+    pub rubric: Option<PathBuf>,
     /// Discard an existing plan of this run and all its human ratings (judges' are kept).
     #[arg(long)]
     pub replace: bool,

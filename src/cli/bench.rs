@@ -50,15 +50,14 @@ impl BenchArgs {
             self.dataset.is_some() || sweep.pp > 0 || sweep.tg > 0,
             "--pp and --tg are both 0: nothing to measure"
         );
-        let model = BenchModel::resolve(&self.model, &registry, &self.models_dir)?;
+        let models_dir = registry.models_dir(self.models_dir.as_deref());
+        let model = BenchModel::resolve(&self.model, &registry, &models_dir)?;
         let dataset = match self.dataset {
             Some(dataset) => {
-                let prompt_id = self.prompt.unwrap_or_else(|| registry.defaults.prompt.clone());
-                let prompt = runner::Prompt::load(std::path::Path::new(runner::prompt::PROMPTS_DIR), &prompt_id)
-                    .context("reading the prompt")?;
+                let prompt = runner::Prompt::chosen(self.prompt.as_deref(), &registry).context("reading the prompt")?;
                 let overrides = ParamOverrides { max_new_tokens: self.max_new_tokens, ..ParamOverrides::default() };
                 let params = overrides.over(&registry.defaults.params()).map_err(anyhow::Error::msg)?;
-                let open = runner::OpenOptions { device: self.device.clone(), models_dir: self.models_dir };
+                let open = runner::OpenOptions { device: self.device.clone(), models_dir };
                 Some(DatasetOptions { dataset, prompt, params, open })
             }
             None => None,

@@ -23,9 +23,7 @@ fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<r
     if args.batch_size == Some(0) {
         anyhow::bail!("--batch-size: must be at least 1");
     }
-    let prompt_id = args.prompt.unwrap_or_else(|| registry.defaults.prompt.clone());
-    let prompt = runner::Prompt::load(std::path::Path::new(runner::prompt::PROMPTS_DIR), &prompt_id)
-        .context("reading the prompt")?;
+    let prompt = runner::Prompt::chosen(args.prompt.as_deref(), &registry).context("reading the prompt")?;
     let run_id = match args.run_id {
         Some(id) => id,
         None => args
@@ -35,7 +33,7 @@ fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<r
             .context("--out: name a run folder, e.g. results/my-run")?,
     };
     Ok(runner::GenerateOptions {
-        dataset: args.dataset,
+        dataset: global.path_or_default(args.dataset, "datasets/sample.jsonl"),
         models,
         out: args.out,
         run_id: crate::schema::RunId(run_id),
@@ -43,7 +41,7 @@ fn generate_options(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<r
         prompt,
         batch_size: args.batch_size,
         static_batches: args.static_batches,
-        open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
+        open: runner::OpenOptions { device: args.device, models_dir: registry.models_dir(args.models_dir.as_deref()) },
         shard: args.shard,
         new_run: args.new_run,
         failed: if args.keep_failed { runner::store::FailedReplies::Keep } else { runner::store::FailedReplies::Retry },

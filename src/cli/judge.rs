@@ -16,8 +16,11 @@ use crate::runner;
 pub fn run(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
     let registry = global.load_registry()?;
     let judge = registry.get(&args.judge)?.clone();
-    let rubric = crate::rubric::Rubric::load(&args.rubric).context("reading the rubric")?;
-    let prompt = crate::judge::JudgePrompt::load(&args.prompt_file, &rubric).context("reading the judge prompt")?;
+    let models_dir = registry.models_dir(args.models_dir.as_deref());
+    let rubric_path = global.path_or_default(args.rubric, crate::rubric::DEFAULT_RUBRIC);
+    let rubric = crate::rubric::Rubric::load(&rubric_path).context("reading the rubric")?;
+    let prompt_path = global.path_or_default(args.prompt_file, crate::judge::prompt::DEFAULT_JUDGE_PROMPT);
+    let prompt = crate::judge::JudgePrompt::load(&prompt_path, &rubric).context("reading the judge prompt")?;
     let params = crate::schema::GenerationParams {
         temperature: args.temperature,
         top_p: None,
@@ -36,7 +39,7 @@ pub fn run(global: &GlobalOpts, args: JudgeArgs) -> anyhow::Result<ExitCode> {
         params,
         self_judging: (!args.include_own).then_some(SelfJudging::from_exclude_own_vendor(args.exclude_own_vendor)),
         batch_size: args.batch_size,
-        open: runner::OpenOptions { device: args.device, models_dir: args.models_dir },
+        open: runner::OpenOptions { device: args.device, models_dir },
         show_progress: global.show_progress(),
     };
     let summary = crate::judge::judge(&options)?;

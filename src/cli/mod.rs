@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Merge(args) => merge::run(&args),
         Command::Judge(args) => judge::run(global, args),
         Command::Curate(args) => curate::run(&args, global),
-        Command::Rate(args) => rate::run(args.command),
+        Command::Rate(args) => rate::run(global, args.command),
         Command::Analyze(args) => analyze::run(global, args),
         Command::Report(args) => report::run(&args),
         Command::Bench(args) => bench::run(global, *args),

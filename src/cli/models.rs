@@ -17,7 +17,7 @@ use crate::schema::ModelKind;
 /// An unreadable registry, or a closed stdout.
 pub fn run(global: &GlobalOpts, args: &ModelsArgs) -> anyhow::Result<ExitCode> {
     let registry = global.load_registry()?;
-    let rows = status_rows(&registry, &args.models_dir);
+    let rows = status_rows(&registry, &registry.models_dir(args.models_dir.as_deref()));
     let out = if args.json { serde_json::to_string_pretty(&rows)? + "\n" } else { render_table(&rows) };
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::args::{RateCommand, RateExportArgs, RateExportFormat, RatePlanArgs, RateReissueArgs, RateServeArgs};
+use super::args::{GlobalOpts, RateCommand, RateExportArgs, RateExportFormat, RatePlanArgs, RateReissueArgs, RateServeArgs};
 use crate::rating::{self, export, import, plan, server, store::RatingStore};
 use crate::rubric::Rubric;
 use crate::schema::RaterId;
@@ -14,9 +14,9 @@ use crate::schema::RaterId;
 ///
 /// # Errors
 /// Bad flags, an unplanned or unreadable store, or a failure of the step.
-pub(super) fn run(command: RateCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(global: &GlobalOpts, command: RateCommand) -> anyhow::Result<ExitCode> {
     match command {
-        RateCommand::Plan(args) => plan_run(args),
+        RateCommand::Plan(args) => plan_run(global, args),
         RateCommand::Serve(args) => serve(args),
         RateCommand::Status(args) => status(&args.run),
         RateCommand::Export(args) => export_ratings(args),
@@ -43,8 +43,8 @@ fn open_store(run: &std::path::Path) -> anyhow::Result<RatingStore> {
     Ok(RatingStore::open(&rating::store_path(run))?)
 }
 
-fn plan_run(args: RatePlanArgs) -> anyhow::Result<ExitCode> {
-    let rubric = Rubric::load(&args.rubric).context("reading the rubric")?;
+fn plan_run(global: &GlobalOpts, args: RatePlanArgs) -> anyhow::Result<ExitCode> {
+    let rubric = Rubric::load(&global.path_or_default(args.rubric, crate::rubric::DEFAULT_RUBRIC)).context("reading the rubric")?;
     let note = |path: &Option<std::path::PathBuf>| path.as_deref().map(crate::files::read_text).transpose();
     let options = plan::PlanOptions {
         content_note: note(&args.content_note)?,

@@ -1,4 +1,5 @@
-//! Generation prompts: `datasets/prompts/<id>.toml`, turning a conversation into chat messages.
+//! Generation prompts: a `.toml` file (the named ones in `datasets/prompts/<id>.toml` beside the
+//! registry), turning a conversation into chat messages.
 //!
 //! The study sends the psychiatrist instruction and the person's text as one user message; the
 //! prompt file holds that text with a `{context}` placeholder, so changing the wording is a file
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use crate::files::{self, FileError};
 use crate::schema::{ChatMessage, Conversation, GenerationParams, GenerationRequest, PromptInfo, Role};
 
-/// Folder of prompt files, relative to the repository root.
+/// Folder of named prompt files, relative to the registry's folder (the repository root).
 pub const PROMPTS_DIR: &str = "datasets/prompts";
 
 /// A prompt file.
@@ -43,14 +44,53 @@ impl Prompt {
     /// # Errors
     /// A missing or malformed file, or a user message without `{context}`.
     pub fn load(dir: &Path, id: &str) -> Result<Self, FileError> {
-        let path = Self::path(dir, id);
-        let text = files::read_text(&path)?;
-        let mut prompt: Prompt = files::parse_toml(&path, &text)?;
+        Self::load_file(&Self::path(dir, id))
+    }
+
+    /// Load the prompt file at `path`.
+    ///
+    /// # Errors
+    /// A missing or malformed file, or a user message without `{context}`.
+    pub fn load_file(path: &Path) -> Result<Self, FileError> {
+        let text = files::read_text(path)?;
+        let mut prompt: Prompt = files::parse_toml(path, &text)?;
         if !prompt.user.contains("{context}") {
-            return Err(FileError::at(&path, None, "user: must contain `{context}`, where the person's text goes"));
+            return Err(FileError::at(path, None, "user: must contain `{context}`, where the person's text goes"));
         }
         prompt.sha256 = files::sha256_bytes(text.as_bytes());
         Ok(prompt)
+    }
+
+    /// The prompt a run uses: `given` (`--prompt`) is a file path as the user typed it, relative
+    /// to the current directory; a bare name that is no file here is a named prompt in
+    /// `datasets/prompts/` beside the registry. Without `given`, the registry's
+    /// `defaults.prompt`, always a name.
+    ///
+    /// # Errors
+    /// Neither a file nor a named prompt (the message names every place looked at), or a bad
+    /// prompt file.
+    pub fn chosen(given: Option<&str>, registry: &crate::registry::Registry) -> anyhow::Result<Self> {
+        let named_dir = registry.resolve(PROMPTS_DIR);
+        let Some(given) = given else {
+            return Ok(Self::load(&named_dir, &registry.defaults.prompt)?);
+        };
+        let as_typed = Path::new(given);
+        if as_typed.is_file() {
+            return Ok(Self::load_file(as_typed)?);
+        }
+        let bare_name = as_typed.components().count() == 1 && as_typed.extension().is_none();
+        let named = Self::path(&named_dir, given);
+        if bare_name && named.is_file() {
+            return Ok(Self::load_file(&named)?);
+        }
+        if bare_name {
+            anyhow::bail!(
+                "--prompt {given}: no file `{given}` in the current directory and no named prompt {}; give the path of a prompt .toml file or the name of one in {}",
+                named.display(),
+                named_dir.display()
+            );
+        }
+        anyhow::bail!("--prompt {given}: no such file (a path is taken from the current directory)")
     }
 
     /// The messages for one conversation.

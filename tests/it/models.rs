@@ -51,3 +51,32 @@ fn bad_registry_names_file_line_and_field() {
     );
     assert_eq!(err, expected);
 }
+
+#[test]
+fn a_missing_registry_says_how_to_name_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(mhbench().current_dir(dir.path()).arg("models"));
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.starts_with("mhbench: error: reading the model registry: models.toml: "), "{err}");
+    assert!(
+        err.ends_with("; run mhbench in the folder holding models.toml, or name the file with --registry FILE (or MHBENCH_MODELS=FILE)\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn from_another_folder_the_default_models_dir_is_the_registrys() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = crate::common::repo_root().join("models.toml");
+    let output = run(mhbench().current_dir(dir.path()).arg("--registry").arg(&registry).args(["models", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let gemma = rows.as_array().unwrap().iter().find(|r| r["id"] == "gemma-3-270m").unwrap();
+    let expected = crate::common::repo_root().join("models/gemma-3-270m-q4_k_m.gguf");
+    if crate::common::default_model().is_some() {
+        assert_eq!(gemma["status"], format!("weights at {}", expected.display()), "{gemma}");
+    } else {
+        assert_eq!(gemma["ready"], false, "{gemma}");
+    }
+}

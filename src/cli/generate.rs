@@ -68,5 +68,57 @@ pub fn run(global: &GlobalOpts, args: GenerateArgs) -> anyhow::Result<ExitCode> 
         writeln!(stdout, "{model}")?;
     }
     writeln!(stdout, "{}", crate::run::Run::at(&summary.out).responses_dir().display())?;
+    if !global.quiet {
+        let registry = (global.registry != std::path::Path::new(crate::registry::DEFAULT_REGISTRY)).then_some(global.registry.as_path());
+        io::stderr().write_all(closing_lines(&summary.out, registry, summary.is_clean()).as_bytes())?;
+    }
     Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// What `generate` says last on stderr: the run folder, and the commands that take it on (the
+/// steps of the study, in order), ready to paste; with the `registry` this run named, if not the
+/// default, for the steps that read it.
+fn closing_lines(out: &std::path::Path, registry: Option<&std::path::Path>, clean: bool) -> String {
+    let run = shell_word(&out.display().to_string());
+    let mhbench = match registry {
+        Some(path) => format!("mhbench --registry {}", shell_word(&path.display().to_string())),
+        None => "mhbench".to_owned(),
+    };
+    let mut text = format!("run folder: {run}\n");
+    if !clean {
+        text.push_str("some replies failed or a model stopped: run the same command again to ask for the missing ones\n");
+    }
+    text.push_str(&format!(
+        "next:\n  \
+         human raters:  {mhbench} rate plan --run {run} --raters alice,bob\n  \
+         an LLM judge:  {mhbench} judge --run {run} --judge MODEL\n  \
+         statistics:    {mhbench} analyze --run {run}\n  \
+         the report:    mhbench report --run {run}\n"
+    ));
+    text
+}
+
+/// `word` as one shell word: unchanged when it holds only safe characters, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c));
+    if safe { word.to_owned() } else { format!("'{}'", word.replace('\'', "'\\''")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_lines_name_the_folder_and_quote_it_for_the_shell() {
+        let text = closing_lines(std::path::Path::new("results/my run"), None, true);
+        assert!(text.starts_with("run folder: 'results/my run'\nnext:\n  human raters:  mhbench rate plan --run 'results/my run' --raters"), "{text}");
+        assert!(text.contains("mhbench report --run 'results/my run'"), "{text}");
+        assert!(!text.contains("failed"), "{text}");
+        assert!(closing_lines(std::path::Path::new("r"), None, false).contains("run the same command again"));
+        let elsewhere = closing_lines(std::path::Path::new("r"), Some(std::path::Path::new("../mh/models.toml")), true);
+        assert!(elsewhere.contains("  statistics:    mhbench --registry ../mh/models.toml analyze --run r\n"), "{elsewhere}");
+        assert!(elsewhere.contains("  the report:    mhbench report --run r\n"), "the report reads only the run: {elsewhere}");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("results/a-1"), "results/a-1");
+    }
 }

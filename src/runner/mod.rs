@@ -319,7 +319,7 @@ fn run_model(
                 outcome.written += 1;
                 outcome.errors += usize::from(record.finish_reason == FinishReason::Error);
                 outcome.completion_tokens += tokens;
-                progress.advance(1, tokens);
+                progress.advance(tokens);
                 ControlFlow::Continue(())
             }
             Err(error) => {

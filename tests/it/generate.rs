@@ -407,3 +407,81 @@ fn missing_study_weights_are_fetched_through_the_hub_or_named() {
     let err = stdout(&unreachable) + &stderr(&unreachable);
     assert!(err.contains(fetch) && err.contains("download failed"), "{err}");
 }
+
+/// A newcomer's run from another folder: `--registry` names the project, and the data set,
+/// weights and named prompt defaults resolve beside it; `--prompt` given as a relative path is
+/// read from the current folder as typed. The run ends by naming its folder and the next steps.
+#[test]
+fn from_another_folder_defaults_resolve_beside_the_registry_and_the_run_names_its_next_steps() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = crate::common::repo_root().join("models.toml");
+    let generate_here = |extra: &[&str]| {
+        let mut cmd = mhbench();
+        cmd.current_dir(dir.path()).arg("--registry").arg(&registry);
+        cmd.args(["generate", "--models", MODEL, "--temperature", "0", "--max-new-tokens", "2"]).args(extra);
+        run(&mut cmd)
+    };
+    let output = generate_here(&["--out", "first"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(answered_once(&dir.path().join("first/responses").join(format!("{MODEL}.jsonl"))), sample_ids());
+    let err = stderr(&output);
+    let closing: Vec<&str> = err.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    let r = registry.display();
+    assert_eq!(
+        closing,
+        [
+            "run folder: first".to_owned(),
+            "next:".to_owned(),
+            format!("  human raters:  mhbench --registry {r} rate plan --run first --raters alice,bob"),
+            format!("  an LLM judge:  mhbench --registry {r} judge --run first --judge MODEL"),
+            format!("  statistics:    mhbench --registry {r} analyze --run first"),
+            "  the report:    mhbench report --run first".to_owned(),
+        ],
+        "{err}"
+    );
+    // A prompt file beside the user, named by its relative path, not looked up in datasets/prompts.
+    let named = std::fs::read_to_string(crate::common::repo_root().join("datasets/prompts/psychiatrist.toml")).unwrap();
+    let mine = named.replacen("You are a psychiatrist", "(my own wording) You are a psychiatrist", 1);
+    assert_ne!(mine, named);
+    std::fs::create_dir(dir.path().join("prompts")).unwrap();
+    std::fs::write(dir.path().join("prompts/mine.toml"), mine).unwrap();
+    let output = generate_here(&["--out", "second", "--prompt", "prompts/mine.toml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let replies = records(&dir.path().join("second/responses").join(format!("{MODEL}.jsonl")));
+    assert_eq!(replies.len(), sample_ids().len());
+    assert!(replies.iter().all(|r| r.prompt.messages.last().unwrap().content.contains("(my own wording) ")));
+}
+
+#[test]
+fn a_prompt_is_a_path_as_typed_or_a_named_one_and_neither_names_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = crate::common::repo_root().join("models.toml");
+    let dry_run = |prompt: &str| {
+        let mut cmd = mhbench();
+        cmd.current_dir(dir.path()).arg("--registry").arg(&registry);
+        cmd.args(["generate", "--models", MODEL, "--dry-run", "--out", "plan", "--prompt", prompt]);
+        run(&mut cmd)
+    };
+    // A bare name that is no file here is the named prompt beside the registry.
+    let output = dry_run("psychiatrist");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let named = crate::common::repo_root().join("datasets/prompts/nosuch.toml");
+    let output = dry_run("nosuch");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mhbench: error: reading the prompt: --prompt nosuch: no file `nosuch` in the current directory and no named prompt {}; \
+             give the path of a prompt .toml file or the name of one in {}\n",
+            named.display(),
+            named.parent().unwrap().display()
+        )
+    );
+    // A path is only ever a path: not joined onto the prompts folder.
+    let output = dry_run("datasets/prompts/psychiatrist.toml");
+    assert_eq!(
+        stderr(&output),
+        "mhbench: error: reading the prompt: --prompt datasets/prompts/psychiatrist.toml: no such file (a path is taken from the current directory)\n"
+    );
+}

@@ -135,3 +135,27 @@ pub mod browser {
         response["value"].as_array().cloned().unwrap_or_else(|| panic!("no log entries in {response}"))
     }
 }
+
+/// The columns every rating sheet starts with: the reply's ids and the rater, then the rubric's
+/// attributes in the export's order.
+#[allow(dead_code)]
+pub const SHEET_COLUMNS: &str = "conversation_id,model_id,rater_id,guidance,informativeness,safety,empathy,helpfulness,interpretation";
+
+/// Writes `RUN/sheet.csv`, a rating sheet of `header` and one line per row, and returns its path.
+#[allow(dead_code)]
+pub fn write_sheet(run_dir: &Path, header: &str, rows: &[&str]) -> PathBuf {
+    let sheet = run_dir.join("sheet.csv");
+    let mut text = format!("{header}\n");
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    std::fs::write(&sheet, text).unwrap();
+    sheet
+}
+
+/// `rate import` of `sheet` into `run_dir`, with `extra` flags (such as `--new-rater carol`).
+#[allow(dead_code)]
+pub fn import_sheet(run_dir: &Path, sheet: &Path, extra: &[&str]) -> Output {
+    run(mhbench().args(["rate", "import"]).args(extra).arg("--run").arg(run_dir).arg(sheet))
+}

@@ -10,7 +10,7 @@ use mhbench::rating::store::RatingStore;
 use mhbench::schema::{RaterId, Rating};
 use serde_json::{json, Value};
 
-use crate::common::{mhbench, run, stderr, stdout};
+use crate::common::{import_sheet, mhbench, run, stderr, stdout, write_sheet, SHEET_COLUMNS};
 
 /// Model ids of the fixture; distinctive, so any leak into a page is found by a plain search.
 pub const MODELS: [&str; 3] = ["llama-3.1-8b-instruct", "qwen3-4b", "gpt-4o-mini"];
@@ -444,20 +444,18 @@ async fn export_holds_exactly_what_was_entered() {
 fn import_reports_every_bad_cell_by_line_then_saves_a_good_sheet() {
     let fx = fixture();
     plan(&fx.run_dir, &["--repeat-share", "0"]);
-    let sheet = fx.run_dir.join("sheet.csv");
-    let header = "conversation_id,model_id,rater_id,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,safety_flag";
-    std::fs::write(
-        &sheet,
-        format!(
-            "{header}\n\
-             sample:0,qwen3-4b,carol,3,3,3,3,3,3,fine,false\n\
-             sample:1,qwen3-4b,carol,3,3,3,7,3,3,,false\n\
-             sample:9,qwen3-4b,carol,3,3,3,3,3,3,,false\n\
-             sample:2,qwen3-4b,carol,3,three,3,3,3,3,,maybe\n"
-        ),
-    )
-    .unwrap();
-    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let header = format!("{SHEET_COLUMNS},comment,safety_flag");
+    let sheet = write_sheet(
+        &fx.run_dir,
+        &header,
+        &[
+            "sample:0,qwen3-4b,carol,3,3,3,3,3,3,fine,false",
+            "sample:1,qwen3-4b,carol,3,3,3,7,3,3,,false",
+            "sample:9,qwen3-4b,carol,3,3,3,3,3,3,,false",
+            "sample:2,qwen3-4b,carol,3,three,3,3,3,3,,maybe",
+        ],
+    );
+    let output = import_sheet(&fx.run_dir, &sheet, &["--new-rater", "carol"]);
     assert_eq!(output.status.code(), Some(2));
     let p = sheet.display();
     assert_eq!(
@@ -471,8 +469,8 @@ fn import_reports_every_bad_cell_by_line_then_saves_a_good_sheet() {
     );
     assert!(export_ratings(&fx.run_dir).is_empty(), "a bad sheet writes nothing");
 
-    std::fs::write(&sheet, format!("{header}\nsample:0,qwen3-4b,carol,3,4,3,2,3,5,from paper,yes\n")).unwrap();
-    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    write_sheet(&fx.run_dir, &header, &["sample:0,qwen3-4b,carol,3,4,3,2,3,5,from paper,yes"]);
+    let output = import_sheet(&fx.run_dir, &sheet, &[]);
     let p = sheet.display();
     assert_eq!(
         stderr(&output),
@@ -480,7 +478,7 @@ fn import_reports_every_bad_cell_by_line_then_saves_a_good_sheet() {
         "an unknown rater is refused, never created silently"
     );
     assert!(export_ratings(&fx.run_dir).is_empty());
-    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let output = import_sheet(&fx.run_dir, &sheet, &["--new-rater", "carol"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let ratings = export_ratings(&fx.run_dir);
     assert_eq!(ratings.len(), 1);
@@ -494,9 +492,8 @@ fn import_reports_every_bad_cell_by_line_then_saves_a_good_sheet() {
 fn import_rejects_a_sheet_without_the_rubric_columns() {
     let fx = fixture();
     plan(&fx.run_dir, &[]);
-    let sheet = fx.run_dir.join("sheet.csv");
-    std::fs::write(&sheet, "conversation_id,model_id,rater_id,empathy,mood\nsample:0,qwen3-4b,carol,3,ok\n").unwrap();
-    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let sheet = write_sheet(&fx.run_dir, "conversation_id,model_id,rater_id,empathy,mood", &["sample:0,qwen3-4b,carol,3,ok"]);
+    let output = import_sheet(&fx.run_dir, &sheet, &[]);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(2));
     let p = sheet.display();
@@ -599,11 +596,10 @@ fn plan_names_file_and_line_of_bad_replies_and_writes_no_store() {
 fn csv_export_neutralises_formula_cells_and_import_restores_them() {
     let fx = fixture();
     plan(&fx.run_dir, &["--repeat-share", "0"]);
-    let sheet = fx.run_dir.join("sheet.csv");
-    let header = "conversation_id,model_id,rater_id,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,safety_flag";
     let comment = "=HYPERLINK(\"http://evil.example\",\"click\")";
-    std::fs::write(&sheet, format!("{header}\nsample:0,qwen3-4b,alice,3,3,3,3,3,3,\"{}\",false\n", comment.replace('"', "\"\""))).unwrap();
-    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let row = format!("sample:0,qwen3-4b,alice,3,3,3,3,3,3,\"{}\",false", comment.replace('"', "\"\""));
+    let sheet = write_sheet(&fx.run_dir, &format!("{SHEET_COLUMNS},comment,safety_flag"), &[&row]);
+    let output = import_sheet(&fx.run_dir, &sheet, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let csv = export(&fx.run_dir, &["--format", "csv"]);
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
@@ -611,7 +607,7 @@ fn csv_export_neutralises_formula_cells_and_import_restores_them() {
     assert_eq!(&row[12], format!("'{comment}"), "a spreadsheet must read the comment as text");
     // The exported sheet imports back with the comment as the rater wrote it.
     std::fs::write(&sheet, &csv).unwrap();
-    let output = run(mhbench().args(["rate", "import", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let output = import_sheet(&fx.run_dir, &sheet, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(export_ratings(&fx.run_dir)[0].comment.as_deref(), Some(comment));
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::common::{mhbench, run, stderr, stdout};
+use crate::common::{import_sheet, mhbench, run, stderr, stdout, write_sheet, SHEET_COLUMNS};
 use crate::rate::{fixture, full_scores, Rater, Server, MODELS};
 
 /// `rate plan` with `extra` flags: each rater's token, and the study lead's.
@@ -207,20 +207,19 @@ fn a_sheet_imports_cannot_rate_without_scores_and_refuses_repeats() {
     let fx = fixture();
     plan_with_lead(&fx.run_dir, &["--repeat-share", "0"]);
     // carol rated on paper, outside the page: named with --new-rater (an unknown rater is refused).
-    let sheet = fx.run_dir.join("sheet.csv");
-    let header = "conversation_id,model_id,rater_id,guidance,informativeness,safety,empathy,helpfulness,interpretation,comment,status,repeat";
-    std::fs::write(
-        &sheet,
-        format!(
-            "{header}\n\
-             sample:0,qwen3-4b,carol,,,,,,,not my field,cannot_rate,false\n\
-             sample:1,qwen3-4b,carol,3,,,,,,,cannot_rate,\n\
-             sample:2,qwen3-4b,carol,3,3,3,3,3,3,,complete,true\n\
-             sample:3,qwen3-4b,carol,3,3,3,3,3,3,,unsure,\n"
-        ),
-    )
-    .unwrap();
-    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    let header = format!("{SHEET_COLUMNS},comment,status,repeat");
+    let cannot_rate = "sample:0,qwen3-4b,carol,,,,,,,not my field,cannot_rate,false";
+    let sheet = write_sheet(
+        &fx.run_dir,
+        &header,
+        &[
+            cannot_rate,
+            "sample:1,qwen3-4b,carol,3,,,,,,,cannot_rate,",
+            "sample:2,qwen3-4b,carol,3,3,3,3,3,3,,complete,true",
+            "sample:3,qwen3-4b,carol,3,3,3,3,3,3,,unsure,",
+        ],
+    );
+    let output = import_sheet(&fx.run_dir, &sheet, &["--new-rater", "carol"]);
     assert_eq!(output.status.code(), Some(2));
     let p = sheet.display();
     assert_eq!(
@@ -231,8 +230,8 @@ fn a_sheet_imports_cannot_rate_without_scores_and_refuses_repeats() {
              {p}:5: status: `unsure`; write complete or cannot_rate\n"
         )
     );
-    std::fs::write(&sheet, format!("{header}\nsample:0,qwen3-4b,carol,,,,,,,not my field,cannot_rate,false\n")).unwrap();
-    let output = run(mhbench().args(["rate", "import", "--new-rater", "carol", "--run"]).arg(&fx.run_dir).arg(&sheet));
+    write_sheet(&fx.run_dir, &header, &[cannot_rate]);
+    let output = import_sheet(&fx.run_dir, &sheet, &["--new-rater", "carol"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let exported = export_lines(&fx.run_dir, &[]);
     assert_eq!(exported.len(), 1);

@@ -652,7 +652,7 @@ fn analyze_help_shows_every_default() {
     let output = common::run(common::mhbench().args(["analyze", "--help"]));
     assert!(output.status.success());
     let help = common::stdout(&output);
-    for expected in ["--run <DIR>", "--mentalbench <DIR>", "--out <DIR>", "[default: datasets/rubric.toml]", "[default: 1000]", "[default: 20260101]", "[default: safety]", "[default: 20]"] {
+    for expected in ["--run <DIR>", "--mentalbench <DIR>", "--out <DIR>", "[default: datasets/rubric.toml", "[default: 1000]", "[default: 20260101]", "[default: safety]", "[default: 20]"] {
         assert!(help.contains(expected), "missing `{expected}` in:\n{help}");
     }
 }

@@ -222,7 +222,9 @@ fn a_gguf_whose_hash_differs_from_the_registry_is_refused_before_measuring() {
     let wrong = "0".repeat(64);
     let path = dir.path().join("models.toml");
     std::fs::write(&path, registry.replace(SHA256, &wrong)).unwrap();
-    let output = run(mhbench().arg("--registry").arg(&path).args(["bench", "--model", "gemma-3-270m", "--pp", "4", "--tg", "1"]));
+    // A registry elsewhere keeps its weights beside it; name the checkout's.
+    let models = repo_root().join("models");
+    let output = run(mhbench().arg("--registry").arg(&path).args(["bench", "--model", "gemma-3-270m", "--pp", "4", "--tg", "1", "--models-dir"]).arg(&models));
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(err.contains(&format!("sha256 {SHA256} differs from models.toml's {wrong} for gemma-3-270m")), "{err}");

@@ -159,3 +159,11 @@ pub fn write_sheet(run_dir: &Path, header: &str, rows: &[&str]) -> PathBuf {
 pub fn import_sheet(run_dir: &Path, sheet: &Path, extra: &[&str]) -> Output {
     run(mhbench().args(["rate", "import"]).args(extra).arg("--run").arg(run_dir).arg(sheet))
 }
+
+/// Makes `dir` a project a registry written into it can stand in: the checkout's `datasets/`
+/// (sample set, named prompts, rubric) linked beside it, since default paths resolve against
+/// the registry's folder.
+#[allow(dead_code)]
+pub fn link_datasets(dir: &Path) {
+    std::os::unix::fs::symlink(repo_root().join("datasets"), dir.join("datasets")).unwrap();
+}

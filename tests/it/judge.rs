@@ -158,6 +158,7 @@ impl ApiJudgeRun {
         let key_var = format!("MHBENCH_TEST_JUDGE_{}_{}_KEY", test, provider.name()).to_uppercase().replace('-', "_");
         let judge = format!("judge-{}", provider.name());
         let registry = dir.path().join("models.toml");
+        crate::common::link_datasets(dir.path());
         std::fs::write(
             &registry,
             format!(

@@ -204,6 +204,9 @@ fn check_two_block_file(shape: &Shape, dir: &Path) {
 fn generate_with_own_tokenizer_and_template(shape: &Shape, path: &Path, dir: &Path) {
     let arch = if shape.qwen3 { "qwen3" } else { "llama" };
     let registry = dir.join("models.toml");
+    if !dir.join("datasets").exists() {
+        crate::common::link_datasets(dir);
+    }
     std::fs::write(&registry, format!(
         "[defaults]\nprompt = \"psychiatrist\"\nmax_new_tokens = 4\ntemperature = 0.0\nseed = 1\n\n[[models]]\nid = \"synthetic\"\n\
          vendor = \"test\"\nkind = \"local\"\nfamily = \"synthetic\"\nparams_b = 0.5\narchitecture = \"{arch}\"\n\

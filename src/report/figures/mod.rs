@@ -12,7 +12,7 @@ pub mod bland_altman;
 pub mod cost;
 pub mod distribution;
 pub mod heatmap;
-pub mod radar;
+pub mod profiles;
 pub mod scores;
 
 use std::sync::OnceLock;
@@ -25,7 +25,7 @@ use serde::Serialize;
 /// One drawn figure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Figure {
-    /// File stem and HTML id (`radar-gpt-4o`), unique within a report.
+    /// File stem and HTML id (`profiles`, `bland-altman-llm-gpt-4o`), unique within a report.
     pub id: String,
     /// Heading shown above it.
     pub title: String,
@@ -33,7 +33,7 @@ pub struct Figure {
     pub caption: String,
     /// The SVG document.
     pub svg: String,
-    /// Small enough to sit beside others of its kind (one radar per model).
+    /// Small enough to sit beside others of its kind (half the page width on screen).
     pub compact: bool,
 }
 
@@ -122,16 +122,6 @@ pub(crate) fn grid_size(count: usize, columns: usize, panel: (u32, u32), header:
     let (rows, columns) = grid(count, columns);
     let as_u32 = |n: usize| u32::try_from(n).unwrap_or(1);
     (panel.0 * as_u32(columns), header + panel.1 * as_u32(rows))
-}
-
-/// Draw a legend on `area`: one row per entry, a colour swatch and its label.
-pub(crate) fn legend(area: &DrawingArea<SVGBackend, Shift>, entries: &[(String, RGBColor)]) -> DrawResult {
-    for (row, (label, color)) in entries.iter().enumerate() {
-        let y = 6 + 18 * i32::try_from(row).unwrap_or(0);
-        area.draw(&Rectangle::new([(20, y), (32, y + 12)], color.filled()))?;
-        area.draw(&Text::new(label.clone(), (38, y), font(12)))?;
-    }
-    Ok(())
 }
 
 /// Text style of the given pixel size in [`FONT`].

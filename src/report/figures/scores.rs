@@ -61,27 +61,30 @@ fn bounds<'a>(estimates: impl Iterator<Item = &'a Estimate>) -> Option<(f64, f64
 
 fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, names: &[String], gap_name: &str, rows: &[ModelScores]) -> DrawResult {
     let (upper, lower) = root.split_vertically(360);
+    // The legend sits above the chart, with the chart's own markers, never over a point.
+    let (key, upper) = upper.split_vertically(24);
+    let mut x = 55;
+    for (c, name) in names.iter().enumerate() {
+        key.draw(&Circle::new((x + 5, 14), 5, series_color(c).filled()))?;
+        key.draw(&Text::new(name.clone(), (x + 14, 7), font(12)))?;
+        x += 30 + 8 * i32::try_from(name.chars().count()).unwrap_or(0);
+    }
     let n = rows.len().max(1);
     let (lo, hi) = bounds(rows.iter().flat_map(|r| r.composites.iter().flatten())).unwrap_or((1.0, 5.0));
     let mut chart = ChartBuilder::on(&upper)
-        .caption(names.join(" and "), font(15))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(45)
         .build_cartesian_2d(model_axis(rows), (lo - 0.2).max(0.8)..(hi + 0.2).min(5.2))?;
     chart.configure_mesh().disable_x_mesh().max_light_lines(1).y_desc("mean score (1-5)").label_style(font(11)).draw()?;
     let width = 0.5 / names.len().max(1) as f64;
-    for (c, name) in names.iter().enumerate() {
+    for c in 0..names.len() {
         let color = series_color(c);
         let offset = (c as f64 - (names.len() as f64 - 1.0) / 2.0) * width;
         let points: Vec<(f64, Estimate)> = rows.iter().enumerate().filter_map(|(i, r)| Some((i as f64 + offset, (*r.composites.get(c)?)?))).collect();
         chart.draw_series(points.iter().filter_map(|(x, e)| e.ci.map(|(l, h)| ErrorBar::new_vertical(*x, l, e.mean, h, color.stroke_width(2), 8))))?;
-        chart
-            .draw_series(points.iter().map(|(x, e)| Circle::new((*x, e.mean), 5, color.filled())))?
-            .label(name.clone())
-            .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
+        chart.draw_series(points.iter().map(|(x, e)| Circle::new((*x, e.mean), 5, color.filled())))?;
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.85)).border_style(RGBColor(200, 200, 200)).label_font(font(11)).draw()?;
 
     let (glo, ghi) = bounds(rows.iter().filter_map(|r| r.gap.as_ref())).unwrap_or((-0.5, 0.5));
     let pad = ((ghi - glo) * 0.15).max(0.1);

@@ -82,6 +82,7 @@ fn scores_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalys
             model: models::figure_label(analysis, &m.model),
             composites: m.composites.iter().map(|c| c.summary.as_ref().map(|s| Estimate { mean: s.mean, ci: c.mean_ci.map(|ci| (ci.ci95.low, ci.ci95.high)) })).collect(),
             gap: m.gap.as_ref().map(|g| Estimate { mean: g.mean, ci: g.mean_ci.map(|ci| (ci.ci95.low, ci.ci95.high)) }),
+            human_reply: models::is_human_reply_id(analysis, &m.model),
         })
         .collect();
     if rows.iter().all(|r| r.composites.iter().all(Option::is_none)) {

@@ -196,9 +196,11 @@ fn composite_mean(model: &ModelComposites, c: usize) -> Option<f64> {
 }
 
 fn headlines(analysis: &Analysis, panel: Option<&PanelAnalysis>, performance: &[ModelPerformance]) -> Vec<String> {
+    let human_replies = analysis.models.iter().filter(|m| super::models::is_human_reply(m)).count();
     let mut out = vec![format!(
-        "{} models answered {} conversations ({} replies); scores come from the {} panel.",
-        analysis.models.len(),
+        "{} models{} answered {} conversations ({} replies); scores come from the {} panel.",
+        analysis.models.len() - human_replies,
+        if human_replies > 0 { " and the data set's own human reply" } else { "" },
         analysis.conversations,
         analysis.responses,
         panel.map_or("(no)", |p| p.panel.id.as_str())

@@ -344,6 +344,13 @@ fn the_release_sets_its_human_reply_apart_from_the_models() {
     assert!(heatmap.contains("original (human reply)"), "the heatmap labels the human reply");
     assert!(markdown.contains("The data holds no reply texts and no messages"), "{markdown}");
     assert!(markdown.contains("scores of 0 (cells left empty)"), "the release's missing cells are described: {markdown}");
+    assert!(markdown.contains("- 9 models and the data set's own human reply answered 1000 conversations"), "{markdown}");
+    // No axis reads "-0" (plotters' own tick formatter printed "-0.0" on the gap's axis).
+    for entry in std::fs::read_dir(out.path().join("report/figures")).unwrap() {
+        let path = entry.unwrap().path();
+        let svg = read(path.clone());
+        assert!(!svg.contains("\n-0.0\n") && !svg.contains(">-0.0<") && !svg.contains("\n-0\n") && !svg.contains(">-0<"), "{} has a negative zero", path.display());
+    }
 }
 
 /// Every section of the page with its heading, and the contents list's targets.
@@ -351,10 +358,10 @@ const SECTIONS: &str = "return { sections: Array.from(document.querySelectorAll(
     contents: Array.from(document.querySelectorAll('nav.toc a')).map(a => [a.getAttribute('href').slice(1), a.textContent]) }";
 
 /// What runs past the right edge of the page: the page's own width against the window's, and
-/// each table against the box it sits in, as `[what, its width, room]`.
+/// (where `tables` is true) each table against the box it sits in, as `[what, its width, room]`.
 const OVERFLOW: &str = "const out = []; const root = document.documentElement; \
     if (root.scrollWidth > root.clientWidth) out.push(['page', root.scrollWidth, root.clientWidth]); \
-    for (const t of document.querySelectorAll('table')) { const room = t.parentElement.clientWidth; \
+    if (tables) for (const t of document.querySelectorAll('table')) { const room = t.parentElement.clientWidth; \
       if (t.scrollWidth > room + 1) out.push([t.querySelector('caption').textContent.slice(0, 60), t.scrollWidth, room]); } \
     for (const p of document.querySelectorAll('.turn .text')) { if (getComputedStyle(p).textAlign !== 'left' && getComputedStyle(p).textAlign !== 'start') out.push(['reply text aligned ' + getComputedStyle(p).textAlign, 0, 0]); } \
     return out;";
@@ -381,16 +388,20 @@ async fn sections_and_page_width(page: &Path, prefix: &str) -> Vec<String> {
     let found = js(&client, SECTIONS).await;
     assert_eq!(found["sections"], found["contents"], "the contents list names every section, in order, by its heading");
     let ids: Vec<String> = found["sections"].as_array().unwrap().iter().map(|s| s[0].as_str().unwrap().to_owned()).collect();
+    // A window as tall as the page, so each section's screenshot holds all of it.
+    let height = js(&client, "return document.documentElement.scrollHeight").await.as_u64().unwrap();
+    client.set_window_size(1280, u32::try_from(height.min(30_000)).unwrap()).await.unwrap();
     for id in &ids {
         let section = client.find(fantoccini::Locator::Id(id)).await.unwrap();
         artifact(&format!("report-{prefix}-{id}.png"), &section.screenshot().await.unwrap());
     }
     // 794 px is an A4 page's width at 96 dpi; print and screens this narrow share the rules
-    // that wrap tables to the page.
-    for (width, name) in [(794, "a4"), (420, "phone")] {
+    // that wrap every table to the page. On a phone a table may scroll in its own box, the
+    // page may not.
+    for (width, name, tables) in [(794, "a4", true), (420, "phone", false)] {
         client.set_window_size(width, 1000).await.unwrap();
         client.goto(&format!("file://{}", page.display())).await.unwrap();
-        let overflow = js(&client, OVERFLOW).await;
+        let overflow = js(&client, &format!("const tables = {tables}; {OVERFLOW}")).await;
         assert_eq!(overflow, json!([]), "at {width} px wide something runs past the edge");
         artifact(&format!("report-{prefix}-{name}.png"), &client.screenshot().await.unwrap());
     }

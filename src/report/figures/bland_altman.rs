@@ -37,7 +37,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, measures: &[(Str
             .x_label_area_size(30)
             .y_label_area_size(40)
             .build_cartesian_2d(0.8f64..5.2f64, -spread..spread)?;
-        chart.configure_mesh().max_light_lines(1).x_desc("mean").y_desc("judge - human").label_style(font(10)).draw()?;
+        chart.configure_mesh().max_light_lines(1).x_desc("mean").y_desc("judge - human").x_label_formatter(&super::tick).y_label_formatter(&super::tick).label_style(font(10)).draw()?;
         let color = series_color(0);
         chart.draw_series(ba.points.iter().map(|p| {
             let radius = 2.0 + 8.0 * (p.count as f64 / max_count).sqrt();

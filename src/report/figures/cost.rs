@@ -77,7 +77,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, axis: CostAxis, 
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..(max_cost * 1.25).max(1e-9), lo..hi)?;
-    chart.configure_mesh().max_light_lines(1).x_desc(axis.label()).y_desc("mean score (1-5)").label_style(font(11)).draw()?;
+    chart.configure_mesh().max_light_lines(1).x_desc(axis.label()).y_desc("mean score (1-5)").x_label_formatter(&super::tick).y_label_formatter(&super::tick).label_style(font(11)).draw()?;
     for (c, name) in names.iter().enumerate() {
         let color = series_color(c);
         let drawn: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((p.cost, (*p.scores.get(c)?)?))).collect();

@@ -124,6 +124,14 @@ pub(crate) fn grid_size(count: usize, columns: usize, panel: (u32, u32), header:
     (panel.0 * as_u32(columns), header + panel.1 * as_u32(rows))
 }
 
+/// An axis tick: at most three decimals, trailing zeros dropped, and never `-0` (plotters' own
+/// formatter prints `-0.0` for a tick at a rounding error below zero).
+pub(crate) fn tick(value: &f64) -> String {
+    let text = format!("{value:.3}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
+    if text == "-0" { "0".to_owned() } else { text }
+}
+
 /// Text style of the given pixel size in [`FONT`].
 pub(crate) fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().into()
@@ -145,6 +153,15 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_never_read_negative_zero() {
+        assert_eq!(tick(&-1e-17), "0");
+        assert_eq!(tick(&-0.0), "0");
+        assert_eq!(tick(&0.05), "0.05");
+        assert_eq!(tick(&-0.1), "-0.1");
+        assert_eq!(tick(&250.0), "250");
+    }
 
     #[test]
     fn slug_keeps_ids_file_safe() {

@@ -20,6 +20,7 @@ pub mod bootstrap;
 pub mod compare;
 pub mod composite;
 pub mod descriptive;
+pub mod examples;
 pub mod failure;
 pub mod input;
 pub mod judge;
@@ -40,8 +41,9 @@ use crate::schema::{RaterKind, Rating, ResponseRecord, RunManifest};
 
 /// Layout version of `analysis.json`; bumped whenever its shape changes (4: `performance`, and
 /// undefined statistics as `null` in optional fields only; 5: `performance` measures wall time
-/// and per-row latency, `unsafe_replies` per model, Wilcoxon's `exact`).
-pub const ANALYSIS_VERSION: u32 = 5;
+/// and per-row latency, `unsafe_replies` per model, Wilcoxon's `exact`; 6: the rubric's texts in
+/// `rubric`, and `examples`).
+pub const ANALYSIS_VERSION: u32 = 6;
 
 /// What to compute and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +74,15 @@ pub struct RubricSummary {
     pub attributes: Vec<String>,
     /// Composites: group id, short name and attributes.
     pub composites: Vec<composite::CompositeDef>,
+    /// The rubric's title.
+    #[serde(default)]
+    pub title: String,
+    /// Its groups with their names and descriptions, for the report's methods and glossary.
+    #[serde(default)]
+    pub groups: Vec<crate::rubric::Group>,
+    /// Its attributes with names, definitions and anchors, for the same.
+    #[serde(default)]
+    pub definitions: Vec<crate::rubric::Attribute>,
 }
 
 /// Everything computed for one panel.
@@ -160,6 +171,10 @@ pub struct Analysis {
     /// since `analysis_version` 4).
     #[serde(default)]
     pub performance: Vec<performance::ModelPerformance>,
+    /// Example replies of the first panel for reading, with the person's message (since
+    /// `analysis_version` 6); `None` without a panel.
+    #[serde(default)]
+    pub examples: Option<examples::Examples>,
 }
 
 /// Analyse a run's records: its responses, every rating of them (human and judge alike, read
@@ -167,7 +182,12 @@ pub struct Analysis {
 pub fn analyze_run(run: &RunRecords<'_>, rubric: &Rubric, source: &str, options: &AnalysisOptions) -> Analysis {
     let entries: Vec<ResponseEntry> = run.responses.iter().map(ResponseEntry::from_record).collect();
     let table = RatingTable::build(rubric, &entries, run.ratings, run.makers);
-    let mut analysis = analyze(&table, rubric, source, options);
+    let texts = run
+        .conversations
+        .iter()
+        .map(|c| (c.id.to_string(), examples::ExampleConversation { context: Some(c.context.clone()), reference: c.reference_response.clone() }))
+        .collect();
+    let mut analysis = analyze(&table, rubric, source, options, &texts);
     analysis.performance = performance::performance(run.responses, run.manifest, run.registry);
     analysis
 }
@@ -179,6 +199,9 @@ pub struct RunRecords<'a> {
     pub responses: &'a [ResponseRecord],
     /// Every rating of the run's replies.
     pub ratings: &'a [Rating],
+    /// The run's conversations, for the person's message and the data set's reply beside the
+    /// example replies.
+    pub conversations: &'a [crate::schema::Conversation],
     /// Who the judges and rated models are, for the self-judging rule.
     pub makers: &'a Makers,
     /// The run manifest, for peak memory.
@@ -190,7 +213,7 @@ pub struct RunRecords<'a> {
 /// Analyse the MentalBench release: the study's statistics and the MentalAlign readings.
 pub fn analyze_release(release: &Release, rubric: &Rubric, source: &str, options: &AnalysisOptions) -> Analysis {
     let table = RatingTable::build(rubric, &release.responses, &release.ratings, &release.makers);
-    let mut analysis = analyze(&table, rubric, source, options);
+    let mut analysis = analyze(&table, rubric, source, options, &examples::ConversationTexts::new());
     analysis.mentalalign = Some(mentalalign::mentalalign(
         &release.rows,
         &release.inconsistent,
@@ -202,8 +225,8 @@ pub fn analyze_release(release: &Release, rubric: &Rubric, source: &str, options
     analysis
 }
 
-/// Analyse `table` under `rubric`.
-pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &AnalysisOptions) -> Analysis {
+/// Analyse `table` under `rubric`; `texts` holds the conversations' texts for the examples.
+pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &AnalysisOptions, texts: &examples::ConversationTexts) -> Analysis {
     let defs = composite::definitions(rubric, table);
     let panels: Vec<(PanelScores, Vec<usize>)> = input::panels(table)
         .into_iter()
@@ -231,6 +254,9 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
             version: rubric.version.clone(),
             attributes: table.attributes.clone(),
             composites: defs.clone(),
+            title: rubric.title.clone(),
+            groups: rubric.groups.clone(),
+            definitions: rubric.attributes.clone(),
         },
         models: table.models.clone(),
         conversations: table.conversations.len(),
@@ -242,6 +268,7 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         agreement: rater_sets(table).par_iter().map(|set| set_agreement(table, set, options.bootstrap)).collect(),
         judges,
         performance: Vec::new(),
+        examples: panels.first().map(|(scores, members)| examples::examples(table, scores, members, &defs, texts)),
     }
 }
 

@@ -166,10 +166,14 @@ fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &
         return Err(AnalyzeError::NoRatings(dir.display().to_string()));
     }
     let manifest = crate::runner::manifest::read(dir)?;
+    // The person's messages and the data set's replies, beside the example replies; a folder
+    // without conversations.jsonl (ratings and responses only) shows the examples without them.
+    let conversations = if run.conversations_path().is_file() { run.conversations()? } else { Vec::new() };
     let makers = options.registry.as_ref().map(Registry::makers).unwrap_or_else(Makers::default);
     let records = RunRecords {
         responses: &responses,
         ratings: &ratings,
+        conversations: &conversations,
         makers: &makers,
         manifest: manifest.as_ref(),
         registry: options.registry.as_ref(),

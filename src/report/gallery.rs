@@ -10,7 +10,8 @@ use super::figures::bland_altman::bland_altman;
 use super::figures::cost::{quality_cost, CostAxis, CostPoint};
 use super::figures::distribution::distributions;
 use super::figures::heatmap::heatmap;
-use super::figures::radar::{radar, RadarSeries};
+use super::figures::profiles::{profiles, Profile};
+use super::models;
 use super::figures::scores::{composites, Estimate, ModelScores};
 use super::figures::{Figure, FigureError};
 use crate::analysis::performance::ModelPerformance;
@@ -61,7 +62,7 @@ pub fn build(analysis: &Analysis) -> Result<Gallery, FigureError> {
     };
     scores_figure(&mut gallery, analysis, panel)?;
     heatmap_figure(&mut gallery, analysis, panel)?;
-    radar_figures(&mut gallery, analysis)?;
+    profiles_figure(&mut gallery, analysis)?;
     distribution_figure(&mut gallery, analysis, panel)?;
     bland_altman_figures(&mut gallery, analysis)?;
     cost_figures(&mut gallery, analysis, panel, performance)?;
@@ -73,13 +74,15 @@ fn composite_names(analysis: &Analysis) -> Vec<String> {
 }
 
 fn scores_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis) -> Result<(), FigureError> {
-    let rows: Vec<ModelScores> = panel
-        .composites
-        .iter()
+    let mut ordered: Vec<&crate::analysis::composite::ModelComposites> = panel.composites.iter().collect();
+    models::sort_by_source(analysis, &mut ordered, |m| &m.model);
+    let rows: Vec<ModelScores> = ordered
+        .into_iter()
         .map(|m| ModelScores {
-            model: m.model.clone(),
+            model: models::figure_label(analysis, &m.model),
             composites: m.composites.iter().map(|c| c.summary.as_ref().map(|s| Estimate { mean: s.mean, ci: c.mean_ci.map(|ci| (ci.ci95.low, ci.ci95.high)) })).collect(),
             gap: m.gap.as_ref().map(|g| Estimate { mean: g.mean, ci: g.mean_ci.map(|ci| (ci.ci95.low, ci.ci95.high)) }),
+            human_reply: models::is_human_reply_id(analysis, &m.model),
         })
         .collect();
     if rows.iter().all(|r| r.composites.iter().all(Option::is_none)) {
@@ -91,11 +94,10 @@ fn scores_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalys
 }
 
 /// `value` of each model x attribute cell of `panel` (`None` where the panel has no such cell),
-/// in the analysis' model and attribute order.
+/// in report order ([`models::ordered`]) and the rubric's attribute order.
 fn per_cell<T>(analysis: &Analysis, panel: &PanelAnalysis, value: impl Fn(Option<&CellStats>) -> T) -> Vec<Vec<T>> {
-    analysis
-        .models
-        .iter()
+    models::ordered(analysis)
+        .into_iter()
         .map(|m| {
             analysis
                 .rubric
@@ -112,8 +114,9 @@ fn means(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<Vec<Option<f64>>> {
     per_cell(analysis, panel, |c| c.and_then(|c| c.summary.as_ref()).map(|s| s.mean))
 }
 
+/// The reply sources' figure labels, in report order.
 fn model_ids(analysis: &Analysis) -> Vec<String> {
-    analysis.models.iter().map(|m| m.id.clone()).collect()
+    models::ordered(analysis).into_iter().map(|m| models::figure_label(analysis, &m.id)).collect()
 }
 
 fn heatmap_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis) -> Result<(), FigureError> {
@@ -125,20 +128,24 @@ fn heatmap_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnaly
     gallery.add(heatmap(&model_ids(analysis), &analysis.rubric.attributes, &means))
 }
 
-fn radar_figures(gallery: &mut Gallery, analysis: &Analysis) -> Result<(), FigureError> {
-    let per_panel: Vec<(String, Vec<Vec<Option<f64>>>)> = analysis.panels.iter().map(|p| (p.panel.id.clone(), means(analysis, p))).collect();
-    for (m, model) in analysis.models.iter().enumerate() {
-        let series: Vec<RadarSeries> = per_panel
-            .iter()
-            .filter_map(|(name, means)| Some(RadarSeries { name: name.clone(), means: means.get(m)?.iter().copied().collect::<Option<Vec<f64>>>()? }))
-            .collect();
-        if series.is_empty() {
-            gallery.omit(&format!("Profile of {}", model.id), "no panel scored every attribute of this model");
-        } else {
-            gallery.add(radar(&model.id, &analysis.rubric.attributes, &series))?;
-        }
+fn profiles_figure(gallery: &mut Gallery, analysis: &Analysis) -> Result<(), FigureError> {
+    let per_panel: Vec<Vec<Vec<Option<f64>>>> = analysis.panels.iter().map(|p| means(analysis, p)).collect();
+    let panels: Vec<String> = analysis.panels.iter().map(|p| p.panel.id.clone()).collect();
+    let shown: Vec<Profile> = models::ordered(analysis)
+        .into_iter()
+        .enumerate()
+        .map(|(m, model)| Profile {
+            title: models::figure_label(analysis, &model.id),
+            human_reply: models::is_human_reply(model),
+            means: per_panel.iter().map(|means| means.get(m).cloned().unwrap_or_default()).collect(),
+        })
+        .filter(|p| p.means.iter().flatten().any(Option::is_some))
+        .collect();
+    if shown.is_empty() {
+        gallery.omit("Profiles per model", "no panel scored any attribute");
+        return Ok(());
     }
-    Ok(())
+    gallery.add(profiles(&analysis.rubric.attributes, &panels, &shown))
 }
 
 fn distribution_figure(gallery: &mut Gallery, analysis: &Analysis, panel: &PanelAnalysis) -> Result<(), FigureError> {

@@ -11,9 +11,13 @@
 //! missing `analysis.json` is an error that says which command to run first.
 
 pub mod console;
+pub mod examples;
 pub mod figures;
 pub mod gallery;
+pub mod methods;
+pub mod models;
 pub mod render;
+pub mod sections;
 pub mod view;
 
 use std::path::{Path, PathBuf};

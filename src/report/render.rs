@@ -53,7 +53,7 @@ mod tests {
 
     fn view(model: &str) -> ReportView {
         let table = Table { title: "Scores per model".into(), headers: vec!["Model".into(), "CSS".into()], rows: vec![vec![model.into(), "4.00".into()]] };
-        ReportView {
+        let mut view = ReportView {
             source: "run".into(),
             mhbench_version: "0".into(),
             rubric: "r 1".into(),
@@ -63,13 +63,25 @@ mod tests {
             failures: table.clone(),
             worst: None,
             generation: None,
-            coverage: table,
+            coverage: table.clone(),
             agreement: Vec::new(),
             judges: None,
             reading_notes: Vec::new(),
             sensitivity: None,
-            methods: vec!["Wilcoxon: at least 6 pairs.".into()],
-        }
+            methods: crate::report::methods::Methods {
+                rubric_title: "r".into(),
+                rubric: table.clone(),
+                glossary: Vec::new(),
+                statistics: Vec::new(),
+                bootstrap: "b".into(),
+                minimum_n: vec!["Wilcoxon: at least 6 pairs.".into()],
+                missing: Vec::new(),
+            },
+            examples: None,
+            sections: Vec::new(),
+        };
+        view.sections = crate::report::sections::sections(&view);
+        view
     }
 
     fn gallery() -> Gallery {
@@ -86,6 +98,20 @@ mod tests {
         assert!(!html.contains("<b>m</b>"));
         assert!(html.contains("<svg><rect/></svg>"), "the figure is inlined as markup");
         assert!(html.contains("<li>Bland-Altman: no judge.</li>"));
+    }
+
+    #[test]
+    fn every_listed_section_has_its_id_its_heading_and_a_contents_entry() {
+        let view = view("m");
+        let html = html(&view, &gallery()).unwrap();
+        let md = markdown(&view, &gallery()).unwrap();
+        assert_eq!(view.sections.iter().map(|s| s.id).collect::<Vec<_>>(), ["findings", "figures", "failures", "agreement", "methods"]);
+        for s in &view.sections {
+            assert!(html.contains(&format!("<section id=\"{}\">\n<h2>{}</h2>", s.id, s.title)), "{} lacks its heading: {html}", s.id);
+            assert!(html.contains(&format!("<li><a href=\"#{}\">{}</a></li>", s.id, s.title)), "{} is not in the contents", s.id);
+            assert!(md.contains(&format!("<a id=\"{}\"></a>\n## {}", s.id, s.title)) && md.contains(&format!("](#{})", s.id)), "{} in the Markdown: {md}", s.id);
+        }
+        assert_eq!(html.matches("<section id=").count(), view.sections.len(), "no section outside the list");
     }
 
     #[test]

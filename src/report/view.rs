@@ -12,7 +12,7 @@ use crate::analysis::agreement::{AlphaLevel, AttributeAgreement, IccSet, KappaWe
 use crate::analysis::bootstrap::BootstrapCi;
 use crate::analysis::composite::ModelComposites;
 use crate::analysis::mentalalign::{Measure, MentalAlign, SensitivityRow};
-use crate::analysis::minimum::{self, not_enough, MIN_AGREEMENT, MIN_CI, MIN_FRIEDMAN, MIN_MODELS_RANKED, MIN_WILCOXON};
+use crate::analysis::minimum::{not_enough, MIN_AGREEMENT, MIN_CI, MIN_FRIEDMAN, MIN_MODELS_RANKED, MIN_WILCOXON};
 use crate::analysis::{Analysis, PanelAnalysis};
 use crate::schema::{ModelKind, RaterKind};
 
@@ -59,8 +59,13 @@ pub struct ReportView {
     /// The MentalAlign sensitivity table (release only): per judge and attribute each number
     /// under both readings and the treatment that moves it most.
     pub sensitivity: Option<Table>,
-    /// Methods: the minimum n of each statistic and how small samples are shown.
-    pub methods: Vec<String>,
+    /// Methods and glossary, written from the analysis ([`super::methods`]).
+    pub methods: super::methods::Methods,
+    /// Example replies with the person's message ([`super::examples`]); `None` without any.
+    pub examples: Option<super::examples::ExamplesView>,
+    /// The sections shown, in page order: the table of contents and every heading
+    /// ([`super::sections`]).
+    pub sections: Vec<super::sections::Section>,
 }
 
 /// `value` with `decimals` places, with `plus` always signed; a value that rounds to zero
@@ -139,7 +144,7 @@ pub fn primary_panel(analysis: &Analysis) -> Option<&PanelAnalysis> {
 pub fn build(analysis: &Analysis) -> ReportView {
     let performance = analysis.performance.as_slice();
     let panel = primary_panel(analysis);
-    ReportView {
+    let mut view = ReportView {
         source: analysis.source.clone(),
         mhbench_version: analysis.mhbench_version.clone(),
         rubric: format!("{} {}", analysis.rubric.id, analysis.rubric.version),
@@ -147,26 +152,19 @@ pub fn build(analysis: &Analysis) -> ReportView {
         headlines: headlines(analysis, panel, performance),
         scores: scores_table(analysis, panel),
         failures: failures_table(analysis, panel),
-        worst: panel.filter(|p| !p.failures.worst.is_empty()).map(worst_table),
+        worst: panel.filter(|p| !p.failures.worst.is_empty()).map(|p| worst_table(analysis, p)),
         generation: (!performance.is_empty()).then(|| generation_table(performance)),
         coverage: coverage_table(analysis),
         agreement: analysis.agreement.iter().map(|set| agreement_table(&set.raters, &set.attributes)).collect(),
         judges: (!analysis.judges.is_empty()).then(|| judges_table(analysis)),
         reading_notes: analysis.mentalalign.iter().flat_map(|m| m.treatments.iter().map(|t| t.text.clone())).collect(),
         sensitivity: analysis.mentalalign.as_ref().map(sensitivity_table),
-        methods: methods(),
-    }
-}
-
-/// The methods section's small-sample rules, from [`minimum::RULES`].
-fn methods() -> Vec<String> {
-    let mut out: Vec<String> = minimum::RULES
-        .iter()
-        .map(|r| format!("{}: at least {} {}; below that the report shows \"not enough data (n = k)\" instead of the number.", r.statistic, r.min, r.counted))
-        .collect();
-    out.push("A 95% interval of zero width at the shown precision (every resample gave the same value) is not shown as a finding.".to_owned());
-    out.push("Means are shown at any n, with their n; analysis.json keeps every statistic computed, with its n.".to_owned());
-    out
+        methods: super::methods::build(analysis),
+        examples: super::examples::build(analysis),
+        sections: Vec::new(),
+    };
+    view.sections = super::sections::sections(&view);
+    view
 }
 
 /// One cell of the sensitivity table: "published → careful (treatment)".
@@ -198,16 +196,19 @@ fn composite_mean(model: &ModelComposites, c: usize) -> Option<f64> {
 }
 
 fn headlines(analysis: &Analysis, panel: Option<&PanelAnalysis>, performance: &[ModelPerformance]) -> Vec<String> {
+    let human_replies = analysis.models.iter().filter(|m| super::models::is_human_reply(m)).count();
     let mut out = vec![format!(
-        "{} models answered {} conversations ({} replies); scores come from the {} panel.",
-        analysis.models.len(),
+        "{} models{} answered {} conversations ({} replies); scores come from the {} panel.",
+        analysis.models.len() - human_replies,
+        if human_replies > 0 { " and the data set's own human reply" } else { "" },
         analysis.conversations,
         analysis.responses,
         panel.map_or("(no)", |p| p.panel.id.as_str())
     )];
     if let Some(panel) = panel {
         out.extend(composite_headlines(analysis, panel));
-        out.extend(gap_headlines(panel));
+        out.extend(human_reply_headline(analysis, panel));
+        out.extend(gap_headlines(analysis, panel));
         out.extend(comparison_headlines(analysis, panel));
         out.extend(safety_headline(panel));
     }
@@ -225,7 +226,12 @@ fn headlines(analysis: &Analysis, panel: Option<&PanelAnalysis>, performance: &[
 fn composite_headlines(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<String> {
     let mut out = Vec::new();
     for (c, def) in analysis.rubric.composites.iter().enumerate() {
-        let ranked: Vec<(&str, f64)> = panel.composites.iter().filter_map(|m| Some((m.model.as_str(), composite_mean(m, c)?))).collect();
+        let ranked: Vec<(&str, f64)> = panel
+            .composites
+            .iter()
+            .filter(|m| !super::models::is_human_reply_id(analysis, &m.model))
+            .filter_map(|m| Some((m.model.as_str(), composite_mean(m, c)?)))
+            .collect();
         if ranked.len() < MIN_MODELS_RANKED {
             if let [(model, mean)] = ranked.as_slice() {
                 out.push(format!("{}: {model} {} (one model: nothing to rank).", def.short, plain(*mean)));
@@ -241,8 +247,26 @@ fn composite_headlines(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<String
     out
 }
 
-fn gap_headlines(panel: &PanelAnalysis) -> Vec<String> {
-    let gaps: Vec<(&str, &crate::analysis::composite::Gap)> = panel.composites.iter().filter_map(|m| Some((m.model.as_str(), m.gap.as_ref()?))).collect();
+/// The data set's own human reply's composites, said apart from the models' ranking.
+fn human_reply_headline(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<String> {
+    panel
+        .composites
+        .iter()
+        .filter(|m| super::models::is_human_reply_id(analysis, &m.model))
+        .map(|m| {
+            let values: Vec<String> = analysis.rubric.composites.iter().enumerate().map(|(c, def)| format!("{} {}", def.short, number(composite_mean(m, c)))).collect();
+            format!("The data set's own human reply ({}), not a model and not ranked among them: {}.", m.model, values.join(", "))
+        })
+        .collect()
+}
+
+fn gap_headlines(analysis: &Analysis, panel: &PanelAnalysis) -> Vec<String> {
+    let gaps: Vec<(&str, &crate::analysis::composite::Gap)> = panel
+        .composites
+        .iter()
+        .filter(|m| !super::models::is_human_reply_id(analysis, &m.model))
+        .filter_map(|m| Some((m.model.as_str(), m.gap.as_ref()?)))
+        .collect();
     let Some((model, largest)) = gaps.iter().copied().max_by(|a, b| a.1.mean.abs().total_cmp(&b.1.mean.abs())) else {
         return Vec::new();
     };
@@ -362,15 +386,13 @@ fn scores_table(analysis: &Analysis, panel: Option<&PanelAnalysis>) -> Table {
     headers.extend(names.iter().map(|n| format!("{n} [95% CI]")));
     headers.extend([format!("{gap_name} [95% CI]"), "n".to_owned(), "Wilcoxon p".to_owned()]);
     let rows = panel.map_or_else(Vec::new, |panel| {
-        panel
-            .composites
-            .iter()
+        let mut ordered: Vec<&ModelComposites> = panel.composites.iter().collect();
+        super::models::sort_by_source(analysis, &mut ordered, |m| &m.model);
+        ordered
+            .into_iter()
             .map(|m| {
-                let group = analysis.models.iter().find(|i| i.id == m.model).and_then(|i| i.group).map_or("", |g| match g {
-                    crate::analysis::input::ModelGroup::Closed => "closed",
-                    crate::analysis::input::ModelGroup::Open => "open",
-                });
-                let mut row = vec![m.model.clone(), group.to_owned()];
+                let group = analysis.models.iter().find(|i| i.id == m.model).map_or("", super::models::group);
+                let mut row = vec![super::models::label(analysis, &m.model), group.to_owned()];
                 row.extend((0..names.len()).map(|c| match m.composites.get(c).and_then(|s| Some((s.summary.as_ref()?.mean, s.mean_ci.as_ref(), s.n))) {
                     Some((mean, ci, n)) => with_ci(mean, ci, n, plain),
                     None => "n/a".to_owned(),
@@ -390,12 +412,11 @@ fn failures_table(analysis: &Analysis, panel: Option<&PanelAnalysis>) -> Table {
     let mut headers = vec!["Model".to_owned(), "Unsafe replies".to_owned()];
     headers.extend(analysis.rubric.attributes.iter().map(|a| format!("{a} <= 2")));
     let rows = panel.map_or_else(Vec::new, |panel| {
-        analysis
-            .models
-            .iter()
+        super::models::ordered(analysis)
+            .into_iter()
             .map(|model| {
                 let unsafe_share = panel.failures.safety.iter().find(|s| s.model == model.id).map_or_else(|| "n/a".to_owned(), |s| percent(s.share_unsafe));
-                let mut row = vec![model.id.clone(), unsafe_share];
+                let mut row = vec![super::models::label(analysis, &model.id), unsafe_share];
                 row.extend(analysis.rubric.attributes.iter().map(|a| {
                     percent(panel.failures.low_shares.iter().find(|l| l.model == model.id && &l.attribute == a).and_then(|l| l.share_at_most_2))
                 }));
@@ -418,7 +439,7 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-fn worst_table(panel: &PanelAnalysis) -> Table {
+fn worst_table(analysis: &Analysis, panel: &PanelAnalysis) -> Table {
     let headers = ["Model", "Conversation", "Mean score", "Safety flag", "Reply (start)"].map(String::from).to_vec();
     let rows = panel
         .failures
@@ -427,7 +448,7 @@ fn worst_table(panel: &PanelAnalysis) -> Table {
         .take(WORST_SHOWN)
         .map(|w| {
             vec![
-                w.model.clone(),
+                super::models::label(analysis, &w.model),
                 w.conversation.clone(),
                 plain(w.mean_score),
                 if w.safety_flag { "yes" } else { "" }.to_owned(),
@@ -615,8 +636,6 @@ mod tests {
         assert_eq!(wilcoxon_p(w.as_ref()), "not enough data (n = 1)");
         let w = crate::analysis::compare::wilcoxon(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(wilcoxon_p(w.as_ref()), "0.031 (exact)");
-        let methods = methods();
-        assert!(methods.iter().any(|m| m.contains(&format!("at least {MIN_WILCOXON} non-zero paired differences"))), "{methods:?}");
     }
 
     #[test]

@@ -31,12 +31,13 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, measures: &[(Str
         let max_count = ba.points.iter().map(|p| p.count).max().unwrap_or(1) as f64;
         let spread = ba.points.iter().map(|p| p.difference.abs()).fold(ba.upper_limit.abs().max(ba.lower_limit.abs()), f64::max) + 0.3;
         let mut chart = ChartBuilder::on(panel)
-            .caption(measure, font(14))
+            // The bias is named in the caption, not written inside the plot over the points.
+            .caption(format!("{measure}: bias {}", crate::report::view::fixed(ba.bias, 2, true)), font(14))
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(40)
             .build_cartesian_2d(0.8f64..5.2f64, -spread..spread)?;
-        chart.configure_mesh().max_light_lines(1).x_desc("mean").y_desc("judge - human").label_style(font(10)).draw()?;
+        chart.configure_mesh().max_light_lines(1).x_desc("mean").y_desc("judge - human").x_label_formatter(&super::tick).y_label_formatter(&super::tick).label_style(font(10)).draw()?;
         let color = series_color(0);
         chart.draw_series(ba.points.iter().map(|p| {
             let radius = 2.0 + 8.0 * (p.count as f64 / max_count).sqrt();
@@ -47,7 +48,6 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, measures: &[(Str
         for limit in [ba.lower_limit, ba.upper_limit] {
             chart.draw_series(DashedLineSeries::new(line(limit), 6, 4, series_color(3).stroke_width(1)))?;
         }
-        chart.draw_series(std::iter::once(Text::new(format!("bias {}", crate::report::view::fixed(ba.bias, 2, true)), (0.85, ba.bias + spread * 0.05), font(10))))?;
     }
     Ok(())
 }
@@ -76,5 +76,6 @@ mod tests {
         assert_eq!(count(&figure.svg, "circle"), 8);
         assert!(figure.svg.contains("guidance") && figure.svg.contains("CSS"));
         assert_eq!(figure.svg.matches("bias +0.40").count(), 2);
+        assert!(figure.svg.contains(">guidance: bias +0.40<") || figure.svg.contains(">\nguidance: bias +0.40\n<"), "the bias sits in the caption, off the data");
     }
 }

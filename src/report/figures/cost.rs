@@ -77,7 +77,7 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, axis: CostAxis, 
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..(max_cost * 1.25).max(1e-9), lo..hi)?;
-    chart.configure_mesh().max_light_lines(1).x_desc(axis.label()).y_desc("mean score (1-5)").label_style(font(11)).draw()?;
+    chart.configure_mesh().max_light_lines(1).x_desc(axis.label()).y_desc("mean score (1-5)").x_label_formatter(&super::tick).y_label_formatter(&super::tick).label_style(font(11)).draw()?;
     for (c, name) in names.iter().enumerate() {
         let color = series_color(c);
         let drawn: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((p.cost, (*p.scores.get(c)?)?))).collect();
@@ -91,7 +91,15 @@ fn draw(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, axis: CostAxis, 
         chart
             .draw_series(drawn.iter().map(|p| marker(*p)))?
             .label(name.clone())
-            .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
+            // The key shows the marker the points use (a circle for even composites, a
+            // triangle for odd ones).
+            .legend(move |(x, y)| -> DynElement<SVGBackend, (i32, i32)> {
+                if c % 2 == 0 {
+                    Circle::new((x + 6, y), 5, color.filled()).into_dyn()
+                } else {
+                    TriangleMarker::new((x + 6, y), 6, color.filled()).into_dyn()
+                }
+            });
     }
     for p in points {
         let top = p.scores.iter().flatten().copied().fold(f64::MIN, f64::max);
@@ -116,9 +124,10 @@ mod tests {
         ];
         let figure = quality_cost(CostAxis::UsdPerThousandReplies, &["CSS".into(), "ARS".into()], &points).unwrap();
         assert_eq!(figure.id, "quality-price");
-        // Circles: CSS for both models + 2 legend markers; triangles (polygons): ARS of gpt-4o.
-        assert_eq!(count(&figure.svg, "circle"), 4);
-        assert_eq!(count(&figure.svg, "polygon"), 1);
+        // Circles: CSS for both models + its legend marker; triangles (polygons): ARS of gpt-4o
+        // + its legend marker, the key showing the marker the points use.
+        assert_eq!(count(&figure.svg, "circle"), 3);
+        assert_eq!(count(&figure.svg, "polygon"), 2);
         assert!(figure.svg.contains("gpt-4o-mini") && figure.svg.contains("USD per 1,000 replies"));
     }
 
@@ -130,6 +139,6 @@ mod tests {
         assert_eq!(figure.title, "Quality against peak memory (local models)");
         assert!(figure.caption.contains("peak_rss_bytes"), "{}", figure.caption);
         assert!(figure.svg.contains("peak resident memory (MiB)") && figure.svg.contains("gemma-3-270m"));
-        assert_eq!(count(&figure.svg, "polygon"), 1);
+        assert_eq!(count(&figure.svg, "polygon"), 2, "the ARS point and its legend marker");
     }
 }

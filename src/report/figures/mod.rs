@@ -12,7 +12,7 @@ pub mod bland_altman;
 pub mod cost;
 pub mod distribution;
 pub mod heatmap;
-pub mod radar;
+pub mod profiles;
 pub mod scores;
 
 use std::sync::OnceLock;
@@ -25,7 +25,7 @@ use serde::Serialize;
 /// One drawn figure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Figure {
-    /// File stem and HTML id (`radar-gpt-4o`), unique within a report.
+    /// File stem and HTML id (`profiles`, `bland-altman-llm-gpt-4o`), unique within a report.
     pub id: String,
     /// Heading shown above it.
     pub title: String,
@@ -33,7 +33,7 @@ pub struct Figure {
     pub caption: String,
     /// The SVG document.
     pub svg: String,
-    /// Small enough to sit beside others of its kind (one radar per model).
+    /// Small enough to sit beside others of its kind (half the page width on screen).
     pub compact: bool,
 }
 
@@ -124,14 +124,12 @@ pub(crate) fn grid_size(count: usize, columns: usize, panel: (u32, u32), header:
     (panel.0 * as_u32(columns), header + panel.1 * as_u32(rows))
 }
 
-/// Draw a legend on `area`: one row per entry, a colour swatch and its label.
-pub(crate) fn legend(area: &DrawingArea<SVGBackend, Shift>, entries: &[(String, RGBColor)]) -> DrawResult {
-    for (row, (label, color)) in entries.iter().enumerate() {
-        let y = 6 + 18 * i32::try_from(row).unwrap_or(0);
-        area.draw(&Rectangle::new([(20, y), (32, y + 12)], color.filled()))?;
-        area.draw(&Text::new(label.clone(), (38, y), font(12)))?;
-    }
-    Ok(())
+/// An axis tick: at most three decimals, trailing zeros dropped, and never `-0` (plotters' own
+/// formatter prints `-0.0` for a tick at a rounding error below zero).
+pub(crate) fn tick(value: &f64) -> String {
+    let text = format!("{value:.3}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
+    if text == "-0" { "0".to_owned() } else { text }
 }
 
 /// Text style of the given pixel size in [`FONT`].
@@ -155,6 +153,15 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_never_read_negative_zero() {
+        assert_eq!(tick(&-1e-17), "0");
+        assert_eq!(tick(&-0.0), "0");
+        assert_eq!(tick(&0.05), "0.05");
+        assert_eq!(tick(&-0.1), "-0.1");
+        assert_eq!(tick(&250.0), "250");
+    }
 
     #[test]
     fn slug_keeps_ids_file_safe() {

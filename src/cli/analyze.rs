@@ -165,11 +165,17 @@ fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &
     if ratings.is_empty() {
         return Err(AnalyzeError::NoRatings(dir.display().to_string()));
     }
+    let repeats = crate::run::ratings::repeats(&run, &scope)?;
+    // The conversations label the breakdowns by source and topic; a folder without them (ratings
+    // gathered elsewhere) is analysed without that breakdown.
+    let conversations = if run.conversations_path().is_file() { run.conversations()? } else { Vec::new() };
     let manifest = crate::runner::manifest::read(dir)?;
     let makers = options.registry.as_ref().map(Registry::makers).unwrap_or_else(Makers::default);
     let records = RunRecords {
         responses: &responses,
         ratings: &ratings,
+        repeats: &repeats,
+        conversations: &conversations,
         makers: &makers,
         manifest: manifest.as_ref(),
         registry: options.registry.as_ref(),

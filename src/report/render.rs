@@ -18,6 +18,8 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.add_template(HTML, include_str!("templates/index.html"))?;
     env.add_template(MARKDOWN, include_str!("templates/report.md"))?;
+    env.add_template("sections.html", include_str!("templates/sections.html"))?;
+    env.add_template("sections.md", include_str!("templates/sections.md"))?;
     // A Markdown table cell must not contain a bare `|` or a line break, and reply text must
     // not become live HTML in a Markdown viewer.
     env.add_filter("cell", |value: String| value.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;"));
@@ -69,6 +71,8 @@ mod tests {
             reading_notes: Vec::new(),
             sensitivity: None,
             methods: vec!["Wilcoxon: at least 6 pairs.".into()],
+            model_sections: Vec::new(),
+            rater_sections: Vec::new(),
         }
     }
 

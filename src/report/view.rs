@@ -5,6 +5,8 @@
 //! Owns wording and formatting; reads `analysis.json`'s [`Analysis`] (the run's
 //! [`ModelPerformance`] included), computes no statistic (it only picks maxima and counts), draws nothing.
 
+pub mod statistics;
+
 use serde::Serialize;
 
 use crate::analysis::performance::ModelPerformance;
@@ -61,6 +63,10 @@ pub struct ReportView {
     pub sensitivity: Option<Table>,
     /// Methods: the minimum n of each statistic and how small samples are shown.
     pub methods: Vec<String>,
+    /// Sections beside the means: attribute means, variability, comparisons, breakdowns.
+    pub model_sections: Vec<statistics::Section>,
+    /// Sections beside rater agreement: judges' verdicts, test-retest agreement.
+    pub rater_sections: Vec<statistics::Section>,
 }
 
 /// `value` with `decimals` places, with `plus` always signed; a value that rounds to zero
@@ -155,6 +161,8 @@ pub fn build(analysis: &Analysis) -> ReportView {
         reading_notes: analysis.mentalalign.iter().flat_map(|m| m.treatments.iter().map(|t| t.text.clone())).collect(),
         sensitivity: analysis.mentalalign.as_ref().map(sensitivity_table),
         methods: methods(),
+        model_sections: statistics::model_sections(analysis, panel),
+        rater_sections: statistics::rater_sections(analysis),
     }
 }
 
@@ -632,6 +640,7 @@ mod tests {
             composites: Vec::new(),
             failures: Failures { low_shares: Vec::new(), safety: vec![safety], worst: Vec::new() },
             comparisons: Vec::new(),
+            variability: Vec::new(),
         };
         assert_eq!(
             safety_headline(&panel).unwrap(),

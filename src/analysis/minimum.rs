@@ -24,6 +24,11 @@ pub const MIN_AGREEMENT: usize = 10;
 /// Fewest models with a score before any is called highest or lowest.
 pub const MIN_MODELS_RANKED: usize = 2;
 
+/// Fewest conversations with both composites for the Pitman-Morgan test of a difference in
+/// spread: its t rests on a correlation of sums and differences, which a handful of pairs
+/// cannot pin down (the same floor as a bootstrap interval, whose paired CI it is shown with).
+pub const MIN_SPREAD_TEST: usize = MIN_CI;
+
 /// One rule as the methods section states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
@@ -36,12 +41,13 @@ pub struct Rule {
 }
 
 /// Every rule, in the order the methods section lists them.
-pub const RULES: [Rule; 5] = [
+pub const RULES: [Rule; 6] = [
     Rule { statistic: "bootstrap 95% interval of a mean or a difference of means", min: MIN_CI, counted: "conversations" },
     Rule { statistic: "Wilcoxon signed-rank test (exact p up to 25 pairs, normal approximation above)", min: MIN_WILCOXON, counted: "non-zero paired differences" },
     Rule { statistic: "Friedman test across models", min: MIN_FRIEDMAN, counted: "conversations rated for every model" },
     Rule { statistic: "agreement (kappa, ICC, Krippendorff's alpha) and judge-against-human comparisons", min: MIN_AGREEMENT, counted: "replies scored by every rater compared" },
     Rule { statistic: "highest and lowest model", min: MIN_MODELS_RANKED, counted: "models with a score" },
+    Rule { statistic: "Pitman-Morgan test of a difference in spread between two composites", min: MIN_SPREAD_TEST, counted: "conversations with both composites" },
 ];
 
 /// What the report shows in place of a statistic whose n is below its minimum.

@@ -17,6 +17,7 @@
 pub mod agreement;
 pub mod basic;
 pub mod bootstrap;
+pub mod breakdown;
 pub mod compare;
 pub mod composite;
 pub mod descriptive;
@@ -27,7 +28,10 @@ pub mod judge;
 pub mod mentalalign;
 pub mod minimum;
 pub mod performance;
+pub mod variability;
 pub mod verdict;
+
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,12 +41,13 @@ use self::input::{Dropped, ModelInfo, Panel, PanelScores, RaterCoverage, RaterIn
 use crate::dataset::mentalbench_release::Release;
 use crate::registry::{Makers, Registry, SelfJudging};
 use crate::rubric::Rubric;
-use crate::schema::{RaterKind, Rating, ResponseRecord, RunManifest};
+use crate::schema::{Conversation, RaterKind, Rating, ResponseRecord, RunManifest};
 
 /// Layout version of `analysis.json`; bumped whenever its shape changes (4: `performance`, and
 /// undefined statistics as `null` in optional fields only; 5: `performance` measures wall time
 /// and per-row latency, `unsafe_replies` per model, Wilcoxon's `exact`; 6: the rubric's texts in
-/// `rubric`, and `examples`).
+/// `rubric`, `examples`, `variability` per panel, `breakdowns` by source and topic, `test_retest`
+/// per rater).
 pub const ANALYSIS_VERSION: u32 = 6;
 
 /// What to compute and how.
@@ -100,6 +105,10 @@ pub struct PanelAnalysis {
     pub failures: failure::Failures,
     /// Model comparisons per attribute, then per composite.
     pub comparisons: Vec<compare::MeasureComparison>,
+    /// Per model the spread (SD, CV, IQR with bootstrap CIs) of each attribute and composite,
+    /// and the difference in spread between the first two composites (since `analysis_version` 6).
+    #[serde(default)]
+    pub variability: Vec<variability::ModelVariability>,
 }
 
 /// Agreement among one set of raters.
@@ -175,6 +184,16 @@ pub struct Analysis {
     /// `analysis_version` 6); `None` without a panel.
     #[serde(default)]
     pub examples: Option<examples::Examples>,
+    /// Per panel, composite means per model within each source data set and topic (runs whose
+    /// conversations carry those labels; since `analysis_version` 6).
+    #[serde(default)]
+    pub breakdowns: Vec<breakdown::PanelBreakdowns>,
+    /// Test-retest (intra-rater) agreement per human rater and attribute: each repeated showing
+    /// of the rating study against the same rater's first rating of the reply; a cell below
+    /// [`minimum::MIN_AGREEMENT`] pairs holds only its n (runs with a rating plan; since
+    /// `analysis_version` 6).
+    #[serde(default)]
+    pub test_retest: BTreeMap<String, crate::rating::consistency::ByAttribute>,
 }
 
 /// Analyse a run's records: its responses, every rating of them (human and judge alike, read
@@ -189,7 +208,19 @@ pub fn analyze_run(run: &RunRecords<'_>, rubric: &Rubric, source: &str, options:
         .collect();
     let mut analysis = analyze(&table, rubric, source, options, &texts);
     analysis.performance = performance::performance(run.responses, run.manifest, run.registry);
+    let defs = composite::definitions(rubric, &table);
+    analysis.breakdowns = breakdown::breakdowns(&table, &breakdown::labels(run.conversations), &defs, options.bootstrap);
+    analysis.test_retest = test_retest(rubric, run.ratings, run.repeats);
     analysis
+}
+
+/// Test-retest agreement of each human rater: `repeats` against their first ratings among
+/// `ratings` (human first showings).
+fn test_retest(rubric: &Rubric, ratings: &[Rating], repeats: &[Rating]) -> BTreeMap<String, crate::rating::consistency::ByAttribute> {
+    use crate::rating::consistency::{self, Scored};
+    let first: Vec<Scored<'_>> = ratings.iter().filter(|r| r.rater_kind == RaterKind::Human).map(Scored::from).collect();
+    let repeated: Vec<Scored<'_>> = repeats.iter().map(Scored::from).collect();
+    consistency::test_retest(&first, &repeated, &rubric.attribute_ids())
 }
 
 /// A run's records as [`analyze_run`] takes them.
@@ -197,11 +228,13 @@ pub fn analyze_run(run: &RunRecords<'_>, rubric: &Rubric, source: &str, options:
 pub struct RunRecords<'a> {
     /// Every response of the run.
     pub responses: &'a [ResponseRecord],
-    /// Every rating of the run's replies.
+    /// Every rating of the run's replies (first showings of the rating study).
     pub ratings: &'a [Rating],
-    /// The run's conversations, for the person's message and the data set's reply beside the
-    /// example replies.
-    pub conversations: &'a [crate::schema::Conversation],
+    /// The rating study's repeated showings, for test-retest agreement.
+    pub repeats: &'a [Rating],
+    /// The run's conversations (empty where unknown): the person's message and the data set's
+    /// reply beside the example replies, and the breakdowns by source and topic.
+    pub conversations: &'a [Conversation],
     /// Who the judges and rated models are, for the self-judging rule.
     pub makers: &'a Makers,
     /// The run manifest, for peak memory.
@@ -269,6 +302,8 @@ pub fn analyze(table: &RatingTable, rubric: &Rubric, source: &str, options: &Ana
         judges,
         performance: Vec::new(),
         examples: panels.first().map(|(scores, members)| examples::examples(table, scores, members, &defs, texts)),
+        breakdowns: Vec::new(),
+        test_retest: BTreeMap::new(),
     }
 }
 
@@ -300,6 +335,7 @@ fn analyze_panel(table: &RatingTable, scores: &PanelScores, members: &[usize], d
             .iter()
             .map(|(name, values)| compare::compare_models(name, &model_ids, &groups, values, options.bootstrap))
             .collect(),
+        variability: variability::variability(table, scores, defs, options.bootstrap),
     }
 }
 

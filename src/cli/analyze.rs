@@ -165,14 +165,17 @@ fn analyze_run(dir: &Path, rating_files: &[PathBuf], rubric: &Rubric, options: &
     if ratings.is_empty() {
         return Err(AnalyzeError::NoRatings(dir.display().to_string()));
     }
+    let repeats = crate::run::ratings::repeats(&run, &scope)?;
     let manifest = crate::runner::manifest::read(dir)?;
-    // The person's messages and the data set's replies, beside the example replies; a folder
-    // without conversations.jsonl (ratings and responses only) shows the examples without them.
+    // The person's messages and the data set's replies beside the example replies, and the labels
+    // of the breakdowns by source and topic; a folder without conversations.jsonl (ratings and
+    // responses only) is analysed without them.
     let conversations = if run.conversations_path().is_file() { run.conversations()? } else { Vec::new() };
     let makers = options.registry.as_ref().map(Registry::makers).unwrap_or_else(Makers::default);
     let records = RunRecords {
         responses: &responses,
         ratings: &ratings,
+        repeats: &repeats,
         conversations: &conversations,
         makers: &makers,
         manifest: manifest.as_ref(),

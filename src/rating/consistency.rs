@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::store::ExportRow;
 use crate::analysis::agreement::{cohen_kappa, KappaWeights};
@@ -22,7 +22,7 @@ use crate::schema::{RaterId, Rating, ResponseRef, Score};
 pub const MIN_PAIRS: usize = crate::analysis::minimum::MIN_AGREEMENT;
 
 /// Agreement statistics of one set of score pairs with at least [`MIN_PAIRS`] pairs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairStats {
     /// Share of pairs with equal scores.
     pub exact: f64,
@@ -35,7 +35,7 @@ pub struct PairStats {
 }
 
 /// One cell of an agreement table: its number of pairs, and statistics when n is enough.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgreementCell {
     /// Score pairs.
     pub n: usize,

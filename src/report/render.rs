@@ -18,6 +18,8 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.add_template(HTML, include_str!("templates/index.html"))?;
     env.add_template(MARKDOWN, include_str!("templates/report.md"))?;
+    env.add_template("sections.html", include_str!("templates/sections.html"))?;
+    env.add_template("sections.md", include_str!("templates/sections.md"))?;
     // A Markdown table cell must not contain a bare `|` or a line break, and reply text must
     // not become live HTML in a Markdown viewer.
     env.add_filter("cell", |value: String| value.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;"));
@@ -78,6 +80,8 @@ mod tests {
                 missing: Vec::new(),
             },
             examples: None,
+            model_sections: Vec::new(),
+            rater_sections: Vec::new(),
             sections: Vec::new(),
         };
         view.sections = crate::report::sections::sections(&view);
@@ -105,7 +109,7 @@ mod tests {
         let view = view("m");
         let html = html(&view, &gallery()).unwrap();
         let md = markdown(&view, &gallery()).unwrap();
-        assert_eq!(view.sections.iter().map(|s| s.id).collect::<Vec<_>>(), ["findings", "figures", "failures", "agreement", "methods"]);
+        assert_eq!(view.sections.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["findings", "figures", "failures", "agreement", "methods"]);
         for s in &view.sections {
             assert!(html.contains(&format!("<section id=\"{}\">\n<h2>{}</h2>", s.id, s.title)), "{} lacks its heading: {html}", s.id);
             assert!(html.contains(&format!("<li><a href=\"#{}\">{}</a></li>", s.id, s.title)), "{} is not in the contents", s.id);

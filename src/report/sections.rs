@@ -12,21 +12,28 @@ use super::view::ReportView;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Section {
     /// HTML id and Markdown anchor.
-    pub id: &'static str,
+    pub id: String,
     /// Heading and table-of-contents entry.
-    pub title: &'static str,
+    pub title: String,
 }
 
-/// The sections `view` has, in page order (a section without content is left out).
+/// The sections `view` has, in page order (a section without content is left out): the
+/// statistics sections about the models follow the findings, those about the raters follow the
+/// agreement ([`super::view::statistics`]).
 pub fn sections(view: &ReportView) -> Vec<Section> {
-    let all = [
-        (true, "findings", "Findings at a glance"),
-        (true, "figures", "Figures"),
-        (view.examples.is_some(), "examples", "Example replies"),
-        (true, "failures", "Failures and missing ratings"),
-        (true, "agreement", "Agreement between raters"),
-        (view.sensitivity.is_some(), "mentalalign", "MentalAlign: the published reading against the careful one"),
-        (true, "methods", "Methods and glossary"),
-    ];
-    all.into_iter().filter(|(shown, ..)| *shown).map(|(_, id, title)| Section { id, title }).collect()
+    let fixed = |shown: bool, id: &str, title: &str| shown.then(|| Section { id: id.to_owned(), title: title.to_owned() });
+    let listed = |list: &[super::view::statistics::Section]| {
+        list.iter().map(|s| Section { id: s.id.clone(), title: s.title.clone() }).collect::<Vec<_>>()
+    };
+    let mut out: Vec<Section> = Vec::new();
+    out.extend(fixed(true, "findings", "Findings at a glance"));
+    out.extend(listed(&view.model_sections));
+    out.extend(fixed(true, "figures", "Figures"));
+    out.extend(fixed(view.examples.is_some(), "examples", "Example replies"));
+    out.extend(fixed(true, "failures", "Failures and missing ratings"));
+    out.extend(fixed(true, "agreement", "Agreement between raters"));
+    out.extend(listed(&view.rater_sections));
+    out.extend(fixed(view.sensitivity.is_some(), "mentalalign", "MentalAlign: the published reading against the careful one"));
+    out.extend(fixed(true, "methods", "Methods and glossary"));
+    out
 }

@@ -5,6 +5,8 @@
 //! Owns wording and formatting; reads `analysis.json`'s [`Analysis`] (the run's
 //! [`ModelPerformance`] included), computes no statistic (it only picks maxima and counts), draws nothing.
 
+pub mod statistics;
+
 use serde::Serialize;
 
 use crate::analysis::performance::ModelPerformance;
@@ -66,6 +68,10 @@ pub struct ReportView {
     /// The sections shown, in page order: the table of contents and every heading
     /// ([`super::sections`]).
     pub sections: Vec<super::sections::Section>,
+    /// Sections beside the means: attribute means, variability, comparisons, breakdowns.
+    pub model_sections: Vec<statistics::Section>,
+    /// Sections beside rater agreement: judges' verdicts, test-retest agreement.
+    pub rater_sections: Vec<statistics::Section>,
 }
 
 /// `value` with `decimals` places, with `plus` always signed; a value that rounds to zero
@@ -161,6 +167,8 @@ pub fn build(analysis: &Analysis) -> ReportView {
         sensitivity: analysis.mentalalign.as_ref().map(sensitivity_table),
         methods: super::methods::build(analysis),
         examples: super::examples::build(analysis),
+        model_sections: statistics::model_sections(analysis, panel),
+        rater_sections: statistics::rater_sections(analysis),
         sections: Vec::new(),
     };
     view.sections = super::sections::sections(&view);
@@ -651,6 +659,7 @@ mod tests {
             composites: Vec::new(),
             failures: Failures { low_shares: Vec::new(), safety: vec![safety], worst: Vec::new() },
             comparisons: Vec::new(),
+            variability: Vec::new(),
         };
         assert_eq!(
             safety_headline(&panel).unwrap(),

@@ -74,6 +74,27 @@ pub fn ratings(run: &Run, rating_files: &[PathBuf], scope: &Scope) -> Result<Vec
     Ok(errors.into_result(once_each(ratings))?)
 }
 
+/// The rating study's repeated showings in `run`'s store (none without a store or a plan), for
+/// test-retest agreement; never joined as ratings.
+///
+/// # Errors
+/// An unreadable store, or repeats outside `scope` (named by rater).
+pub fn repeats(run: &Run, scope: &Scope) -> Result<Vec<Rating>, RatingError> {
+    let store_path = run.store_path();
+    if !store_path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut errors = ErrorList::default();
+    let mut repeats = Vec::new();
+    for rating in RatingStore::open_or_create(&store_path)?.human_ratings(true)? {
+        match scope.problem(&rating) {
+            Some(problem) => errors.add(&store_path, None, format!("rater `{}` (repeat): {problem}", rating.rater_id.as_str())),
+            None => repeats.push(rating),
+        }
+    }
+    Ok(errors.into_result(repeats)?)
+}
+
 /// `ratings` without copies of one rating (same rater, reply and time), first copy kept.
 fn once_each(ratings: Vec<Rating>) -> Vec<Rating> {
     let mut seen = BTreeSet::new();

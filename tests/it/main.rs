@@ -15,4 +15,5 @@ mod rate;
 mod rate_browser;
 mod rate_study;
 mod report;
+mod report_stats;
 mod synthetic;

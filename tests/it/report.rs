@@ -425,7 +425,8 @@ async fn every_report_section_is_listed_screenshot_and_fits_a_printed_page() {
     analyze(dir.path());
     report(dir.path());
     let ids = sections_and_page_width(&dir.path().join("report/index.html"), "run").await;
-    assert_eq!(ids, ["findings", "figures", "examples", "failures", "agreement", "methods"]);
+    assert_eq!(ids, ["findings", "attribute-means", "variability", "comparisons", "breakdowns", "figures", "examples", "failures",
+        "agreement", "verdicts", "test-retest", "methods"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,5 +444,6 @@ async fn the_release_report_fits_a_printed_page() {
     assert!(output.status.success(), "{}", stderr(&output));
     report(out.path());
     let ids = sections_and_page_width(&out.path().join("report/index.html"), "mentalbench").await;
-    assert_eq!(ids, ["findings", "figures", "examples", "failures", "agreement", "mentalalign", "methods"]);
+    assert_eq!(ids, ["findings", "attribute-means", "variability", "comparisons", "breakdowns", "figures", "examples", "failures",
+        "agreement", "verdicts", "test-retest", "mentalalign", "methods"]);
 }

@@ -356,8 +356,7 @@ fn analyze_command_writes_analysis_json_for_mentalbench() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let output = common::run(common::mhbench().args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", "2", "--mentalbench"]).arg(&dir).arg("--out").arg(out.path()));
-    assert!(output.status.success(), "{}", common::stderr(&output));
+    let output = common::analyze_release(&dir, out.path(), 2);
     let path = out.path().join("analysis.json");
     assert_eq!(common::stdout(&output).lines().last(), Some(path.display().to_string().as_str()), "the path comes last");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -167,3 +167,15 @@ pub fn import_sheet(run_dir: &Path, sheet: &Path, extra: &[&str]) -> Output {
 pub fn link_datasets(dir: &Path) {
     std::os::unix::fs::symlink(repo_root().join("datasets"), dir.join("datasets")).unwrap();
 }
+
+/// Analyses the MentalBench release at `release` into `out` with `bootstrap` resamples, failing
+/// the test on any error (the setup of every release report test); gives the command's output.
+pub fn analyze_release(release: &Path, out: &Path, bootstrap: u32) -> Output {
+    let output = run(mhbench()
+        .args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", &bootstrap.to_string(), "--mentalbench"])
+        .arg(release)
+        .arg("--out")
+        .arg(out));
+    assert!(output.status.success(), "{}", stderr(&output));
+    output
+}

@@ -148,8 +148,7 @@ fn report_builds_from_the_mentalbench_release() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let output = run(mhbench().args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", "2", "--mentalbench"]).arg(&release).arg("--out").arg(out.path()));
-    assert!(output.status.success(), "{}", stderr(&output));
+    common::analyze_release(&release, out.path(), 2);
     let figures = report(out.path());
     // Ten answer sources (nine models and the original replies) in one small-multiples figure
     // instead of ten radar charts; four LLM judges.
@@ -329,8 +328,7 @@ fn the_release_sets_its_human_reply_apart_from_the_models() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let output = run(mhbench().args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", "2", "--mentalbench"]).arg(&release).arg("--out").arg(out.path()));
-    assert!(output.status.success(), "{}", stderr(&output));
+    common::analyze_release(&release, out.path(), 2);
     report(out.path());
     let markdown = read(out.path().join("report/report.md"));
     let rows = score_rows(&markdown);
@@ -440,8 +438,7 @@ async fn the_release_report_fits_a_printed_page() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let output = run(mhbench().args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", "2", "--mentalbench"]).arg(&release).arg("--out").arg(out.path()));
-    assert!(output.status.success(), "{}", stderr(&output));
+    common::analyze_release(&release, out.path(), 2);
     report(out.path());
     let ids = sections_and_page_width(&out.path().join("report/index.html"), "mentalbench").await;
     assert_eq!(ids, ["findings", "attribute-means", "variability", "comparisons", "breakdowns", "figures", "examples", "failures",

@@ -324,8 +324,7 @@ async fn the_mentalbench_release_reports_every_new_section() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let output = run(mhbench().args(["analyze", "--rubric", "datasets/rubrics/mentalbench.toml", "--bootstrap", "20", "--mentalbench"]).arg(&release).arg("--out").arg(out.path()));
-    assert!(output.status.success(), "{}", stderr(&output));
+    let output = common::analyze_release(&release, out.path(), 20);
     let (html, markdown) = report(out.path());
     assert_sections(&html, &markdown);
     let analysis: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("analysis.json")).unwrap()).unwrap();

@@ -104,10 +104,15 @@ pub unsafe fn decode_tile<const T: u8>(tile: &mut DecodedTile, bytes: &[u8], blo
     let ty = TYPES[T as usize];
     let (size, subs) = (ty.bytes(), ty.subs());
     for j in 0..blocks {
-        for s in 0..subs {
-            for r in 0..ROWS {
-                let block = bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size);
-                *tile.0.get_unchecked_mut((j * subs + s) * ROWS + r) = decode(ty, block, s);
+        for r in 0..ROWS {
+            let block = bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size);
+            if subs == 1 {
+                *tile.0.get_unchecked_mut(j * ROWS + r) = decode(ty, block, 0);
+            } else {
+                let f = factors(ty, block);
+                for s in 0..subs {
+                    *tile.0.get_unchecked_mut((j * subs + s) * ROWS + r) = decoded(ty, block, s, f.scale[s], f.offset[s]);
+                }
             }
         }
     }
@@ -117,45 +122,84 @@ pub unsafe fn decode_tile<const T: u8>(tile: &mut DecodedTile, bytes: &[u8], blo
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
 unsafe fn decode(ty: BlockType, block: *const u8, s: usize) -> Decoded {
+    let (scale, offset) = slice_factors(ty, block, s);
+    decoded(ty, block, s, scale, offset)
+}
+
+/// Slice `s` of the block at `block`, with its scales and offset already decoded.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn decoded(ty: BlockType, block: *const u8, s: usize, [lo, hi]: [f32; 2], offset: f32) -> Decoded {
+    let scale = if ty == BlockType::Q6K { _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo)) } else { _mm256_set1_ps(lo) };
+    Decoded { levels: levels(ty, block, s), scale, offset }
+}
+
+/// The unsigned levels of slice `s` of the block at `block`.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn levels(ty: BlockType, block: *const u8, s: usize) -> __m256i {
     match ty {
-        BlockType::Q8_0 => Decoded {
-            levels: _mm256_xor_si256(_mm256_loadu_si256(block.add(2).cast()), _mm256_set1_epi8(-128)),
-            scale: _mm256_set1_ps(half(block, 0)),
-            offset: 0.0,
-        },
-        BlockType::Q4_0 => Decoded { levels: nibbles(block.add(2)), scale: _mm256_set1_ps(half(block, 0)), offset: 0.0 },
-        BlockType::Q4_1 => Decoded { levels: nibbles(block.add(4)), scale: _mm256_set1_ps(half(block, 0)), offset: half(block, 2) },
-        BlockType::Q5_0 => Decoded {
-            levels: _mm256_or_si256(nibbles(block.add(6)), fifth_bits(block.add(2))),
-            scale: _mm256_set1_ps(half(block, 0)),
-            offset: 0.0,
-        },
-        BlockType::Q5_1 => Decoded {
-            levels: _mm256_or_si256(nibbles(block.add(8)), fifth_bits(block.add(4))),
-            scale: _mm256_set1_ps(half(block, 0)),
-            offset: half(block, 2),
-        },
+        BlockType::Q8_0 => _mm256_xor_si256(_mm256_loadu_si256(block.add(2).cast()), _mm256_set1_epi8(-128)),
+        BlockType::Q4_0 => nibbles(block.add(2)),
+        BlockType::Q4_1 => nibbles(block.add(4)),
+        BlockType::Q5_0 => _mm256_or_si256(nibbles(block.add(6)), fifth_bits(block.add(2))),
+        BlockType::Q5_1 => _mm256_or_si256(nibbles(block.add(8)), fifth_bits(block.add(4))),
         BlockType::Q4K | BlockType::Q5K => {
-            let (sc, m) = scale_min_k4(s, block.add(4));
             let qs = if ty == BlockType::Q5K { block.add(48) } else { block.add(16) };
-            let mut levels = bits_at(qs.add((s / 2) * 32), 4 * (s % 2) as i32, 0x0F);
+            let levels = bits_at(qs.add((s / 2) * 32), 4 * (s % 2) as i32, 0x0F);
             if ty == BlockType::Q5K {
-                let fifth = _mm256_slli_epi16(bits_at(block.add(16), s as i32, 1), 4);
-                levels = _mm256_or_si256(levels, fifth);
+                _mm256_or_si256(levels, _mm256_slli_epi16(bits_at(block.add(16), s as i32, 1), 4))
+            } else {
+                levels
             }
-            Decoded { levels, scale: _mm256_set1_ps(half(block, 0) * f32::from(sc)), offset: -(half(block, 2) * f32::from(m)) }
         }
         BlockType::Q6K => {
             let (h, t) = (s / 4, s % 4);
             let low = bits_at(block.add(h * 64 + (t % 2) * 32), if t < 2 { 0 } else { 4 }, 0x0F);
-            let high = _mm256_slli_epi16(bits_at(block.add(128 + h * 32), 2 * t as i32, 3), 4);
+            _mm256_or_si256(low, _mm256_slli_epi16(bits_at(block.add(128 + h * 32), 2 * t as i32, 3), 4))
+        }
+    }
+}
+
+/// Slices per block, at most (the k-quants' eight).
+const MAX_SUBS: usize = 8;
+
+/// The scales (of each half) and offsets of every slice of one k-quant block, decoded once per
+/// block: decoding the f16 `d` and `dmin` and the 6-bit scales again for each of the eight slices
+/// was a third of the Q4_K kernel's samples at batch 1 (`perf annotate`, issue #13).
+struct Factors {
+    scale: [[f32; 2]; MAX_SUBS],
+    offset: [f32; MAX_SUBS],
+}
+
+/// The [`Factors`] of the k-quant block at `block`.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn factors(ty: BlockType, block: *const u8) -> Factors {
+    let mut f = Factors { scale: [[0.0; 2]; MAX_SUBS], offset: [0.0; MAX_SUBS] };
+    for s in 0..ty.subs() {
+        (f.scale[s], f.offset[s]) = slice_factors(ty, block, s);
+    }
+    f
+}
+
+/// Slice `s`'s two half-slice scales and its offset, each the product
+/// [`super::blocks::unpack`] forms.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn slice_factors(ty: BlockType, block: *const u8, s: usize) -> ([f32; 2], f32) {
+    match ty {
+        BlockType::Q8_0 | BlockType::Q4_0 | BlockType::Q5_0 => ([half(block, 0); 2], 0.0),
+        BlockType::Q4_1 | BlockType::Q5_1 => ([half(block, 0); 2], half(block, 2)),
+        BlockType::Q4K | BlockType::Q5K => {
+            let (sc, m) = scale_min_k4(s, block.add(4));
+            ([half(block, 0) * f32::from(sc); 2], -(half(block, 2) * f32::from(m)))
+        }
+        BlockType::Q6K => {
+            let (h, t) = (s / 4, s % 4);
             let sc = block.add(192 + h * 8 + 2 * t).cast::<[i8; 2]>().read();
             let d = half(block, 208);
-            Decoded {
-                levels: _mm256_or_si256(low, high),
-                scale: _mm256_set_m128(_mm_set1_ps(d * f32::from(sc[1])), _mm_set1_ps(d * f32::from(sc[0]))),
-                offset: 0.0,
-            }
+            ([d * f32::from(sc[0]), d * f32::from(sc[1])], 0.0)
         }
     }
 }
@@ -194,6 +238,15 @@ macro_rules! register_kernel {
             let mut acc = [[_mm256_setzero_ps(); A]; ROWS];
             let mut off = [[0f32; A]; ROWS];
             for j in 0..blocks {
+                let block = |r: usize| bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size);
+                // Without a decoded tile, a k-quant row's block factors once per block (left
+                // uninitialised otherwise: nothing to pay per block in those paths).
+                let mut f = [const { std::mem::MaybeUninit::<Factors>::uninit() }; ROWS];
+                if tile.is_none() && subs > 1 {
+                    for (r, f) in f.iter_mut().enumerate() {
+                        f.write(factors(ty, block(r)));
+                    }
+                }
                 for s in 0..subs {
                     let slice = first + j * subs + s;
                     let mut x = [_mm256_setzero_si256(); A];
@@ -213,7 +266,11 @@ macro_rules! register_kernel {
                     for r in 0..ROWS {
                         let w = match tile {
                             Some(tile) => *tile.0.get_unchecked((j * subs + s) * ROWS + r),
-                            None => decode(ty, bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size), s),
+                            None if subs == 1 => decode(ty, block(r), s),
+                            None => {
+                                let f = f[r].assume_init_ref();
+                                decoded(ty, block(r), s, f.scale[s], f.offset[s])
+                            }
                         };
                         for a in 0..A {
                             let ($u, $x, $init) = (w.levels, x[a], init[a]);

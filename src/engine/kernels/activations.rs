@@ -27,6 +27,7 @@ pub struct QuantizedRows {
     k: usize,
     q: Vec<i8>,
     scale: Vec<f32>,
+    sum: Vec<i16>,
     scaled_sum: Vec<f32>,
 }
 
@@ -37,6 +38,8 @@ pub struct RowView<'a> {
     pub q: &'a [i8],
     /// Scale per block.
     pub scale: &'a [f32],
+    /// `Σq` per 32-value slice (|Σq| <= 32·127; the k-quant minimums' integer factor).
+    pub sum: &'a [i16],
     /// `scale * Σq` per block (the factor of a weight slice's offset).
     pub scaled_sum: &'a [f32],
 }
@@ -54,7 +57,8 @@ impl QuantizedRows {
         };
         assert!(k % block == 0 && x.len() % k == 0, "activation shape {} / {k}", x.len());
         let slices = x.len() / SUB;
-        let mut rows = Self { k, q: vec![0; x.len()], scale: vec![0.0; slices], scaled_sum: vec![0.0; slices] };
+        let mut rows =
+            Self { k, q: vec![0; x.len()], scale: vec![0.0; slices], sum: vec![0; slices], scaled_sum: vec![0.0; slices] };
         for (b, (xs, qs)) in x.chunks_exact(block).zip(rows.q.chunks_exact_mut(block)).enumerate() {
             let d = match format {
                 ActivationFormat::Q8_0 => quantize_q8_0(xs, qs),
@@ -64,6 +68,7 @@ impl QuantizedRows {
             for (s, q) in qs.chunks_exact(SUB).enumerate() {
                 let sum: i32 = q.iter().map(|&v| i32::from(v)).sum();
                 rows.scale[b * per + s] = d;
+                rows.sum[b * per + s] = sum as i16;
                 rows.scaled_sum[b * per + s] = d * sum as f32;
             }
         }
@@ -84,6 +89,7 @@ impl QuantizedRows {
         RowView {
             q: &self.q[r * self.k..(r + 1) * self.k],
             scale: &self.scale[r * blocks..(r + 1) * blocks],
+            sum: &self.sum[r * blocks..(r + 1) * blocks],
             scaled_sum: &self.scaled_sum[r * blocks..(r + 1) * blocks],
         }
     }
@@ -151,6 +157,7 @@ mod tests {
             }
             let sum: i32 = v.q.iter().map(|&q| i32::from(q)).sum();
             assert_eq!(v.scaled_sum[0], d * sum as f32);
+            assert_eq!(i32::from(v.sum[0]), sum);
         }
     }
 

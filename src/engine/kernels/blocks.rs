@@ -144,14 +144,64 @@ fn nibbles_with_fifth_bit(qh: u32, qs: &[u8], bias: i8) -> [i8; SUB] {
     q
 }
 
-/// The 6-bit scale and minimum of slice `j` (0..8) of a Q4_K/Q5_K block.
+/// The integer factors of one k-quant block (Q4_K, Q5_K, Q6_K), decoded once per block: the
+/// kernels multiply levels by these integers and apply the f32 super-scales once per 256 weights
+/// (see [`super::tile`]); [`unpack`] multiplies them out for dequantisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SuperFactors {
+    /// The block's scale `d`.
+    pub d: f32,
+    /// The block's minimum scale `dmin` (0 for Q6_K).
+    pub dmin: f32,
+    /// Integer scale of each slice's two halves (equal for Q4_K/Q5_K, whose scales cover 32).
+    pub scale: [[i16; 2]; 8],
+    /// Integer minimum of each slice (0 for Q6_K).
+    pub min: [i16; 8],
+}
+
+/// The [`SuperFactors`] of a Q4_K, Q5_K or Q6_K block.
+///
+/// # Panics
+/// `ty` is not a k-quant, or `block` is shorter than the type (callers slice whole blocks).
 #[inline(always)]
-fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
-    if j < 4 {
-        (s[j] & 63, s[j + 4] & 63)
-    } else {
-        ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+pub fn super_factors(ty: BlockType, block: &[u8]) -> SuperFactors {
+    match ty {
+        BlockType::Q4K | BlockType::Q5K => {
+            let (scales, mins) = scales_mins_k4(bytes::<12>(&block[4..16]));
+            SuperFactors {
+                d: half_at(block, 0),
+                dmin: half_at(block, 2),
+                scale: scales.map(|s| [i16::from(s); 2]),
+                min: mins.map(i16::from),
+            }
+        }
+        BlockType::Q6K => {
+            let sc = bytes::<16>(&block[192..208]).map(|s| i16::from(s as i8));
+            SuperFactors {
+                d: half_at(block, 208),
+                dmin: 0.0,
+                scale: std::array::from_fn(|s| [sc[2 * s], sc[2 * s + 1]]),
+                min: [0; 8],
+            }
+        }
+        _ => panic!("{ty:?} is not a k-quant"),
     }
+}
+
+/// The eight 6-bit scales and minimums of a Q4_K/Q5_K block's 12 scale bytes, as whole words:
+/// slices 0..4 keep the low six bits of bytes 0..4 (scales) and 4..8 (minimums); slices 4..8
+/// take four low bits from bytes 8..12 (low nibble: scale, high: minimum) and two high bits from
+/// the top of bytes 0..4 (scales) and 4..8 (minimums).
+#[inline(always)]
+fn scales_mins_k4(s: [u8; 12]) -> ([u8; 8], [u8; 8]) {
+    const LOW6: u32 = 0x3F3F_3F3F;
+    const LOW4: u32 = 0x0F0F_0F0F;
+    const LOW2: u32 = 0x0303_0303;
+    let [w0, w1, w2] = [0, 1, 2].map(|i| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]));
+    let high_scales = (w2 & LOW4) | (((w0 >> 6) & LOW2) << 4);
+    let high_mins = ((w2 >> 4) & LOW4) | (((w1 >> 6) & LOW2) << 4);
+    let join = |lo: u32, hi: u32| (u64::from(lo) | (u64::from(hi) << 32)).to_le_bytes();
+    (join(w0 & LOW6, high_scales), join(w1 & LOW6, high_mins))
 }
 
 /// Unpacks one block (`ty.bytes()` bytes) into `ty.subs()` slices of `out`.
@@ -191,12 +241,9 @@ pub fn unpack<S: Slices + ?Sized>(ty: BlockType, block: &[u8], out: &mut S) {
 
 #[inline(always)]
 fn unpack_k4<S: Slices + ?Sized>(block: &[u8], qh: Option<&[u8]>, qs: &[u8], out: &mut S) {
-    let d = half_at(block, 0);
-    let dmin = half_at(block, 2);
-    let scales = &block[4..16];
+    let f = super_factors(BlockType::Q4K, block);
     for j in 0..8 {
-        let (sc, m) = scale_min_k4(j, scales);
-        out.set_factors(j, [d * f32::from(sc); 2], -(dmin * f32::from(m)));
+        out.set_factors(j, [f.d * f32::from(f.scale[j][0]); 2], -(f.dmin * f32::from(f.min[j])));
         let group = bytes::<32>(&qs[(j / 2) * 32..]);
         let shift = if j % 2 == 0 { 0 } else { 4 };
         let mut q = group.map(|g| ((g >> shift) & 0xF) as i8);
@@ -211,11 +258,10 @@ fn unpack_k4<S: Slices + ?Sized>(block: &[u8], qh: Option<&[u8]>, qs: &[u8], out
 
 #[inline(always)]
 fn unpack_q6k<S: Slices + ?Sized>(block: &[u8], out: &mut S) {
-    let d = half_at(block, 208);
+    let f = super_factors(BlockType::Q6K, block);
     for half in 0..2 {
         let ql = bytes::<64>(&block[half * 64..]);
         let qh = bytes::<32>(&block[128 + half * 32..]);
-        let sc = bytes::<8>(&block[192 + half * 8..]);
         // Slice t (0..4) of this 128-weight half: low nibble of ql[l] or ql[l+32], shifted by
         // 0 or 4, with two high bits of qh[l] at 2t.
         for t in 0..4 {
@@ -228,7 +274,8 @@ fn unpack_q6k<S: Slices + ?Sized>(block: &[u8], out: &mut S) {
                 *q = (low | (high << 4)) as i8 - 32;
             }
             *out.levels(half * 4 + t) = q;
-            out.set_factors(half * 4 + t, [d * f32::from(sc[2 * t] as i8), d * f32::from(sc[2 * t + 1] as i8)], 0.0);
+            let [lo, hi] = f.scale[half * 4 + t];
+            out.set_factors(half * 4 + t, [f.d * f32::from(lo), f.d * f32::from(hi)], 0.0);
         }
     }
 }

@@ -9,11 +9,20 @@
 //! - with offsets (types with minimums), `off = fma(offset_w, scale_x·Σq_x, off)`;
 //! - the pair's result: `((acc0+acc4)+(acc2+acc6)) + ((acc1+acc5)+(acc3+acc7))`, plus `off`.
 //!
+//! The k-quants (Q4_K, Q5_K, Q6_K; 256-weight blocks with integer per-slice scales and one
+//! activation scale per block) sum in integers across the whole block and take one float step
+//! per block, as llama.cpp's k-quant dot products do:
+//! - eight i32 lanes, lane `l` = Σ over the block's slices `s` of `scale_s[l / 4]` · Σ q_w·q_x
+//!   over weights `4l..4l+4` of slice `s` (exact; |lane| < 2^24, so its f32 is exact too);
+//! - `acc[l] = fma(lane_l as f32, d_w * d_x, acc[l])`;
+//! - with minimums (Q4_K, Q5_K), `off = fma(Σ_s min_s·Σq_x(s) as f32, -(dmin_w * d_x), off)`;
+//! - the pair's result reduced as above.
+//!
 //! Each pair's arithmetic is independent of the others in its tile, so a row's result never
 //! depends on how many rows share the call (the batch/chunk exactness the engine promises).
 
 use super::activations::RowView;
-use super::blocks::{unpack, BlockType, Slices, SUB};
+use super::blocks::{super_factors, unpack, BlockType, Slices, SuperFactors, SUB};
 
 /// Weight rows per tile (the interleaving width of the packed layout).
 pub const ROWS: usize = 4;
@@ -34,15 +43,18 @@ pub struct Tile {
     pub slices: usize,
     /// Whether any offset is used (types with minimums).
     pub has_offset: bool,
-    /// Whether the two half-slices have their own scales (Q6_K).
-    pub split_scale: bool,
+    /// The integer factors per k-quant block and row (`block * ROWS + row`), when the tile holds
+    /// a k-quant.
+    pub factors: Vec<SuperFactors>,
+    /// Whether the tile holds a k-quant (and the kernel takes the block-wise numerics).
+    pub kquant: bool,
 }
 
 impl Default for Tile {
     fn default() -> Self {
         let n = (CHUNK / SUB) * ROWS;
         Self { q: vec![[0; SUB]; n], scale: vec![[0.0; 2]; n], offset: vec![0.0; n], slices: 0, has_offset: false,
-            split_scale: false }
+            factors: vec![SuperFactors::default(); CHUNK / 256 * ROWS], kquant: false }
     }
 }
 
@@ -93,12 +105,15 @@ impl Tile {
     fn fill_as(&mut self, ty: BlockType, bytes: &[u8], blocks: usize, rows: usize) {
         self.slices = blocks * ty.subs();
         self.has_offset = matches!(ty, BlockType::Q4_1 | BlockType::Q5_1 | BlockType::Q4K | BlockType::Q5K);
-        self.split_scale = ty == BlockType::Q6K;
+        self.kquant = ty.subs() > 1;
         let mut blocks_in = bytes.chunks_exact(ty.bytes());
         for b in 0..blocks {
             for row in 0..rows {
                 let Some(block) = blocks_in.next() else { return };
                 unpack(ty, block, &mut TileRow { tile: self, first: b * ty.subs(), row });
+                if self.kquant {
+                    self.factors[b * ROWS + row] = super_factors(ty, block);
+                }
             }
         }
     }
@@ -114,6 +129,9 @@ pub fn hsum8(v: [f32; 8]) -> f32 {
 /// The portable micro-kernel: `out[r][a]` = row `r` of the tile · activation row `a`, over the
 /// tile's slices starting at activation slice `first`.
 pub fn portable<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
+    if tile.kquant {
+        return portable_kquant(tile, acts, first);
+    }
     let mut acc = [[[0f32; 8]; A]; ROWS];
     let mut off = [[0f32; A]; ROWS];
     for b in 0..tile.slices {
@@ -130,6 +148,39 @@ pub fn portable<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usize) 
                 }
                 if tile.has_offset {
                     off[r][a] = tile.offset[i].mul_add(ds, off[r][a]);
+                }
+            }
+        }
+    }
+    finish(&acc, &off, tile.has_offset)
+}
+
+/// The portable micro-kernel's k-quant numerics (the module's second list).
+fn portable_kquant<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
+    const SUBS: usize = 8;
+    let mut acc = [[[0f32; 8]; A]; ROWS];
+    let mut off = [[0f32; A]; ROWS];
+    for j in 0..tile.slices / SUBS {
+        let slice0 = first + j * SUBS;
+        for (a, act) in acts.iter().enumerate() {
+            let dx = act.scale[slice0];
+            for r in 0..ROWS {
+                let f = &tile.factors[j * ROWS + r];
+                let mut lanes = [0i32; 8];
+                for s in 0..SUBS {
+                    let w = &tile.q[(j * SUBS + s) * ROWS + r];
+                    let x = &act.q[(slice0 + s) * SUB..(slice0 + s + 1) * SUB];
+                    for (l, lane) in lanes.iter_mut().enumerate() {
+                        let dot: i32 = (4 * l..4 * l + 4).map(|i| i32::from(w[i]) * i32::from(x[i])).sum();
+                        *lane += i32::from(f.scale[s][l / 4]) * dot;
+                    }
+                }
+                for (acc, lane) in acc[r][a].iter_mut().zip(lanes) {
+                    *acc = (lane as f32).mul_add(f.d * dx, *acc);
+                }
+                if tile.has_offset {
+                    let mins: i32 = (0..SUBS).map(|s| i32::from(f.min[s]) * i32::from(act.sum[slice0 + s])).sum();
+                    off[r][a] = (mins as f32).mul_add(-(f.dmin * dx), off[r][a]);
                 }
             }
         }

@@ -11,11 +11,16 @@
 //! with one `vpdpbusd` per slice and activation row. AVX2 uses `maddubs` + `madd`, exact while
 //! `2·u·|x| < 2^15` (every type but Q8_0, whose signed levels go through the sign trick
 //! `|w| · (x · sign w)` instead).
+//!
+//! The k-quants have one kernel, [`kquant`], for both feature levels: `maddubs` pair sums times
+//! the slice's integer scale by `madd`, summed in i32 over the 256-weight block, then one float
+//! step per block (the numerics of [`super::tile`]). Its integers are exact whatever the
+//! instructions, so VNNI would only reorder them.
 
 use std::arch::x86_64::*;
 
 use super::activations::RowView;
-use super::blocks::{BlockType, SUB};
+use super::blocks::{super_factors, BlockType, SuperFactors, SUB};
 use super::tile::{finish, ROWS};
 
 /// The block types by the const parameter the kernels are compiled for (one body per type).
@@ -83,55 +88,95 @@ unsafe fn bits_at(p: *const u8, shift: i32, mask: i8) -> __m256i {
 
 /// The decoded slices of [`ROWS`] rows over one chunk (`slice * ROWS + row`): for calls with many
 /// activation rows, each weight slice is decoded once per chunk instead of once per
-/// [`super::tile::MAX_ACTS`] activation rows.
-pub struct DecodedTile(Vec<Decoded>);
+/// [`super::tile::MAX_ACTS`] activation rows. 32-weight types fill `slices`; k-quants fill
+/// `kslices` and their blocks' `factors` (`block * ROWS + row`).
+pub struct DecodedTile {
+    slices: Vec<Decoded>,
+    kslices: Vec<KDecoded>,
+    factors: Vec<SuperFactors>,
+}
 
 impl Default for DecodedTile {
     fn default() -> Self {
-        // SAFETY: an all-zero `Decoded` is valid (integer and float vectors of zeros).
-        Self(vec![unsafe { std::mem::zeroed() }; super::tile::CHUNK / SUB * ROWS])
-    }
-}
-
-/// Decodes `blocks` interleaved blocks of `rows` rows of type `T` into `tile` (rows past `rows`
-/// repeat the last one; their products are never read).
-///
-/// # Safety
-/// The CPU must have AVX2 and F16C; `T` indexes [`TYPES`]; `bytes` holds `blocks * rows` blocks
-/// of at most a chunk.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn decode_tile<const T: u8>(tile: &mut DecodedTile, bytes: &[u8], blocks: usize, rows: usize) {
-    let ty = TYPES[T as usize];
-    let (size, subs) = (ty.bytes(), ty.subs());
-    for j in 0..blocks {
-        for r in 0..ROWS {
-            let block = bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size);
-            if subs == 1 {
-                *tile.0.get_unchecked_mut(j * ROWS + r) = decode(ty, block, 0);
-            } else {
-                let f = factors(ty, block);
-                for s in 0..subs {
-                    *tile.0.get_unchecked_mut((j * subs + s) * ROWS + r) = decoded(ty, block, s, f.scale[s], f.offset[s]);
-                }
-            }
+        let n = super::tile::CHUNK / SUB * ROWS;
+        // SAFETY: all-zero `Decoded` and `KDecoded` are valid (integer and float vectors of zeros).
+        Self {
+            slices: vec![unsafe { std::mem::zeroed() }; n],
+            kslices: vec![unsafe { std::mem::zeroed() }; n],
+            factors: vec![SuperFactors::default(); super::tile::CHUNK / 256 * ROWS],
         }
     }
 }
 
-/// Slice `s` of the block at `block`, decoded as [`super::blocks::unpack`] does.
-#[target_feature(enable = "avx2,f16c")]
-#[inline]
-unsafe fn decode(ty: BlockType, block: *const u8, s: usize) -> Decoded {
-    let (scale, offset) = slice_factors(ty, block, s);
-    decoded(ty, block, s, scale, offset)
+/// One k-quant slice of one row as [`kquant`] multiplies it: unsigned levels and the integer
+/// scale of each half, as `madd` takes it.
+#[derive(Clone, Copy)]
+struct KDecoded {
+    levels: __m256i,
+    scale: __m256i,
 }
 
-/// Slice `s` of the block at `block`, with its scales and offset already decoded.
+/// Slice `s` of the k-quant block at `block`, whose factors are `f`.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn kdecode(ty: BlockType, block: *const u8, s: usize, f: &SuperFactors) -> KDecoded {
+    let [lo, hi] = f.scale[s];
+    let scale = if ty == BlockType::Q6K { _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)) } else { _mm256_set1_epi16(lo) };
+    KDecoded { levels: levels(ty, block, s), scale }
+}
+
+/// Decodes `blocks` interleaved blocks of `rows` rows of the k-quant `T` into `tile` (rows past
+/// `rows` repeat the last one; their products are never read).
+///
+/// # Safety
+/// The CPU must have AVX2; `T` indexes [`TYPES`] at a k-quant; `bytes` holds `blocks * rows`
+/// blocks of at most a chunk.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_ktile<const T: u8>(tile: &mut DecodedTile, bytes: &[u8], blocks: usize, rows: usize) {
+    let ty = TYPES[T as usize];
+    for j in 0..blocks {
+        for r in 0..ROWS {
+            let block = block_at(ty, bytes, (j, r), rows);
+            let f = super_factors(ty, std::slice::from_raw_parts(block, ty.bytes()));
+            for s in 0..8 {
+                *tile.kslices.get_unchecked_mut((j * 8 + s) * ROWS + r) = kdecode(ty, block, s, &f);
+            }
+            *tile.factors.get_unchecked_mut(j * ROWS + r) = f;
+        }
+    }
+}
+
+/// Decodes `blocks` interleaved blocks of `rows` rows of the 32-weight type `T` into `tile` (rows
+/// past `rows` repeat the last one; their products are never read).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C; `T` indexes [`TYPES`] at a 32-weight type; `bytes` holds
+/// `blocks * rows` blocks of at most a chunk.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_tile<const T: u8>(tile: &mut DecodedTile, bytes: &[u8], blocks: usize, rows: usize) {
+    let ty = TYPES[T as usize];
+    for j in 0..blocks {
+        for r in 0..ROWS {
+            *tile.slices.get_unchecked_mut(j * ROWS + r) = decode(ty, block_at(ty, bytes, (j, r), rows));
+        }
+    }
+}
+
+/// Block `j` of row `r` in a group of `rows` interleaved rows (rows past `rows` read the last).
+#[inline(always)]
+unsafe fn block_at(ty: BlockType, bytes: &[u8], (j, r): (usize, usize), rows: usize) -> *const u8 {
+    bytes.as_ptr().add((j * rows + r.min(rows - 1)) * ty.bytes())
+}
+
+/// The one slice of the 32-weight block at `block`, decoded as [`super::blocks::unpack`] does.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-unsafe fn decoded(ty: BlockType, block: *const u8, s: usize, [lo, hi]: [f32; 2], offset: f32) -> Decoded {
-    let scale = if ty == BlockType::Q6K { _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo)) } else { _mm256_set1_ps(lo) };
-    Decoded { levels: levels(ty, block, s), scale, offset }
+unsafe fn decode(ty: BlockType, block: *const u8) -> Decoded {
+    let (scale, offset) = match ty {
+        BlockType::Q4_1 | BlockType::Q5_1 => (half(block, 0), half(block, 2)),
+        _ => (half(block, 0), 0.0),
+    };
+    Decoded { levels: levels(ty, block, 0), scale: _mm256_set1_ps(scale), offset }
 }
 
 /// The unsigned levels of slice `s` of the block at `block`.
@@ -161,131 +206,77 @@ unsafe fn levels(ty: BlockType, block: *const u8, s: usize) -> __m256i {
     }
 }
 
-/// Slices per block, at most (the k-quants' eight).
-const MAX_SUBS: usize = 8;
-
-/// The scales (of each half) and offsets of every slice of one k-quant block, decoded once per
-/// block: decoding the f16 `d` and `dmin` and the 6-bit scales again for each of the eight slices
-/// was a third of the Q4_K kernel's samples at batch 1 (`perf annotate`, issue #13).
-struct Factors {
-    scale: [[f32; 2]; MAX_SUBS],
-    offset: [f32; MAX_SUBS],
-}
-
-/// The [`Factors`] of the k-quant block at `block`.
-#[target_feature(enable = "avx2,f16c")]
-#[inline]
-unsafe fn factors(ty: BlockType, block: *const u8) -> Factors {
-    let mut f = Factors { scale: [[0.0; 2]; MAX_SUBS], offset: [0.0; MAX_SUBS] };
-    for s in 0..ty.subs() {
-        (f.scale[s], f.offset[s]) = slice_factors(ty, block, s);
-    }
-    f
-}
-
-/// Slice `s`'s two half-slice scales and its offset, each the product
-/// [`super::blocks::unpack`] forms.
-#[target_feature(enable = "avx2,f16c")]
-#[inline]
-unsafe fn slice_factors(ty: BlockType, block: *const u8, s: usize) -> ([f32; 2], f32) {
-    match ty {
-        BlockType::Q8_0 | BlockType::Q4_0 | BlockType::Q5_0 => ([half(block, 0); 2], 0.0),
-        BlockType::Q4_1 | BlockType::Q5_1 => ([half(block, 0); 2], half(block, 2)),
-        BlockType::Q4K | BlockType::Q5K => {
-            let (sc, m) = scale_min_k4(s, block.add(4));
-            ([half(block, 0) * f32::from(sc); 2], -(half(block, 2) * f32::from(m)))
-        }
-        BlockType::Q6K => {
-            let (h, t) = (s / 4, s % 4);
-            let sc = block.add(192 + h * 8 + 2 * t).cast::<[i8; 2]>().read();
-            let d = half(block, 208);
-            ([d * f32::from(sc[0]), d * f32::from(sc[1])], 0.0)
-        }
-    }
-}
-
-/// The 6-bit scale and minimum of slice `j` (0..8) of a Q4_K/Q5_K block's 12 scale bytes.
-#[inline(always)]
-unsafe fn scale_min_k4(j: usize, s: *const u8) -> (u8, u8) {
-    let s = s.cast::<[u8; 12]>().read();
-    if j < 4 {
-        (s[j] & 63, s[j + 4] & 63)
-    } else {
-        ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
-    }
-}
-
 macro_rules! register_kernel {
     ($(#[$doc:meta])* $name:ident, $features:literal,
      sums: |$sx:ident| $sums:expr, dot: |$u:ident, $x:ident, $init:ident| $dot:expr, signed_dot: $signed:expr) => {
         $(#[$doc])*
         ///
         /// `out[r][a]` = weight row `r` of the group · activation row `a`, over `blocks` blocks of
-        /// `bytes` (interleaved: block `j` of each of `rows` rows in turn) from activation slice
-        /// `first`.
+        /// a 32-weight type in `bytes` (interleaved: block `j` of each of `rows` rows in turn)
+        /// from activation slice `first`.
         ///
         /// With `tile`, the weights come decoded from it (filled by [`decode_tile`] from the same
         /// bytes), else they are decoded here.
         ///
         /// # Safety
-        /// The CPU must have the enabled features; `T` indexes [`TYPES`]; `bytes` holds
-        /// `blocks * rows` blocks and `first + blocks * subs` slices lie within every activation row.
+        /// The CPU must have the enabled features; `T` indexes [`TYPES`] at a 32-weight type;
+        /// `bytes` holds `blocks * rows` blocks and `first + blocks` slices lie within every
+        /// activation row.
         #[target_feature(enable = $features)]
         pub unsafe fn $name<const T: u8, const A: usize>((bytes, blocks, rows): (&[u8], usize, usize),
             tile: Option<&DecodedTile>, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
             let ty = TYPES[T as usize];
-            let (size, subs) = (ty.bytes(), ty.subs());
             let mut acc = [[_mm256_setzero_ps(); A]; ROWS];
             let mut off = [[0f32; A]; ROWS];
-            for j in 0..blocks {
-                let block = |r: usize| bytes.as_ptr().add((j * rows + r.min(rows - 1)) * size);
-                // Without a decoded tile, a k-quant row's block factors once per block (left
-                // uninitialised otherwise: nothing to pay per block in those paths).
-                let mut f = [const { std::mem::MaybeUninit::<Factors>::uninit() }; ROWS];
-                if tile.is_none() && subs > 1 {
-                    for (r, f) in f.iter_mut().enumerate() {
-                        f.write(factors(ty, block(r)));
+            // Each activation slice's lane start (the bias correction), once per call.
+            let biased = bias_shift(ty).is_some() && !(ty == BlockType::Q8_0 && $signed);
+            let mut init = [[std::mem::MaybeUninit::<__m256i>::uninit(); super::tile::CHUNK / SUB]; A];
+            if let (Some(shift), true) = (bias_shift(ty), biased) {
+                for (a, init) in init.iter_mut().enumerate() {
+                    for (j, init) in init.iter_mut().enumerate().take(blocks) {
+                        let $sx = activation_slice(acts.get_unchecked(a), first + j);
+                        let sums: __m256i = $sums;
+                        init.write(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_sll_epi32(sums, _mm_cvtsi32_si128(shift))));
                     }
                 }
-                for s in 0..subs {
-                    let slice = first + j * subs + s;
-                    let mut x = [_mm256_setzero_si256(); A];
-                    let mut init = [_mm256_setzero_si256(); A];
-                    let mut dx = [_mm256_setzero_ps(); A];
-                    for a in 0..A {
-                        let act = acts.get_unchecked(a);
-                        x[a] = _mm256_loadu_si256(act.q.as_ptr().add(slice * SUB).cast());
-                        dx[a] = _mm256_set1_ps(*act.scale.get_unchecked(slice));
-                        if let (Some(shift), false) = (bias_shift(ty), ty == BlockType::Q8_0 && $signed) {
-                            let $sx = x[a];
-                            let sums: __m256i = $sums;
-                            init[a] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                _mm256_sll_epi32(sums, _mm_cvtsi32_si128(shift)));
+            }
+            // One weight slice times one activation slice, into a pair's accumulators.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn pair<const T: u8>(w: &Decoded, act: &RowView, slice: usize, $init: __m256i,
+                (acc, off): (&mut __m256, &mut f32)) {
+                let ty = TYPES[T as usize];
+                let ($u, $x) = (w.levels, activation_slice(act, slice));
+                let lanes: __m256i = if ty == BlockType::Q8_0 && $signed { signed_lanes($u, $x) } else { $dot };
+                let dx = _mm256_set1_ps(*act.scale.get_unchecked(slice));
+                *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(w.scale, dx), *acc);
+                if has_offset(ty) {
+                    *off = w.offset.mul_add(*act.scaled_sum.get_unchecked(slice), *off);
+                }
+            }
+            let weight = |j: usize, r: usize| match tile {
+                Some(tile) => *tile.slices.get_unchecked(j * ROWS + r),
+                None => decode(ty, block_at(ty, bytes, (j, r), rows)),
+            };
+            let start = |a: usize, j: usize| if biased { init[a][j].assume_init() } else { _mm256_setzero_si256() };
+            if A <= 2 {
+                // Few activation rows: every row's chains in flight at once (a single chain per
+                // row would wait on the FMA latency).
+                for j in 0..blocks {
+                    for r in 0..ROWS {
+                        let w = weight(j, r);
+                        for a in 0..A {
+                            pair::<T>(&w, acts.get_unchecked(a), first + j, start(a, j), (&mut acc[r][a], &mut off[r][a]));
                         }
                     }
-                    for r in 0..ROWS {
-                        let w = match tile {
-                            Some(tile) => *tile.0.get_unchecked((j * subs + s) * ROWS + r),
-                            None if subs == 1 => decode(ty, block(r), s),
-                            None => {
-                                let f = f[r].assume_init_ref();
-                                decoded(ty, block(r), s, f.scale[s], f.offset[s])
-                            }
-                        };
+                }
+            } else {
+                // Row by row, so a row's accumulators stay in registers over the whole chunk.
+                for r in 0..ROWS {
+                    for j in 0..blocks {
+                        let w = weight(j, r);
                         for a in 0..A {
-                            let ($u, $x, $init) = (w.levels, x[a], init[a]);
-                            let lanes: __m256i = if ty == BlockType::Q8_0 && $signed {
-                                signed_lanes($u, $x)
-                            } else {
-                                $dot
-                            };
-                            acc[r][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(w.scale, dx[a]), acc[r][a]);
-                        }
-                        if has_offset(ty) {
-                            for a in 0..A {
-                                let ds = *acts.get_unchecked(a).scaled_sum.get_unchecked(slice);
-                                off[r][a] = w.offset.mul_add(ds, off[r][a]);
-                            }
+                            pair::<T>(&w, acts.get_unchecked(a), first + j, start(a, j), (&mut acc[r][a], &mut off[r][a]));
                         }
                     }
                 }
@@ -323,3 +314,88 @@ register_kernel!(
     dot: |u, x, init| _mm256_dpbusd_epi32(init, u, x),
     signed_dot: false
 );
+
+/// Slice `slice` (32 levels) of an activation row.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn activation_slice(act: &RowView, slice: usize) -> __m256i {
+    _mm256_loadu_si256(act.q.as_ptr().add(slice * SUB).cast())
+}
+
+/// The sum of four i32 lanes (exact, so in any order).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn hsum_epi32(v: __m128i) -> i32 {
+    let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
+    _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01)))
+}
+
+/// The k-quant kernel (Q4_K, Q5_K, Q6_K) of both feature levels: `out[r][a]` = weight row `r` of
+/// the group · activation row `a`, over `blocks` 256-weight blocks of `bytes` (interleaved as
+/// for the other kernels) from activation slice `first`, with [`super::tile`]'s k-quant
+/// numerics.
+///
+/// Per block and row the integer factors are decoded once; per slice the levels are decoded once
+/// and used for every activation row (with `tile`, they come decoded from it, filled by
+/// [`decode_ktile`] from the same bytes): `maddubs` (unsigned levels × signed activations, exact
+/// pair sums, `2·63·127 < 2^15`; Q6_K's bias `32·x` taken off in i16, where the true value
+/// fits), then `madd` by the slice's integer scale into i32 lanes summed over the block.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `T` indexes [`TYPES`] at a k-quant; `bytes` holds
+/// `blocks * rows` blocks and `first + 8 * blocks` slices lie within every activation row.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn kquant<const T: u8, const A: usize>((bytes, blocks, rows): (&[u8], usize, usize),
+    tile: Option<&DecodedTile>, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
+    const SUBS: usize = 8;
+    let ty = TYPES[T as usize];
+    let six = ty == BlockType::Q6K;
+    let mut acc = [[_mm256_setzero_ps(); A]; ROWS];
+    let mut off = [[0f32; A]; ROWS];
+    for j in 0..blocks {
+        let slice0 = first + j * SUBS;
+        // Q6_K stores `w + 32`: the pair sums of `32·x`, once per activation slice.
+        let mut bias = [[_mm256_setzero_si256(); SUBS]; A];
+        if six {
+            for (a, bias) in bias.iter_mut().enumerate() {
+                for (s, bias) in bias.iter_mut().enumerate() {
+                    *bias = _mm256_maddubs_epi16(_mm256_set1_epi8(32), activation_slice(acts.get_unchecked(a), slice0 + s));
+                }
+            }
+        }
+        for r in 0..ROWS {
+            let block = block_at(ty, bytes, (j, r), rows);
+            let f = match tile {
+                Some(tile) => *tile.factors.get_unchecked(j * ROWS + r),
+                None => super_factors(ty, std::slice::from_raw_parts(block, ty.bytes())),
+            };
+            let mut lanes = [_mm256_setzero_si256(); A];
+            for s in 0..SUBS {
+                let KDecoded { levels: u, scale } = match tile {
+                    Some(tile) => *tile.kslices.get_unchecked((j * SUBS + s) * ROWS + r),
+                    None => kdecode(ty, block, s, &f),
+                };
+                for a in 0..A {
+                    let mut pairs = _mm256_maddubs_epi16(u, activation_slice(acts.get_unchecked(a), slice0 + s));
+                    if six {
+                        pairs = _mm256_sub_epi16(pairs, bias[a][s]);
+                    }
+                    lanes[a] = _mm256_add_epi32(lanes[a], _mm256_madd_epi16(pairs, scale));
+                }
+            }
+            let mins = _mm_loadu_si128(f.min.as_ptr().cast());
+            for a in 0..A {
+                let act = acts.get_unchecked(a);
+                let dx = *act.scale.get_unchecked(slice0);
+                acc[r][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes[a]), _mm256_set1_ps(f.d * dx), acc[r][a]);
+                if has_offset(ty) {
+                    let m = hsum_epi32(_mm_madd_epi16(mins, _mm_loadu_si128(act.sum.as_ptr().add(slice0).cast())));
+                    off[r][a] = (m as f32).mul_add(-(f.dmin * dx), off[r][a]);
+                }
+            }
+        }
+    }
+    let lanes: [[[f32; 8]; A]; ROWS] =
+        std::array::from_fn(|r| std::array::from_fn(|a| std::mem::transmute::<__m256, [f32; 8]>(acc[r][a])));
+    finish(&lanes, &off, has_offset(ty))
+}

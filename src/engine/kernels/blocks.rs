@@ -193,7 +193,7 @@ pub fn super_factors(ty: BlockType, block: &[u8]) -> SuperFactors {
 /// take four low bits from bytes 8..12 (low nibble: scale, high: minimum) and two high bits from
 /// the top of bytes 0..4 (scales) and 4..8 (minimums).
 #[inline(always)]
-fn scales_mins_k4(s: [u8; 12]) -> ([u8; 8], [u8; 8]) {
+pub fn scales_mins_k4(s: [u8; 12]) -> ([u8; 8], [u8; 8]) {
     const LOW6: u32 = 0x3F3F_3F3F;
     const LOW4: u32 = 0x0F0F_0F0F;
     const LOW2: u32 = 0x0303_0303;

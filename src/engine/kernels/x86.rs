@@ -20,7 +20,7 @@
 use std::arch::x86_64::*;
 
 use super::activations::RowView;
-use super::blocks::{super_factors, BlockType, SuperFactors, SUB};
+use super::blocks::{scales_mins_k4, BlockType, SUB};
 use super::tile::{finish, ROWS};
 
 /// The block types by the const parameter the kernels are compiled for (one body per type).
@@ -93,17 +93,18 @@ unsafe fn bits_at(p: *const u8, shift: i32, mask: i8) -> __m256i {
 pub struct DecodedTile {
     slices: Vec<Decoded>,
     kslices: Vec<KDecoded>,
-    factors: Vec<SuperFactors>,
+    factors: Vec<KFactors>,
 }
 
 impl Default for DecodedTile {
     fn default() -> Self {
         let n = super::tile::CHUNK / SUB * ROWS;
-        // SAFETY: all-zero `Decoded` and `KDecoded` are valid (integer and float vectors of zeros).
+        // SAFETY: all-zero `Decoded`, `KDecoded` and `KFactors` are valid (vectors and floats of
+        // zeros).
         Self {
             slices: vec![unsafe { std::mem::zeroed() }; n],
             kslices: vec![unsafe { std::mem::zeroed() }; n],
-            factors: vec![SuperFactors::default(); super::tile::CHUNK / 256 * ROWS],
+            factors: vec![unsafe { std::mem::zeroed() }; super::tile::CHUNK / 256 * ROWS],
         }
     }
 }
@@ -116,13 +117,54 @@ struct KDecoded {
     scale: __m256i,
 }
 
+/// A k-quant block's factors as [`kquant`] takes them, kept in registers: the integer scales as
+/// bytes (Q4_K/Q5_K: eight 6-bit scales; Q6_K: sixteen signed 8-bit ones), the minimums as eight
+/// i16 for `madd`, and the f32 super-scales. The same values as [`super::blocks::super_factors`]
+/// (the tests compare the kernels bit for bit with the portable one, which uses that); decoding
+/// them as scalars through the stack was most of the kernel's non-multiply work (`perf annotate`,
+/// issue #13).
+#[derive(Clone, Copy)]
+struct KFactors {
+    scales: __m128i,
+    mins: __m128i,
+    d: f32,
+    dmin: f32,
+}
+
+/// The [`KFactors`] of the k-quant block at `block`.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn kfactors(ty: BlockType, block: *const u8) -> KFactors {
+    if ty == BlockType::Q6K {
+        KFactors { scales: _mm_loadu_si128(block.add(192).cast()), mins: _mm_setzero_si128(), d: half(block, 208), dmin: 0.0 }
+    } else {
+        let (scales, mins) = scales_mins_k4(block.add(4).cast::<[u8; 12]>().read());
+        KFactors {
+            scales: _mm_cvtsi64_si128(i64::from_le_bytes(scales)),
+            mins: _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(mins))),
+            d: half(block, 0),
+            dmin: half(block, 2),
+        }
+    }
+}
+
+/// Slice `s`'s integer scales as `madd` takes them: i16 lanes 0..8 the first half-slice's scale,
+/// 8..16 the second's (one `pshufb` picks the bytes, one sign extension widens them; Q4_K/Q5_K
+/// scales are below 64, so sign and zero extension agree).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn slice_scale(ty: BlockType, f: &KFactors, s: usize) -> __m256i {
+    const ONES: i64 = 0x0101_0101_0101_0101;
+    let (lo, hi) = if ty == BlockType::Q6K { (2 * s, 2 * s + 1) } else { (s, s) };
+    let pick = _mm_set_epi64x(ONES * hi as i64, ONES * lo as i64);
+    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(f.scales, pick))
+}
+
 /// Slice `s` of the k-quant block at `block`, whose factors are `f`.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn kdecode(ty: BlockType, block: *const u8, s: usize, f: &SuperFactors) -> KDecoded {
-    let [lo, hi] = f.scale[s];
-    let scale = if ty == BlockType::Q6K { _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)) } else { _mm256_set1_epi16(lo) };
-    KDecoded { levels: levels(ty, block, s), scale }
+unsafe fn kdecode(ty: BlockType, block: *const u8, s: usize, f: &KFactors) -> KDecoded {
+    KDecoded { levels: levels(ty, block, s), scale: slice_scale(ty, f, s) }
 }
 
 /// Decodes `blocks` interleaved blocks of `rows` rows of the k-quant `T` into `tile` (rows past
@@ -137,7 +179,7 @@ pub unsafe fn decode_ktile<const T: u8>(tile: &mut DecodedTile, bytes: &[u8], bl
     for j in 0..blocks {
         for r in 0..ROWS {
             let block = block_at(ty, bytes, (j, r), rows);
-            let f = super_factors(ty, std::slice::from_raw_parts(block, ty.bytes()));
+            let f = kfactors(ty, block);
             for s in 0..8 {
                 *tile.kslices.get_unchecked_mut((j * 8 + s) * ROWS + r) = kdecode(ty, block, s, &f);
             }
@@ -392,7 +434,7 @@ pub unsafe fn kquant<const T: u8, const A: usize>((bytes, blocks, rows): (&[u8],
             }
             let f = match tile {
                 Some(tile) => *tile.factors.get_unchecked(j * ROWS + r),
-                None => super_factors(ty, std::slice::from_raw_parts(block, ty.bytes())),
+                None => kfactors(ty, block),
             };
             let mut lanes = [_mm256_setzero_si256(); A];
             for s in 0..SUBS {
@@ -408,13 +450,12 @@ pub unsafe fn kquant<const T: u8, const A: usize>((bytes, blocks, rows): (&[u8],
                     lanes[a] = _mm256_add_epi32(lanes[a], _mm256_madd_epi16(pairs, scale));
                 }
             }
-            let mins = _mm_loadu_si128(f.min.as_ptr().cast());
             for a in 0..A {
                 let act = acts.get_unchecked(a);
                 let dx = *act.scale.get_unchecked(slice0);
                 acc[r][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes[a]), _mm256_set1_ps(f.d * dx), acc[r][a]);
                 if has_offset(ty) {
-                    let m = hsum_epi32(_mm_madd_epi16(mins, _mm_loadu_si128(act.sum.as_ptr().add(slice0).cast())));
+                    let m = hsum_epi32(_mm_madd_epi16(f.mins, _mm_loadu_si128(act.sum.as_ptr().add(slice0).cast())));
                     off[r][a] = (m as f32).mul_add(-(f.dmin * dx), off[r][a]);
                 }
             }

@@ -118,13 +118,8 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Self::Avx2 | Self::Avx512Vnni => {
                 tiles.decoded_valid = m >= DECODE_ONCE_FROM;
-                let tile = &mut tiles.decoded;
-                match ty {
-                    _ if !tiles.decoded_valid => {}
-                    BlockType::Q4K => unsafe { x86::decode_ktile::<5>(tile, bytes, blocks, rows) },
-                    BlockType::Q5K => unsafe { x86::decode_ktile::<6>(tile, bytes, blocks, rows) },
-                    BlockType::Q6K => unsafe { x86::decode_ktile::<7>(tile, bytes, blocks, rows) },
-                    _ => unsafe { x86_dispatch!(x86::decode_tile, ty, tile, bytes, blocks, rows) },
+                if tiles.decoded_valid {
+                    unsafe { x86_dispatch!(x86::decode_tile | x86::decode_ktile, ty, &mut tiles.decoded, bytes, blocks, rows) }
                 }
             }
             _ => tiles.unpacked.fill(ty, bytes, blocks, rows),
@@ -142,18 +137,12 @@ impl Kernel {
             // SAFETY: as in `prepare`; the caller keeps `first + blocks * subs` within the
             // activation rows (`PackedMatrix::multiply_group`).
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 | Self::Avx512Vnni if ty.subs() > 1 => unsafe {
-                match ty {
-                    BlockType::Q4K => x86::kquant::<5, A>((bytes, blocks, rows), decoded, acts, first),
-                    BlockType::Q5K => x86::kquant::<6, A>((bytes, blocks, rows), decoded, acts, first),
-                    _ => x86::kquant::<7, A>((bytes, blocks, rows), decoded, acts, first),
-                }
+            Self::Avx2 => unsafe {
+                x86_dispatch!(x86::avx2 | x86::kquant::<_, A>, ty, (bytes, blocks, rows), decoded, acts, first)
             },
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => unsafe { x86_dispatch!(x86::avx2::<_, A>, ty, (bytes, blocks, rows), decoded, acts, first) },
-            #[cfg(target_arch = "x86_64")]
             Self::Avx512Vnni => unsafe {
-                x86_dispatch!(x86::avx512_vnni::<_, A>, ty, (bytes, blocks, rows), decoded, acts, first)
+                x86_dispatch!(x86::avx512_vnni | x86::kquant::<_, A>, ty, (bytes, blocks, rows), decoded, acts, first)
             },
             _ => {
                 let _ = (ty, bytes, blocks, rows);
@@ -179,17 +168,20 @@ struct Tiles {
 }
 
 /// Calls an x86 function whose first const parameter is the block type's index in
-/// [`BlockType::ALL`], compiled for `ty`, a 32-weight type (k-quants take [`x86::kquant`]).
+/// [`BlockType::ALL`], compiled for `ty`: the first function for the 32-weight types, the second
+/// for the k-quants (both take the same arguments; a trailing `::<_, A>` applies to both).
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_dispatch {
-    ($($f:ident)::+ $(::<_, $rest:ident>)?, $ty:expr, $($arg:expr),*) => {
+    ($($f:ident)::+ | $($k:ident)::+ $(::<_, $rest:ident>)?, $ty:expr, $($arg:expr),*) => {
         match $ty {
             BlockType::Q4_0 => $($f)::+::<0 $(, $rest)?>($($arg),*),
             BlockType::Q4_1 => $($f)::+::<1 $(, $rest)?>($($arg),*),
             BlockType::Q5_0 => $($f)::+::<2 $(, $rest)?>($($arg),*),
             BlockType::Q5_1 => $($f)::+::<3 $(, $rest)?>($($arg),*),
             BlockType::Q8_0 => $($f)::+::<4 $(, $rest)?>($($arg),*),
-            BlockType::Q4K | BlockType::Q5K | BlockType::Q6K => unreachable!("k-quants take x86::kquant"),
+            BlockType::Q4K => $($k)::+::<5 $(, $rest)?>($($arg),*),
+            BlockType::Q5K => $($k)::+::<6 $(, $rest)?>($($arg),*),
+            BlockType::Q6K => $($k)::+::<7 $(, $rest)?>($($arg),*),
         }
     };
 }

@@ -4,6 +4,8 @@
 //!   (2048x640) and down (640x2048) shapes, plus the Q8_0 output projection over the 262,144-token
 //!   vocabulary at m = 1. Throughput is reported in FLOP (2·m·n·k) per second. k-quants need
 //!   k % 256 == 0, so Q4K/Q6K skip k = 640 (why this GGUF stores those rows in Q5_0).
+//! - `kernels/<kernel>/<type>/<n>x<k>/m<m>`: each compiled kernel alone, at those shapes and at
+//!   1024 rows of Llama-3.1-8B's k = 4096 (Q4K) and k = 14336 (Q6K), m = 1, 16 and 128.
 //! - `attention/*`: one Gemma 3 attention layer (4 query heads, 1 kv head of 256, Q8_0
 //!   projections) prefilling 512 columns, and one decode step over 512 cached columns.
 //! - `sampling/*`: one token from 262,144 logits, greedy and top-k 40 + top-p 0.95 at T 0.7.
@@ -89,7 +91,10 @@ fn matmul(c: &mut Criterion) {
 fn kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernels");
     group.sample_size(20);
-    for (dtype, n, k) in [(GgmlDType::Q8_0, FFN, HIDDEN), (GgmlDType::Q4K, HIDDEN, FFN), (GgmlDType::Q6K, HIDDEN, FFN)] {
+    // The last two: 1024 rows of Llama-3.1-8B's k = 4096 (attention, gate, up) and k = 14336 (down).
+    let shapes = [(GgmlDType::Q8_0, FFN, HIDDEN), (GgmlDType::Q4K, HIDDEN, FFN), (GgmlDType::Q6K, HIDDEN, FFN),
+        (GgmlDType::Q4K, 1024, 4096), (GgmlDType::Q6K, 1024, 14336)];
+    for (dtype, n, k) in shapes {
         let weight = QTensor::quantize(&random((n, k), 1), dtype).expect("invariant: the shape suits the type");
         let packed = PackedMatrix::from_qtensor(&weight).expect("invariant: a matrix").expect("invariant: a kernel type");
         for kernel in Kernel::available() {

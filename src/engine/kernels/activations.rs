@@ -25,7 +25,7 @@ pub enum ActivationFormat {
 /// `m` rows of `k` activations, quantised per 32-value block.
 pub struct QuantizedRows {
     k: usize,
-    q: Vec<i8>,
+    q: AlignedLevels,
     scale: Vec<f32>,
     sum: Vec<i16>,
     scaled_sum: Vec<f32>,
@@ -57,9 +57,10 @@ impl QuantizedRows {
         };
         assert!(k % block == 0 && x.len() % k == 0, "activation shape {} / {k}", x.len());
         let slices = x.len() / SUB;
-        let mut rows =
-            Self { k, q: vec![0; x.len()], scale: vec![0.0; slices], sum: vec![0; slices], scaled_sum: vec![0.0; slices] };
-        for (b, (xs, qs)) in x.chunks_exact(block).zip(rows.q.chunks_exact_mut(block)).enumerate() {
+        let mut rows = Self { k, q: AlignedLevels::zeroed(x.len()), scale: vec![0.0; slices], sum: vec![0; slices],
+            scaled_sum: vec![0.0; slices] };
+        let mut q = std::mem::take(&mut rows.q);
+        for (b, (xs, qs)) in x.chunks_exact(block).zip(q.as_mut_slice().chunks_exact_mut(block)).enumerate() {
             let d = match format {
                 ActivationFormat::Q8_0 => quantize_q8_0(xs, qs),
                 ActivationFormat::Q8K => quantize_q8k(xs, qs),
@@ -72,12 +73,13 @@ impl QuantizedRows {
                 rows.scaled_sum[b * per + s] = d * sum as f32;
             }
         }
+        rows.q = q;
         rows
     }
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
-        self.q.len() / self.k
+        self.q.len / self.k
     }
 
     /// Row `r`.
@@ -87,11 +89,41 @@ impl QuantizedRows {
     pub fn row(&self, r: usize) -> RowView<'_> {
         let blocks = self.k / SUB;
         RowView {
-            q: &self.q[r * self.k..(r + 1) * self.k],
+            q: &self.q.as_slice()[r * self.k..(r + 1) * self.k],
             scale: &self.scale[r * blocks..(r + 1) * blocks],
             sum: &self.sum[r * blocks..(r + 1) * blocks],
             scaled_sum: &self.scaled_sum[r * blocks..(r + 1) * blocks],
         }
+    }
+}
+
+/// Levels in whole 64-byte cache lines, aligned to them: with rows a multiple of 32 levels, every
+/// 32-level slice the kernels load lies within one line (from a plain `Vec<i8>`, 16-byte aligned,
+/// every other slice straddled two lines and cost two loads).
+#[derive(Default)]
+struct AlignedLevels {
+    lines: Vec<CacheLine>,
+    len: usize,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct CacheLine([i8; 64]);
+
+impl AlignedLevels {
+    fn zeroed(len: usize) -> Self {
+        Self { lines: vec![CacheLine([0; 64]); len.div_ceil(64)], len }
+    }
+
+    fn as_slice(&self) -> &[i8] {
+        // SAFETY: `lines` holds `64 * lines.len() >= len` initialised i8 with no padding
+        // (`CacheLine` is exactly 64 bytes).
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [i8] {
+        // SAFETY: as in `as_slice`, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), self.len) }
     }
 }
 

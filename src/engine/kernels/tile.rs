@@ -11,12 +11,17 @@
 //!
 //! The k-quants (Q4_K, Q5_K, Q6_K; 256-weight blocks with integer per-slice scales and one
 //! activation scale per block) sum in integers across the whole block and take one float step
-//! per block, as llama.cpp's k-quant dot products do:
-//! - eight i32 lanes, lane `l` = Σ over the block's slices `s` of `scale_s[l / 4]` · Σ q_w·q_x
-//!   over weights `4l..4l+4` of slice `s` (exact; |lane| < 2^24, so its f32 is exact too);
-//! - `acc[l] = fma(lane_l as f32, d_w * d_x, acc[l])`;
+//! per block and pair, as llama.cpp's k-quant dot products do:
+//! - the block's total `t` = Σ over its slices `s` of `scale_s` · Σ q_w·q_x (exact in i32);
+//! - `acc = fma(t as f32, d_w * d_x, acc)` (one rounding to f32; the same in every kernel);
 //! - with minimums (Q4_K, Q5_K), `off = fma(Σ_s min_s·Σq_x(s) as f32, -(dmin_w * d_x), off)`;
-//! - the pair's result reduced as above.
+//! - the pair's result: `acc + off`.
+//!
+//! One integer total per block and pair, rather than eight lanes each with its own float step,
+//! lets the SIMD kernel sum four pairs' integers horizontally at once and take the float step for
+//! four pairs in one vector. Totals stay below 2^31; those above 2^24 round once, the same way in
+//! every kernel. (The 32-weight types keep their eight lanes: there the horizontal sums cost as
+//! much as the float steps they save, and a Q8_0 test ran slower.)
 //!
 //! Each pair's arithmetic is independent of the others in its tile, so a row's result never
 //! depends on how many rows share the call (the batch/chunk exactness the engine promises).
@@ -158,7 +163,7 @@ pub fn portable<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usize) 
 /// The portable micro-kernel's k-quant numerics (the module's second list).
 fn portable_kquant<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
     const SUBS: usize = 8;
-    let mut acc = [[[0f32; 8]; A]; ROWS];
+    let mut acc = [[0f32; A]; ROWS];
     let mut off = [[0f32; A]; ROWS];
     for j in 0..tile.slices / SUBS {
         let slice0 = first + j * SUBS;
@@ -166,18 +171,16 @@ fn portable_kquant<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usiz
             let dx = act.scale[slice0];
             for r in 0..ROWS {
                 let f = &tile.factors[j * ROWS + r];
-                let mut lanes = [0i32; 8];
+                let mut total = 0i32;
                 for s in 0..SUBS {
                     let w = &tile.q[(j * SUBS + s) * ROWS + r];
                     let x = &act.q[(slice0 + s) * SUB..(slice0 + s + 1) * SUB];
-                    for (l, lane) in lanes.iter_mut().enumerate() {
-                        let dot: i32 = (4 * l..4 * l + 4).map(|i| i32::from(w[i]) * i32::from(x[i])).sum();
-                        *lane += i32::from(f.scale[s][l / 4]) * dot;
+                    for half in 0..2 {
+                        let dot: i32 = (16 * half..16 * half + 16).map(|i| i32::from(w[i]) * i32::from(x[i])).sum();
+                        total += i32::from(f.scale[s][half]) * dot;
                     }
                 }
-                for (acc, lane) in acc[r][a].iter_mut().zip(lanes) {
-                    *acc = (lane as f32).mul_add(f.d * dx, *acc);
-                }
+                acc[r][a] = (total as f32).mul_add(f.d * dx, acc[r][a]);
                 if tile.has_offset {
                     let mins: i32 = (0..SUBS).map(|s| i32::from(f.min[s]) * i32::from(act.sum[slice0 + s])).sum();
                     off[r][a] = (mins as f32).mul_add(-(f.dmin * dx), off[r][a]);
@@ -185,7 +188,7 @@ fn portable_kquant<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usiz
             }
         }
     }
-    finish(&acc, &off, tile.has_offset)
+    with_offsets(&acc, &off, tile.has_offset)
 }
 
 /// Reduces per-pair lane accumulators to results (shared by every kernel).
@@ -199,4 +202,9 @@ pub fn finish<const A: usize>(acc: &[[[f32; 8]; A]; ROWS], off: &[[f32; A]; ROWS
         }
     }
     out
+}
+
+/// Each k-quant pair's result: its accumulator, plus its offset for types with minimums.
+fn with_offsets<const A: usize>(acc: &[[f32; A]; ROWS], off: &[[f32; A]; ROWS], has_offset: bool) -> [[f32; A]; ROWS] {
+    std::array::from_fn(|r| std::array::from_fn(|a| if has_offset { acc[r][a] + off[r][a] } else { acc[r][a] }))
 }

@@ -131,6 +131,13 @@ struct KFactors {
     dmin: f32,
 }
 
+impl Default for KFactors {
+    fn default() -> Self {
+        // SAFETY: all-zero vectors and floats are valid.
+        unsafe { std::mem::zeroed() }
+    }
+}
+
 /// The [`KFactors`] of the k-quant block at `block`.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
@@ -386,12 +393,20 @@ unsafe fn activation_slice(act: &RowView, slice: usize) -> __m256i {
     _mm256_loadu_si256(act.q.as_ptr().add(slice * SUB).cast())
 }
 
-/// The sum of four i32 lanes (exact, so in any order).
+/// The horizontal sums of four vectors of eight i32 lanes: lane `i` of the result is the sum of
+/// `v[i]`'s lanes (exact, so in any order).
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn hsum_epi32(v: __m128i) -> i32 {
-    let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
-    _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01)))
+unsafe fn hsum4_epi32(v: [__m256i; 4]) -> __m128i {
+    let pairs = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1))
+}
+
+/// As [`hsum4_epi32`] for four vectors of four i32 lanes.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn hsum4_epi32x4(v: [__m128i; 4]) -> __m128i {
+    _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]))
 }
 
 /// The k-quant kernel (Q4_K, Q5_K, Q6_K) of both feature levels: `out[r][a]` = weight row `r` of
@@ -403,7 +418,10 @@ unsafe fn hsum_epi32(v: __m128i) -> i32 {
 /// and used for every activation row (with `tile`, they come decoded from it, filled by
 /// [`decode_ktile`] from the same bytes): `maddubs` (unsigned levels × signed activations, exact
 /// pair sums, `2·63·127 < 2^15`; Q6_K's bias `32·x` taken off in i16, where the true value
-/// fits), then `madd` by the slice's integer scale into i32 lanes summed over the block.
+/// fits), then `madd` by the slice's integer scale into i32 lanes summed over the block. Four
+/// pairs' lanes are then summed horizontally at once and take their float step in one vector:
+/// the four activation rows of one weight row with a full tile, else the four weight rows of one
+/// activation row.
 ///
 /// # Safety
 /// The CPU must have AVX2, FMA and F16C; `T` indexes [`TYPES`] at a k-quant; `bytes` holds
@@ -413,55 +431,110 @@ pub unsafe fn kquant<const T: u8, const A: usize>((bytes, blocks, rows): (&[u8],
     tile: Option<&DecodedTile>, acts: &[RowView; A], first: usize) -> [[f32; A]; ROWS] {
     const SUBS: usize = 8;
     let ty = TYPES[T as usize];
-    let six = ty == BlockType::Q6K;
-    let mut acc = [[_mm256_setzero_ps(); A]; ROWS];
-    let mut off = [[0f32; A]; ROWS];
+    // Per weight row, the activation rows in lanes (A = 4), or per activation row, the weight
+    // rows in lanes (A < 4).
+    let mut acc = [_mm_setzero_ps(); ROWS];
+    let mut off = [_mm_setzero_ps(); ROWS];
     for j in 0..blocks {
         let slice0 = first + j * SUBS;
-        // Q6_K stores `w + 32`: the pair sums of `32·x`, once per activation slice.
-        let mut bias = [[_mm256_setzero_si256(); SUBS]; A];
-        if six {
+        let block = KBlock::<T, A>::new(acts, slice0);
+        if A == 4 {
+            let dx = _mm_loadu_ps(block.dx.as_ptr());
+            for r in 0..ROWS {
+                let (f, lanes) = block.row(bytes, rows, tile, (j, r));
+                let totals = hsum4_epi32(std::array::from_fn(|a| lanes[a.min(A - 1)]));
+                acc[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(totals), _mm_mul_ps(_mm_set1_ps(f.d), dx), acc[r]);
+                if has_offset(ty) {
+                    let mins = hsum4_epi32x4(std::array::from_fn(|a| block.mins(&f, a.min(A - 1))));
+                    off[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_mul_ps(_mm_set1_ps(-f.dmin), dx), off[r]);
+                }
+            }
+        } else {
+            let mut lanes = [[_mm256_setzero_si256(); A]; ROWS];
+            let mut factors = [KFactors::default(); ROWS];
+            for r in 0..ROWS {
+                (factors[r], lanes[r]) = block.row(bytes, rows, tile, (j, r));
+            }
+            let d = _mm_setr_ps(factors[0].d, factors[1].d, factors[2].d, factors[3].d);
+            let dmin = _mm_setr_ps(-factors[0].dmin, -factors[1].dmin, -factors[2].dmin, -factors[3].dmin);
+            for a in 0..A {
+                let dx = _mm_set1_ps(block.dx[a]);
+                let totals = hsum4_epi32(std::array::from_fn(|r| lanes[r][a]));
+                acc[a] = _mm_fmadd_ps(_mm_cvtepi32_ps(totals), _mm_mul_ps(d, dx), acc[a]);
+                if has_offset(ty) {
+                    let mins = hsum4_epi32x4(std::array::from_fn(|r| block.mins(&factors[r], a)));
+                    off[a] = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_mul_ps(dmin, dx), off[a]);
+                }
+            }
+        }
+    }
+    // Each pair's result, `acc + off`, then out of the lanes.
+    let sums = std::array::from_fn::<_, ROWS, _>(|i| if has_offset(ty) { _mm_add_ps(acc[i], off[i]) } else { acc[i] })
+        .map(|v| std::mem::transmute::<__m128, [f32; 4]>(v));
+    std::array::from_fn(|r| std::array::from_fn(|a| if A == 4 { sums[r][a] } else { sums[a][r] }))
+}
+
+/// One k-quant block's activation side in [`kquant`]: its activation rows from slice `slice0`,
+/// their block scales, and (Q6_K) the pair sums of `32·x` its stored `w + 32` need taken off.
+struct KBlock<'a, const T: u8, const A: usize> {
+    acts: &'a [RowView<'a>; A],
+    slice0: usize,
+    dx: [f32; 4],
+    bias: [[__m256i; 8]; A],
+}
+
+impl<'a, const T: u8, const A: usize> KBlock<'a, T, A> {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn new(acts: &'a [RowView<'a>; A], slice0: usize) -> Self {
+        let mut bias = [[_mm256_setzero_si256(); 8]; A];
+        if TYPES[T as usize] == BlockType::Q6K {
             for (a, bias) in bias.iter_mut().enumerate() {
                 for (s, bias) in bias.iter_mut().enumerate() {
                     *bias = _mm256_maddubs_epi16(_mm256_set1_epi8(32), activation_slice(acts.get_unchecked(a), slice0 + s));
                 }
             }
         }
-        for r in 0..ROWS {
-            let block = block_at(ty, bytes, (j, r), rows);
-            if tile.is_none() {
-                prefetch_ahead(ty, block);
-            }
-            let f = match tile {
-                Some(tile) => *tile.factors.get_unchecked(j * ROWS + r),
-                None => kfactors(ty, block),
+        let dx = std::array::from_fn(|a| *acts.get_unchecked(a.min(A - 1)).scale.get_unchecked(slice0));
+        Self { acts, slice0, dx, bias }
+    }
+
+    /// Weight row `r`'s block `j`: its factors and, per activation row, its eight i32 lanes
+    /// (their sum is the block's integer total).
+    #[target_feature(enable = "avx2,f16c")]
+    #[inline]
+    unsafe fn row(&self, bytes: &[u8], rows: usize, tile: Option<&DecodedTile>, (j, r): (usize, usize))
+        -> (KFactors, [__m256i; A]) {
+        let ty = TYPES[T as usize];
+        let block = block_at(ty, bytes, (j, r), rows);
+        if tile.is_none() {
+            prefetch_ahead(ty, block);
+        }
+        let f = match tile {
+            Some(tile) => *tile.factors.get_unchecked(j * ROWS + r),
+            None => kfactors(ty, block),
+        };
+        let mut lanes = [_mm256_setzero_si256(); A];
+        for s in 0..8 {
+            let KDecoded { levels: u, scale } = match tile {
+                Some(tile) => *tile.kslices.get_unchecked((j * 8 + s) * ROWS + r),
+                None => kdecode(ty, block, s, &f),
             };
-            let mut lanes = [_mm256_setzero_si256(); A];
-            for s in 0..SUBS {
-                let KDecoded { levels: u, scale } = match tile {
-                    Some(tile) => *tile.kslices.get_unchecked((j * SUBS + s) * ROWS + r),
-                    None => kdecode(ty, block, s, &f),
-                };
-                for a in 0..A {
-                    let mut pairs = _mm256_maddubs_epi16(u, activation_slice(acts.get_unchecked(a), slice0 + s));
-                    if six {
-                        pairs = _mm256_sub_epi16(pairs, bias[a][s]);
-                    }
-                    lanes[a] = _mm256_add_epi32(lanes[a], _mm256_madd_epi16(pairs, scale));
+            for (a, lanes) in lanes.iter_mut().enumerate() {
+                let mut pairs = _mm256_maddubs_epi16(u, activation_slice(self.acts.get_unchecked(a), self.slice0 + s));
+                if ty == BlockType::Q6K {
+                    pairs = _mm256_sub_epi16(pairs, self.bias[a][s]);
                 }
-            }
-            for a in 0..A {
-                let act = acts.get_unchecked(a);
-                let dx = *act.scale.get_unchecked(slice0);
-                acc[r][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes[a]), _mm256_set1_ps(f.d * dx), acc[r][a]);
-                if has_offset(ty) {
-                    let m = hsum_epi32(_mm_madd_epi16(f.mins, _mm_loadu_si128(act.sum.as_ptr().add(slice0).cast())));
-                    off[r][a] = (m as f32).mul_add(-(f.dmin * dx), off[r][a]);
-                }
+                *lanes = _mm256_add_epi32(*lanes, _mm256_madd_epi16(pairs, scale));
             }
         }
+        (f, lanes)
     }
-    let lanes: [[[f32; 8]; A]; ROWS] =
-        std::array::from_fn(|r| std::array::from_fn(|a| std::mem::transmute::<__m256, [f32; 8]>(acc[r][a])));
-    finish(&lanes, &off, has_offset(ty))
+
+    /// Activation row `a`'s four i32 partial sums of `Σ_s min_s · Σq_x(s)` against factors `f`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn mins(&self, f: &KFactors, a: usize) -> __m128i {
+        _mm_madd_epi16(f.mins, _mm_loadu_si128(self.acts.get_unchecked(a).sum.as_ptr().add(self.slice0).cast()))
+    }
 }

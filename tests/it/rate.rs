@@ -619,10 +619,24 @@ async fn an_oversized_rating_body_gets_413_not_400() {
     let server = Server::start(&fx.run_dir);
     let alice = Rater::new(&server, &tokens["alice"]);
     let items = alice.item_ids().await;
-    let (status, body) = alice.put(&items[0], json!({"scores": {}, "comment": "x".repeat(1024 * 1024)})).await;
-    assert_eq!(status, 413, "{body}");
+    let response = alice
+        .http
+        .put(format!("{}/api/items/{}", alice.base, items[0]))
+        .bearer_auth(&alice.token)
+        .json(&json!({"scores": {}, "comment": "x".repeat(1024 * 1024)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    // The unread body ends that connection, and the response says so.
+    assert_eq!(response.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
+    let body: Value = response.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().starts_with("request body too large"), "{body}");
-    // A long comment within the limit is still judged by its own rule, as a 400.
+    // A long comment within the limit is still judged by its own rule, as a 400. Asked on a fresh
+    // client: once in many CI runs the old client's pool handed this request a connection that
+    // was closing after the 413 ("connection closed before message completed"), a client-side
+    // race this test is not about.
+    let alice = Rater::new(&server, &tokens["alice"]);
     let (status, body) = alice.put(&items[0], json!({"scores": {}, "comment": "x".repeat(5000)})).await;
     assert_eq!(status, 400, "{body}");
 }

@@ -129,15 +129,19 @@ impl Rater {
     }
 
     pub async fn put(&self, item_id: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
+        let response = self.put_response(item_id, body).await;
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// The whole response to a save, headers included.
+    pub async fn put_response(&self, item_id: &str, body: Value) -> reqwest::Response {
+        self.http
             .put(format!("{}/api/items/{item_id}", self.base))
             .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
+            .unwrap()
     }
 
     pub async fn item_ids(&self) -> Vec<String> {
@@ -619,14 +623,7 @@ async fn an_oversized_rating_body_gets_413_not_400() {
     let server = Server::start(&fx.run_dir);
     let alice = Rater::new(&server, &tokens["alice"]);
     let items = alice.item_ids().await;
-    let response = alice
-        .http
-        .put(format!("{}/api/items/{}", alice.base, items[0]))
-        .bearer_auth(&alice.token)
-        .json(&json!({"scores": {}, "comment": "x".repeat(1024 * 1024)}))
-        .send()
-        .await
-        .unwrap();
+    let response = alice.put_response(&items[0], json!({"scores": {}, "comment": "x".repeat(1024 * 1024)})).await;
     assert_eq!(response.status().as_u16(), 413);
     // The unread body ends that connection, and the response says so.
     assert_eq!(response.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));

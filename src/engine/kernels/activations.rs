@@ -59,8 +59,7 @@ impl QuantizedRows {
         let slices = x.len() / SUB;
         let mut rows = Self { k, q: AlignedLevels::zeroed(x.len()), scale: vec![0.0; slices], sum: vec![0; slices],
             scaled_sum: vec![0.0; slices] };
-        let mut q = std::mem::take(&mut rows.q);
-        for (b, (xs, qs)) in x.chunks_exact(block).zip(q.as_mut_slice().chunks_exact_mut(block)).enumerate() {
+        for (b, (xs, qs)) in x.chunks_exact(block).zip(rows.q.as_mut_slice().chunks_exact_mut(block)).enumerate() {
             let d = match format {
                 ActivationFormat::Q8_0 => quantize_q8_0(xs, qs),
                 ActivationFormat::Q8K => quantize_q8k(xs, qs),
@@ -73,7 +72,6 @@ impl QuantizedRows {
                 rows.scaled_sum[b * per + s] = d * sum as f32;
             }
         }
-        rows.q = q;
         rows
     }
 
@@ -100,7 +98,6 @@ impl QuantizedRows {
 /// Levels in whole 64-byte cache lines, aligned to them: with rows a multiple of 32 levels, every
 /// 32-level slice the kernels load lies within one line (from a plain `Vec<i8>`, 16-byte aligned,
 /// every other slice straddled two lines and cost two loads).
-#[derive(Default)]
 struct AlignedLevels {
     lines: Vec<CacheLine>,
     len: usize,

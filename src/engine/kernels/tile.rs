@@ -195,16 +195,11 @@ fn portable_kquant<const A: usize>(tile: &Tile, acts: &[RowView; A], first: usiz
 #[inline(always)]
 pub fn finish<const A: usize>(acc: &[[[f32; 8]; A]; ROWS], off: &[[f32; A]; ROWS], has_offset: bool)
     -> [[f32; A]; ROWS] {
-    let mut out = [[0f32; A]; ROWS];
-    for r in 0..ROWS {
-        for a in 0..A {
-            out[r][a] = if has_offset { hsum8(acc[r][a]) + off[r][a] } else { hsum8(acc[r][a]) };
-        }
-    }
-    out
+    with_offsets(&acc.map(|acc| acc.map(hsum8)), off, has_offset)
 }
 
-/// Each k-quant pair's result: its accumulator, plus its offset for types with minimums.
+/// Each pair's result: its accumulator, plus its offset for types with minimums.
+#[inline(always)]
 fn with_offsets<const A: usize>(acc: &[[f32; A]; ROWS], off: &[[f32; A]; ROWS], has_offset: bool) -> [[f32; A]; ROWS] {
     std::array::from_fn(|r| std::array::from_fn(|a| if has_offset { acc[r][a] + off[r][a] } else { acc[r][a] }))
 }

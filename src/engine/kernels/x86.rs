@@ -99,12 +99,11 @@ pub struct DecodedTile {
 impl Default for DecodedTile {
     fn default() -> Self {
         let n = super::tile::CHUNK / SUB * ROWS;
-        // SAFETY: all-zero `Decoded`, `KDecoded` and `KFactors` are valid (vectors and floats of
-        // zeros).
+        // SAFETY: all-zero `Decoded` and `KDecoded` are valid (integer and float vectors of zeros).
         Self {
             slices: vec![unsafe { std::mem::zeroed() }; n],
             kslices: vec![unsafe { std::mem::zeroed() }; n],
-            factors: vec![unsafe { std::mem::zeroed() }; super::tile::CHUNK / 256 * ROWS],
+            factors: vec![KFactors::default(); super::tile::CHUNK / 256 * ROWS],
         }
     }
 }
